@@ -1,0 +1,1 @@
+"""Subcommands of the ``tradespace`` CLI, one module each (see ``app.cli``)."""

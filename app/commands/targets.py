@@ -1,0 +1,67 @@
+"""``tradespace targets``: every preset with its peaks, bandwidths, ridge points and sources."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.commands._common import print_json, print_table
+from models.hardware import Target, load_all_targets
+from models.units import format_si, from_si
+
+
+def target_summary(t: Target) -> dict:
+    """A JSON-ready description of one target: every number with its unit and source."""
+    fields = {path: {"value": v, "unit": spec.unit, "si_unit_value": v, "source": src}
+              for path, (v, spec, src) in t.numeric_fields().items()}
+    for f in fields.values():
+        spec_unit = f["unit"]
+        f["value"] = from_si(f["si_unit_value"], spec_unit) if f["si_unit_value"] is not None else None
+    engines = []
+    for e in t.engines:
+        engines.append({
+            "name": e.name, "kind": e.kind, "runs": list(e.runs),
+            "peak_op_per_s": {d: e.peak_op_per_s(d, t.clock_Hz) for d in e.ops_per_cycle},
+            "energy_J_per_op": dict(e.energy_J_per_op),
+            "efficiency": e.efficiency,
+            "reads_from": [m.name for m in t.path_of(e.name)],
+        })
+    memories = [{"name": m.name, "kind": m.kind, "capacity_B": m.capacity_B,
+                 "bandwidth_B_per_s": m.bandwidth_B_per_s, "energy_J_per_B": m.energy_J_per_B,
+                 "efficiency": m.efficiency, "read_by": list(m.read_by)} for m in t.memories]
+    ridges = {}
+    for e in t.engines:
+        main = t.main_memory(e.name)
+        for d in e.ops_per_cycle:
+            ridges[f"{e.name}/{d}/{main.name}"] = e.peak_op_per_s(d, t.clock_Hz) / main.bandwidth_B_per_s
+    return {"name": t.name, "display_name": t.display_name, "class": t.target_class,
+            "description": t.description, "file": str(t.path) if t.path else None,
+            "engines": engines, "memories": memories, "ridge_points_FLOP_per_B": ridges,
+            "fields": fields}
+
+
+def _run(args: argparse.Namespace) -> int:
+    targets = load_all_targets()
+    if args.cls:
+        targets = [t for t in targets if t.target_class == args.cls]
+    if args.json:
+        print_json({"targets": [target_summary(t) for t in targets]})
+        return 0
+    rows = []
+    for t in targets:
+        peaks = ", ".join(f"{d} {format_si(t.peak_op_per_s(d), 'OP/s')}" for d in t.native_dtypes())
+        bws = ", ".join(f"{m.name} {format_si(m.bandwidth_B_per_s, 'B/s')}" for m in t.memories)
+        best = max(t.native_dtypes(), key=lambda d: t.peak_op_per_s(d))
+        rows.append([t.name, t.target_class, peaks, bws, f"{best}: {t.ridge_point_FLOP_per_B(best):.1f}"])
+    print_table(["target", "class", "peak per datatype", "bandwidth per level", "ridge FLOP/B"], rows)
+    print(f"\n{len(targets)} targets. Every number's source: tradespace targets --json "
+          "(or tradespace roofline TARGET).")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("targets", help="list hardware target presets",
+                       description="List every target preset: class, peak per datatype, bandwidth per "
+                                   "memory level, ridge points, and (with --json) the source of each number.")
+    p.add_argument("--json", action="store_true", help="print JSON with every number and its source")
+    p.add_argument("--class", dest="cls", choices=("gpu", "cpu", "mcu", "npu", "pim"), help="only one class")
+    p.set_defaults(func=_run)

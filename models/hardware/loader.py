@@ -1,0 +1,323 @@
+"""Strict TOML loading of targets: parse -> validate -> construct.
+
+Every numeric field in a target file is an inline table ``{ value = ..., unit = "...",
+source = "..." }``. The unit may be left out only for dimensionless fields, counts and
+per-cycle rates. Unknown keys, missing keys, duplicate keys (TOML itself refuses them),
+non-finite or out-of-range values, unknown datatypes and unknown units are all errors that
+name the file, the field, the value received and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from models.hardware.dtypes import DTYPES
+from models.hardware.schema import (
+    ENGINE_KINDS,
+    FIELD_SPECS,
+    MEMORY_KINDS,
+    OP_KINDS,
+    OVERLAP_POLICIES,
+    TARGET_CLASSES,
+    Engine,
+    FieldSpec,
+    MemoryLevel,
+    Target,
+)
+from models.units import UnitError, to_si
+
+__all__ = ["TargetFileError", "load_target_file", "parse_target", "target_to_toml"]
+
+_UNITLESS_DIMENSIONS = ("dimensionless", "count", "ops_per_cycle")
+
+
+class TargetFileError(ValueError):
+    """A target file that does not follow the schema.
+
+    Attributes name the file, the field (dotted path), the value received and what is allowed.
+    """
+
+    def __init__(self, file: str, field: str, value: object, allowed: str) -> None:
+        self.file, self.field, self.value, self.allowed = file, field, value, allowed
+        super().__init__(f"{file}: field {field!r}: got {value!r}; {allowed}")
+
+
+class _Ctx:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, field: str, value: object, allowed: str) -> TargetFileError:
+        return TargetFileError(self.file, field, value, allowed)
+
+    def keys(self, table: Mapping[str, Any], where: str, required: set[str],
+             optional: set[str]) -> None:
+        for k in table:
+            if k not in required | optional:
+                raise self.fail(f"{where}{k}", table[k],
+                                f"unknown key; allowed keys here: {', '.join(sorted(required | optional))}")
+        for k in sorted(required):
+            if k not in table:
+                raise self.fail(f"{where}{k}", "<missing>", "this key is required")
+
+    def string(self, table: Mapping[str, Any], key: str, where: str,
+               choices: tuple[str, ...] | None = None) -> str:
+        v = table[key]
+        if not isinstance(v, str) or not v.strip():
+            raise self.fail(where + key, v, "a non-empty string is required")
+        if choices is not None and v not in choices:
+            raise self.fail(where + key, v, f"allowed: {', '.join(choices)}")
+        return v
+
+    def quantity(self, raw: object, path: str, spec: FieldSpec) -> tuple[float, str]:
+        """Parse ``{value, unit, source}`` into (SI value, source)."""
+        if not isinstance(raw, Mapping):
+            raise self.fail(path, raw, 'an inline table { value = ..., unit = "...", source = "..." } is required')
+        self.keys(raw, path + ".", {"value", "source"}, {"unit"})
+        value = raw["value"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path + ".value", value, "a number is required")
+        if not math.isfinite(value):
+            raise self.fail(path + ".value", value, "a finite number is required; " + spec.allowed())
+        source = raw["source"]
+        if not isinstance(source, str) or len(source.strip()) < 3:
+            raise self.fail(path + ".source", source,
+                            "every number needs a source: a document with table/page, or a URL, or 'derived: ...'")
+        unit = raw.get("unit")
+        if unit is None:
+            if spec.dimension not in _UNITLESS_DIMENSIONS:
+                raise self.fail(path + ".unit", "<missing>", f"a {spec.dimension} unit is required, e.g. {spec.unit!r}")
+            si = float(value)
+        else:
+            try:
+                si = to_si(value, unit, dimension=spec.dimension)
+            except UnitError as exc:
+                raise self.fail(path + ".unit", unit, str(exc)) from None
+        problem = spec.check(si)
+        if problem:
+            raise self.fail(path + ".value", value, problem)
+        return si, source
+
+    def per_dtype(self, raw: object, path: str, spec: FieldSpec) -> tuple[dict[str, float], dict[str, str]]:
+        if not isinstance(raw, Mapping) or not raw:
+            raise self.fail(path, raw, f"a table keyed by datatype is required; datatypes: {', '.join(DTYPES)}")
+        values: dict[str, float] = {}
+        sources: dict[str, str] = {}
+        for d, q in raw.items():
+            if d not in DTYPES:
+                raise self.fail(f"{path}.{d}", d, f"unknown datatype; allowed: {', '.join(DTYPES)}")
+            values[d], sources[d] = self.quantity(q, f"{path}.{d}", spec)
+        return values, sources
+
+
+def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
+    where = f"engines[{i}]."
+    if not isinstance(raw, Mapping):
+        raise ctx.fail(where[:-1], raw, "a table is required")
+    ctx.keys(raw, where, {"name", "kind", "n_units", "efficiency", "ops_per_cycle", "energy_per_op"},
+             {"clock", "efficiency_by_kind", "runs"})
+    name = ctx.string(raw, "name", where)
+    where = f"engines.{name}."
+    kind = ctx.string(raw, "kind", where, ENGINE_KINDS)
+    sources: dict[str, str] = {}
+    n_units, sources["n_units"] = ctx.quantity(raw["n_units"], where + "n_units", FIELD_SPECS["n_units"])
+    eff, sources["efficiency"] = ctx.quantity(raw["efficiency"], where + "efficiency", FIELD_SPECS["efficiency"])
+    clock = None
+    if "clock" in raw:
+        clock, sources["clock"] = ctx.quantity(raw["clock"], where + "clock", FIELD_SPECS["engine_clock"])
+    rates, rs = ctx.per_dtype(raw["ops_per_cycle"], where + "ops_per_cycle", FIELD_SPECS["ops_per_cycle"])
+    energies, es = ctx.per_dtype(raw["energy_per_op"], where + "energy_per_op", FIELD_SPECS["energy_per_op"])
+    sources.update({f"ops_per_cycle.{d}": s for d, s in rs.items()})
+    sources.update({f"energy_per_op.{d}": s for d, s in es.items()})
+    for d in rates:
+        if d not in energies:
+            raise ctx.fail(f"{where}energy_per_op.{d}", "<missing>",
+                           "every datatype with a rate in ops_per_cycle needs an energy_per_op")
+    for d in energies:
+        if d not in rates:
+            raise ctx.fail(f"{where}ops_per_cycle.{d}", "<missing>",
+                           "every datatype with an energy_per_op needs a rate in ops_per_cycle")
+    by_kind: dict[str, float] = {}
+    if "efficiency_by_kind" in raw:
+        tbl = raw["efficiency_by_kind"]
+        if not isinstance(tbl, Mapping):
+            raise ctx.fail(where + "efficiency_by_kind", tbl, "a table keyed by operator kind is required")
+        for k, q in tbl.items():
+            if k not in OP_KINDS:
+                raise ctx.fail(f"{where}efficiency_by_kind.{k}", k, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
+            by_kind[k], sources[f"efficiency_by_kind.{k}"] = ctx.quantity(
+                q, f"{where}efficiency_by_kind.{k}", FIELD_SPECS["efficiency"])
+    runs = OP_KINDS
+    if "runs" in raw:
+        r = raw["runs"]
+        if not isinstance(r, list) or not r or not all(isinstance(x, str) for x in r):
+            raise ctx.fail(where + "runs", r, f"a non-empty list of operator kinds is required; allowed: {', '.join(OP_KINDS)}")
+        for x in r:
+            if x not in OP_KINDS:
+                raise ctx.fail(where + "runs", x, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
+        runs = tuple(r)
+    return Engine(name=name, kind=kind, n_units=n_units, clock_Hz=clock, ops_per_cycle=rates,
+                  energy_J_per_op=energies, efficiency=eff, efficiency_by_kind=by_kind, runs=runs,
+                  sources=sources)
+
+
+def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> MemoryLevel:
+    where = f"memories[{i}]."
+    if not isinstance(raw, Mapping):
+        raise ctx.fail(where[:-1], raw, "a table is required")
+    ctx.keys(raw, where, {"name", "kind", "read_by", "capacity", "bandwidth", "energy_per_byte"},
+             {"efficiency"})
+    name = ctx.string(raw, "name", where)
+    where = f"memories.{name}."
+    kind = ctx.string(raw, "kind", where, MEMORY_KINDS)
+    read_by = raw["read_by"]
+    if not isinstance(read_by, list) or not read_by or not all(isinstance(x, str) for x in read_by):
+        raise ctx.fail(where + "read_by", read_by, "a non-empty list of engine names is required")
+    for e in read_by:
+        if e not in engine_names:
+            raise ctx.fail(where + "read_by", e, f"unknown engine; engines: {', '.join(engine_names)}")
+    sources: dict[str, str] = {}
+    cap, sources["capacity"] = ctx.quantity(raw["capacity"], where + "capacity", FIELD_SPECS["capacity"])
+    bw, sources["bandwidth"] = ctx.quantity(raw["bandwidth"], where + "bandwidth", FIELD_SPECS["bandwidth"])
+    epb, sources["energy_per_byte"] = ctx.quantity(raw["energy_per_byte"], where + "energy_per_byte",
+                                                   FIELD_SPECS["energy_per_byte"])
+    eff = 1.0
+    if "efficiency" in raw:
+        eff, sources["efficiency"] = ctx.quantity(raw["efficiency"], where + "efficiency",
+                                                  FIELD_SPECS["memory_efficiency"])
+    return MemoryLevel(name=name, kind=kind, capacity_B=cap, bandwidth_B_per_s=bw, energy_J_per_B=epb,
+                       efficiency=eff, read_by=tuple(read_by), sources=sources)
+
+
+def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | None = None) -> Target:
+    """Validate a parsed TOML document and build a :class:`Target`."""
+    ctx = _Ctx(file)
+    ctx.keys(data, "", {"name", "display_name", "class", "description", "overlap", "clock", "tdp",
+                        "static_power", "process_node", "op_overhead", "engines", "memories"},
+             {"area"})
+    name = ctx.string(data, "name", "")
+    display = ctx.string(data, "display_name", "")
+    cls = ctx.string(data, "class", "", TARGET_CLASSES)
+    desc = ctx.string(data, "description", "")
+    overlap = ctx.string(data, "overlap", "", OVERLAP_POLICIES)
+    sources: dict[str, str] = {}
+    vals: dict[str, float] = {}
+    for key in ("clock", "tdp", "static_power", "process_node", "op_overhead"):
+        vals[key], sources[key] = ctx.quantity(data[key], key, FIELD_SPECS[key])
+    area = None
+    if "area" in data:
+        area, sources["area"] = ctx.quantity(data["area"], "area", FIELD_SPECS["area"])
+    if vals["static_power"] > vals["tdp"]:
+        raise ctx.fail("static_power.value", vals["static_power"], f"must not exceed tdp ({vals['tdp']:g} W)")
+    raw_engines = data["engines"]
+    if not isinstance(raw_engines, list) or not raw_engines:
+        raise ctx.fail("engines", raw_engines, "a non-empty array of tables [[engines]] is required")
+    engines = [_parse_engine(ctx, r, i) for i, r in enumerate(raw_engines)]
+    names = [e.name for e in engines]
+    if len(set(names)) != len(names):
+        raise ctx.fail("engines.name", names, "engine names must be unique")
+    raw_mems = data["memories"]
+    if not isinstance(raw_mems, list) or not raw_mems:
+        raise ctx.fail("memories", raw_mems, "a non-empty array of tables [[memories]] is required")
+    mems = [_parse_memory(ctx, r, i, names) for i, r in enumerate(raw_mems)]
+    mnames = [m.name for m in mems]
+    if len(set(mnames)) != len(mnames):
+        raise ctx.fail("memories.name", mnames, "memory level names must be unique")
+    for e in engines:
+        path_levels = [m for m in mems if e.name in m.read_by]
+        if not path_levels:
+            raise ctx.fail(f"engines.{e.name}", e.name, "no memory level lists this engine in read_by")
+        caps = [m.capacity_B for m in path_levels]
+        if any(b < a for a, b in zip(caps, caps[1:], strict=False)):
+            raise ctx.fail(f"engines.{e.name}", [m.name for m in path_levels],
+                           "memory levels must be listed innermost first: capacities along an engine's path must not shrink")
+    return Target(name=name, display_name=display, target_class=cls, description=desc,
+                  clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
+                  process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
+                  overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path)
+
+
+def _toml_error_field(text: str, message: str) -> str:
+    """Name the key on the line a TOML error points at (tomllib only gives the line)."""
+    import re
+
+    m = re.search(r"line (\d+)", message)
+    if not m:
+        return "<toml>"
+    lines = text.splitlines()
+    n = int(m.group(1))
+    if not 1 <= n <= len(lines):
+        return "<toml>"
+    line = lines[n - 1].strip()
+    key = line.split("=", 1)[0].strip() if "=" in line else line
+    return f"{key} (line {n})"
+
+
+def load_target_file(path: str | Path) -> Target:
+    """Load and validate one ``data/targets/*.toml`` file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TargetFileError(str(p), "<file>", str(p), f"cannot read file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetFileError(str(p), _toml_error_field(text, str(exc)), str(exc),
+                              "valid TOML is required (duplicate keys are refused)") from None
+    return parse_target(data, file=str(p), path=p)
+
+
+def _q(value: float, unit: str, source: str) -> str:
+    from models.units import from_si
+
+    v = from_si(value, unit)
+    src = source.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{{ value = {v:.10g}, unit = "{unit}", source = "{src}" }}'
+
+
+def target_to_toml(t: Target) -> str:
+    """Write a target back as TOML in the loader's format (used to save edited copies)."""
+    from models.hardware.schema import field_spec
+
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace('"', '\\"')
+
+    lines = [f'name = "{esc(t.name)}"', f'display_name = "{esc(t.display_name)}"',
+             f'class = "{t.target_class}"', f'description = "{esc(t.description)}"',
+             f'overlap = "{t.overlap}"']
+    fields = t.numeric_fields()
+    for key in ("clock", "tdp", "static_power", "process_node", "area", "op_overhead"):
+        if key in fields:
+            v, spec, src = fields[key]
+            lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
+    from models.hardware.schema import OP_KINDS as _ALL
+
+    for e in t.engines:
+        lines += ["", "[[engines]]", f'name = "{esc(e.name)}"', f'kind = "{e.kind}"']
+        if tuple(e.runs) != _ALL:
+            lines.append("runs = [" + ", ".join(f'"{r}"' for r in e.runs) + "]")
+        p = f"engines.{e.name}."
+        for key in ("n_units", "clock", "efficiency"):
+            if p + key in fields:
+                v, spec, src = fields[p + key]
+                lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
+        for tbl in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind"):
+            items = [(k[len(p + tbl) + 1:], fields[k]) for k in fields if k.startswith(p + tbl + ".")]
+            if items:
+                inner = ", ".join(f"{d} = {_q(v, field_spec(p + tbl + '.' + d).unit, s)}"  # type: ignore[arg-type]
+                                  for d, (v, _, s) in items)
+                lines.append(f"{tbl} = {{ {inner} }}")
+    for m in t.memories:
+        lines += ["", "[[memories]]", f'name = "{esc(m.name)}"', f'kind = "{m.kind}"',
+                  "read_by = [" + ", ".join(f'"{r}"' for r in m.read_by) + "]"]
+        p = f"memories.{m.name}."
+        for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency"):
+            v, spec, src = fields[p + key]
+            if key == "efficiency" and "efficiency" not in m.sources:
+                continue
+            lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,156 @@
+"""Discovery of target presets and overrides of their numeric fields.
+
+Presets live in ``data/targets/*.toml``. Extra folders (for example where the dashboard saves
+edited copies) can be added with the ``TRADESPACE_TARGETS_PATH`` environment variable, a
+``os.pathsep``-separated list of folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from models.hardware.loader import TargetFileError, load_target_file
+from models.hardware.schema import Target, field_spec
+
+__all__ = [
+    "DATA_DIR",
+    "TARGETS_DIR",
+    "available_targets",
+    "get_target",
+    "load_all_targets",
+    "target_dirs",
+    "with_overrides",
+]
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+TARGETS_DIR = DATA_DIR / "targets"
+
+_cache: dict[Path, tuple[float, Target]] = {}
+
+
+def target_dirs() -> list[Path]:
+    """Folders searched for target files, in order (built-in presets first)."""
+    dirs = [TARGETS_DIR]
+    extra = os.environ.get("TRADESPACE_TARGETS_PATH", "")
+    dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    return dirs
+
+
+def _files() -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for d in target_dirs():
+        if d.is_dir():
+            for f in sorted(d.glob("*.toml")):
+                out.setdefault(f.stem, f)
+    return out
+
+
+def available_targets() -> list[str]:
+    """Names (file stems) of every target file found."""
+    return sorted(_files())
+
+
+def _load_cached(path: Path) -> Target:
+    mtime = path.stat().st_mtime
+    hit = _cache.get(path)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    t = load_target_file(path)
+    if t.name != path.stem:
+        raise TargetFileError(str(path), "name", t.name, f"must equal the file name {path.stem!r}")
+    _cache[path] = (mtime, t)
+    return t
+
+
+def get_target(name_or_path: str | Path) -> Target:
+    """A preset by name (``"h100-sxm"``) or a target file by path."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" and p.exists():
+        return load_target_file(p)
+    files = _files()
+    key = str(name_or_path)
+    if key not in files:
+        raise KeyError(f"unknown target {key!r}; available: {', '.join(sorted(files))}")
+    return _load_cached(files[key])
+
+
+def load_all_targets() -> list[Target]:
+    """Every target found, sorted by class then name."""
+    ts = [get_target(n) for n in available_targets()]
+    order = {c: i for i, c in enumerate(("gpu", "cpu", "mcu", "npu", "pim"))}
+    return sorted(ts, key=lambda t: (order.get(t.target_class, 9), t.name))
+
+
+def with_overrides(target: Target, overrides: Mapping[str, float], *,
+                   source: str = "design point override") -> Target:
+    """A copy of ``target`` with numeric fields replaced (SI values, override paths).
+
+    Paths are those of :meth:`Target.numeric_fields`, for example ``"memories.hbm.bandwidth"``,
+    ``"engines.tensor.n_units"``, ``"engines.tensor.ops_per_cycle.int4"`` (adds a native rate;
+    give its ``energy_per_op`` too) or ``"clock"``.
+    """
+    if not overrides:
+        return target
+    t = target
+    known = target.numeric_fields()
+    for path, value in overrides.items():
+        try:
+            spec = field_spec(path)
+        except (KeyError, IndexError):
+            spec = None
+        if spec is None or (path not in known and not _adds_entry(target, path)):
+            raise KeyError(f"unknown field {path!r} for target {target.name!r}; allowed: {', '.join(sorted(known))}")
+        problem = spec.check(float(value)) if isinstance(value, int | float) else "a number is required"
+        if problem:
+            raise ValueError(f"override {path!r} = {value!r}: {problem}")
+        t = _set(t, path, float(value), source)
+    return t
+
+
+def _adds_entry(target: Target, path: str) -> bool:
+    """True for a new per-datatype rate/energy or per-kind efficiency of an existing engine."""
+    from models.hardware.dtypes import DTYPE_INDEX
+    from models.hardware.schema import OP_KINDS
+
+    parts = path.split(".")
+    if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
+        return False
+    if parts[2] in ("ops_per_cycle", "energy_per_op"):
+        return parts[3] in DTYPE_INDEX
+    return parts[2] == "efficiency_by_kind" and parts[3] in OP_KINDS
+
+
+_TARGET_ATTR = {"clock": "clock_Hz", "tdp": "tdp_W", "static_power": "static_power_W",
+                "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s"}
+_ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency"}
+_ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",
+                "efficiency_by_kind": "efficiency_by_kind"}
+_MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
+                "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency"}
+
+
+def _set(t: Target, path: str, value: float, source: str) -> Target:
+    parts = path.split(".")
+    if len(parts) == 1 and parts[0] in _TARGET_ATTR:
+        return dataclasses.replace(t, **{_TARGET_ATTR[parts[0]]: value},
+                                   sources={**t.sources, parts[0]: source})
+    if parts[0] == "engines" and len(parts) in (3, 4):
+        e = t.engine(parts[1])
+        leaf = parts[2]
+        if len(parts) == 3 and leaf in _ENGINE_ATTR:
+            e2 = dataclasses.replace(e, **{_ENGINE_ATTR[leaf]: value}, sources={**e.sources, leaf: source})
+        elif len(parts) == 4 and leaf in _ENGINE_MAPS:
+            attr = _ENGINE_MAPS[leaf]
+            e2 = dataclasses.replace(e, **{attr: {**getattr(e, attr), parts[3]: value}},
+                                     sources={**e.sources, f"{leaf}.{parts[3]}": source})
+        else:
+            raise KeyError(f"unknown field {path!r}")
+        return dataclasses.replace(t, engines=tuple(e2 if x.name == e.name else x for x in t.engines))
+    if parts[0] == "memories" and len(parts) == 3 and parts[2] in _MEMORY_ATTR:
+        m = t.memory(parts[1])
+        m2 = dataclasses.replace(m, **{_MEMORY_ATTR[parts[2]]: value}, sources={**m.sources, parts[2]: source})
+        return dataclasses.replace(t, memories=tuple(m2 if x.name == m.name else x for x in t.memories))
+    raise KeyError(f"unknown field {path!r}; allowed: {', '.join(sorted(t.numeric_fields()))}")

@@ -1,0 +1,315 @@
+"""The Target schema: one device of any class (gpu, cpu, mcu, npu, pim).
+
+A target has compute *engines* (tensor cores, vector units, systolic arrays, PIM bank units,
+LUT units ...) and *memory levels* (SRAM, caches, DRAM/HBM, PIM-internal bank bandwidth).
+Each memory level says which engines read from it; an engine's *path* is the list of levels
+that it reads from, innermost first.
+
+All numbers are SI. Every number has a source, kept in ``sources`` under the field's path.
+Field ranges and units are declared once, in :data:`FIELD_SPECS`, and drive validation,
+dashboard widget bounds and search bounds alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from models.hardware.dtypes import DTYPES, fallback_chain
+
+__all__ = [
+    "ENGINE_KINDS",
+    "FIELD_SPECS",
+    "MEMORY_KINDS",
+    "OP_KINDS",
+    "TARGET_CLASSES",
+    "Engine",
+    "FieldSpec",
+    "MemoryLevel",
+    "Target",
+    "field_spec",
+]
+
+TARGET_CLASSES = ("gpu", "cpu", "mcu", "npu", "pim")
+ENGINE_KINDS = (
+    "tensor",  # matrix units: tensor cores, cube units
+    "vector",  # SIMD / CUDA cores / Helium / NEON
+    "scalar",
+    "systolic",
+    "lut",  # table-lookup units
+    "pim",  # processing units at the memory banks or on the memory logic die
+)
+MEMORY_KINDS = ("register", "sram", "cache", "dram", "hbm", "pim_bank")
+# Operator kinds of the workload tables; engines may carry an efficiency per kind.
+OP_KINDS = (
+    "gemm",
+    "gemv",
+    "conv",
+    "dwconv",
+    "attention",
+    "softmax",
+    "norm",
+    "elementwise",
+    "embedding",
+)
+OVERLAP_POLICIES = ("max", "sum")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldSpec:
+    """Declaration of one numeric field: its dimension, display unit and allowed range.
+
+    ``low``/``high`` bound the SI value; ``low_open`` excludes ``low`` itself (so a bandwidth
+    of zero is refused). ``log`` says a search over it should be log-scaled.
+    """
+
+    name: str
+    dimension: str
+    unit: str  # display unit in data files and widgets
+    low: float
+    high: float
+    low_open: bool = False
+    log: bool = False
+    description: str = ""
+
+    def check(self, value: float) -> str | None:
+        """Return None if ``value`` (SI) is allowed, else a message saying what is allowed."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"a number is required, got {type(value).__name__}"
+        if math.isnan(value):
+            return "NaN is not allowed; " + self.allowed()
+        if (value < self.low) or (self.low_open and value == self.low) or value > self.high:
+            return self.allowed()
+        return None
+
+    def allowed(self) -> str:
+        lo = "(" if self.low_open else "["
+        return f"allowed: {lo}{self.low:g}, {self.high:g}] (SI, {self.dimension})"
+
+
+_F = FieldSpec
+# The one declaration of every numeric field. Keys are the field names used in TOML files
+# and, prefixed with "engines.<name>." or "memories.<name>.", in override paths.
+FIELD_SPECS: dict[str, FieldSpec] = {
+    # target level
+    "clock": _F(name="clock", dimension="frequency", unit="GHz", low=0, high=1e11,
+                low_open=True, log=True, description="reference clock"),
+    "tdp": _F(name="tdp", dimension="power", unit="W", low=0, high=1e5, low_open=True,
+              log=True, description="thermal design power"),
+    "static_power": _F(name="static_power", dimension="power", unit="W", low=0, high=1e5,
+                       log=False, description="power drawn whenever the device is on"),
+    "process_node": _F(name="process_node", dimension="length", unit="nm", low=0, high=1e-6,
+                       low_open=True, description="process node"),
+    "area": _F(name="area", dimension="area", unit="mm2", low=0, high=1e-2, low_open=True,
+               description="die area"),
+    "op_overhead": _F(name="op_overhead", dimension="time", unit="us", low=0, high=1.0,
+                      description="fixed time per operator invocation (launch, dispatch)"),
+    # engine level
+    "n_units": _F(name="n_units", dimension="count", unit="count", low=0, high=1e9,
+                  low_open=True, log=True, description="parallel units (SMs' tensor cores, cores, PEs)"),
+    "engine_clock": _F(name="clock", dimension="frequency", unit="GHz", low=0, high=1e11,
+                       low_open=True, log=True, description="engine clock, if not the target's"),
+    "efficiency": _F(name="efficiency", dimension="dimensionless", unit="1", low=0, high=1,
+                     low_open=True, description="achievable fraction of peak"),
+    "ops_per_cycle": _F(name="ops_per_cycle", dimension="ops_per_cycle", unit="op/cycle",
+                        low=0, high=1e9, low_open=True, log=True,
+                        description="operations (FLOP: 2 per MAC) per cycle per unit"),
+    "energy_per_op": _F(name="energy_per_op", dimension="energy_per_op", unit="pJ/op", low=0,
+                        high=1e-6, low_open=True, log=True,
+                        description="dynamic energy per operation (FLOP: 2 per MAC)"),
+    # memory level
+    "capacity": _F(name="capacity", dimension="bytes", unit="GB", low=0, high=1e15,
+                   low_open=True, log=True, description="capacity"),
+    "bandwidth": _F(name="bandwidth", dimension="bandwidth", unit="GB/s", low=0, high=1e16,
+                    low_open=True, log=True, description="peak bandwidth"),
+    "energy_per_byte": _F(name="energy_per_byte", dimension="energy_per_byte", unit="pJ/B",
+                          low=0, high=1e-6, low_open=False, log=False,
+                          description="dynamic energy per byte moved"),
+    "memory_efficiency": _F(name="efficiency", dimension="dimensionless", unit="1", low=0,
+                            high=1, low_open=True, description="achievable fraction of peak bandwidth"),
+}
+
+
+def field_spec(path: str) -> FieldSpec:
+    """The FieldSpec of an override path such as ``memories.hbm.bandwidth``."""
+    parts = path.split(".")
+    if parts[0] == "engines" and len(parts) >= 3:
+        leaf = parts[2]
+        if leaf == "clock":
+            return FIELD_SPECS["engine_clock"]
+        if leaf in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind") and len(parts) == 4:
+            return FIELD_SPECS["efficiency" if leaf == "efficiency_by_kind" else leaf]
+        return FIELD_SPECS[leaf]
+    if parts[0] == "memories" and len(parts) == 3:
+        return FIELD_SPECS["memory_efficiency" if parts[2] == "efficiency" else parts[2]]
+    return FIELD_SPECS[parts[0]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Engine:
+    """A compute engine. Rates are per unit per cycle; peak = n_units x rate x clock.
+
+    Attributes
+    ----------
+    ops_per_cycle
+        Operations per cycle per unit, per datatype (FLOP for floats, OP for integers; a MAC
+        is 2 operations).
+    energy_J_per_op
+        Dynamic energy per operation (J), per datatype. Every datatype with a rate has one.
+    efficiency
+        Achievable fraction of peak for operators of any kind; ``efficiency_by_kind`` refines
+        it for some operator kinds (for example GEMV on a GPU).
+    runs
+        Operator kinds the engine can execute (tensor cores run matrix kinds only; a vector
+        unit runs everything). Default: every kind.
+    """
+
+    name: str
+    kind: str
+    n_units: float
+    clock_Hz: float | None
+    ops_per_cycle: Mapping[str, float]
+    energy_J_per_op: Mapping[str, float]
+    efficiency: float
+    efficiency_by_kind: Mapping[str, float] = field(default_factory=dict)
+    runs: tuple[str, ...] = OP_KINDS
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def peak_op_per_s(self, dtype: str, target_clock_Hz: float) -> float:
+        """Native peak rate for ``dtype`` in OP/s (FLOP/s), or 0.0 if the engine lacks it."""
+        rate = self.ops_per_cycle.get(dtype)
+        if rate is None:
+            return 0.0
+        clock = self.clock_Hz if self.clock_Hz is not None else target_clock_Hz
+        return self.n_units * rate * clock
+
+    def resolve_dtype(self, dtype: str) -> str | None:
+        """The datatype this engine really computes ``dtype`` in (itself, or its fallback)."""
+        for d in fallback_chain(dtype):
+            if d in self.ops_per_cycle:
+                return d
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryLevel:
+    """A memory level: capacity, bandwidth, energy per byte, and the engines that read it."""
+
+    name: str
+    kind: str
+    capacity_B: float
+    bandwidth_B_per_s: float
+    energy_J_per_B: float
+    efficiency: float = 1.0
+    read_by: tuple[str, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """One device. See the module docstring."""
+
+    name: str
+    display_name: str
+    target_class: str
+    description: str
+    clock_Hz: float
+    tdp_W: float
+    static_power_W: float
+    process_node_m: float
+    area_m2: float | None
+    op_overhead_s: float
+    overlap: str
+    engines: tuple[Engine, ...]
+    memories: tuple[MemoryLevel, ...]
+    sources: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    # ------------------------------------------------------------------ lookups
+    def engine(self, name: str) -> Engine:
+        for e in self.engines:
+            if e.name == name:
+                return e
+        raise KeyError(
+            f"target {self.name!r} has no engine {name!r}; engines: "
+            f"{', '.join(e.name for e in self.engines)}"
+        )
+
+    def memory(self, name: str) -> MemoryLevel:
+        for m in self.memories:
+            if m.name == name:
+                return m
+        raise KeyError(
+            f"target {self.name!r} has no memory level {name!r}; levels: "
+            f"{', '.join(m.name for m in self.memories)}"
+        )
+
+    def path_of(self, engine: str) -> tuple[MemoryLevel, ...]:
+        """Memory levels ``engine`` reads from, innermost first."""
+        return tuple(m for m in self.memories if engine in m.read_by)
+
+    def main_memory(self, engine: str | None = None) -> MemoryLevel:
+        """The outermost level an engine (default: the first engine) reads from."""
+        return self.path_of(engine or self.engines[0].name)[-1]
+
+    def peak_op_per_s(self, dtype: str, engine: str | None = None) -> float:
+        """Native peak of one engine (default: the fastest engine for ``dtype``)."""
+        if engine is not None:
+            return self.engine(engine).peak_op_per_s(dtype, self.clock_Hz)
+        return max(e.peak_op_per_s(dtype, self.clock_Hz) for e in self.engines)
+
+    def ridge_point_FLOP_per_B(self, dtype: str, engine: str | None = None,
+                               memory: str | None = None) -> float:
+        """Peak / bandwidth: the arithmetic intensity where an operator turns compute-bound."""
+        eng = engine or max(self.engines, key=lambda e: e.peak_op_per_s(dtype, self.clock_Hz)).name
+        mem = self.memory(memory) if memory else self.main_memory(eng)
+        return self.peak_op_per_s(dtype, eng) / mem.bandwidth_B_per_s
+
+    # ------------------------------------------------------------------ numeric fields
+    def numeric_fields(self) -> dict[str, tuple[float | None, FieldSpec, str]]:
+        """Every numeric field as ``path -> (SI value, FieldSpec, source)``.
+
+        The paths are the ones :func:`models.hardware.with_overrides` and design spaces use.
+        """
+        out: dict[str, tuple[float | None, FieldSpec, str]] = {}
+
+        def put(path: str, value: float | None, source: str) -> None:
+            out[path] = (value, field_spec(path), source)
+
+        s = self.sources
+        put("clock", self.clock_Hz, s.get("clock", ""))
+        put("tdp", self.tdp_W, s.get("tdp", ""))
+        put("static_power", self.static_power_W, s.get("static_power", ""))
+        put("process_node", self.process_node_m, s.get("process_node", ""))
+        if self.area_m2 is not None:
+            put("area", self.area_m2, s.get("area", ""))
+        put("op_overhead", self.op_overhead_s, s.get("op_overhead", ""))
+        for e in self.engines:
+            p = f"engines.{e.name}."
+            put(p + "n_units", e.n_units, e.sources.get("n_units", ""))
+            if e.clock_Hz is not None:
+                put(p + "clock", e.clock_Hz, e.sources.get("clock", ""))
+            put(p + "efficiency", e.efficiency, e.sources.get("efficiency", ""))
+            for k, v in e.efficiency_by_kind.items():
+                put(p + f"efficiency_by_kind.{k}", v, e.sources.get(f"efficiency_by_kind.{k}", ""))
+            for d, v in e.ops_per_cycle.items():
+                put(p + f"ops_per_cycle.{d}", v, e.sources.get(f"ops_per_cycle.{d}", ""))
+            for d, v in e.energy_J_per_op.items():
+                put(p + f"energy_per_op.{d}", v, e.sources.get(f"energy_per_op.{d}", ""))
+        for m in self.memories:
+            p = f"memories.{m.name}."
+            put(p + "capacity", m.capacity_B, m.sources.get("capacity", ""))
+            put(p + "bandwidth", m.bandwidth_B_per_s, m.sources.get("bandwidth", ""))
+            put(p + "energy_per_byte", m.energy_J_per_B, m.sources.get("energy_per_byte", ""))
+            put(p + "efficiency", m.efficiency, m.sources.get("efficiency", "model default: 1.0 (ideal)"))
+        return out
+
+    def native_dtypes(self) -> tuple[str, ...]:
+        """Datatypes that at least one engine runs natively, in :data:`DTYPES` order."""
+        have = {d for e in self.engines for d in e.ops_per_cycle}
+        return tuple(d for d in DTYPES if d in have)
+
+    def replace(self, **changes: object) -> Target:
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,170 @@
+"""A target compiled to arrays, with a leading design-point axis for overridden fields.
+
+``compile_target(target, overrides)`` turns the frozen :class:`~models.hardware.Target` into
+numpy arrays the evaluator indexes directly. Fields that a design point overrides get a point
+axis of length ``n_points``; the others keep length 1 and broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.hardware.dtypes import DTYPE_INDEX, DTYPES
+from models.hardware.registry import _adds_entry, with_overrides
+from models.hardware.schema import OP_KINDS, Target, field_spec
+
+__all__ = ["CompiledTarget", "compile_target"]
+
+ArrayLike = float | np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompiledTarget:
+    """Arrays of one target; leading axis is 1 or n_points.
+
+    Shapes: E engines, D datatypes (:data:`~models.hardware.DTYPES`), K operator kinds,
+    L memory levels.
+
+    Attributes
+    ----------
+    peak_op_per_s
+        ``(P, E, D)`` native peak of the datatype each (engine, dtype) really runs in;
+        0 where the engine cannot run it at all.
+    resolved_dtype
+        ``(E, D)`` index of the datatype actually computed (itself or its fallback), -1 if none.
+    efficiency
+        ``(P, E, K)`` achievable fraction of peak per engine and operator kind.
+    energy_J_per_op
+        ``(P, E, D)`` energy per operation of the resolved datatype.
+    bandwidth_B_per_s, capacity_B, energy_J_per_B
+        ``(P, L)``; bandwidth already multiplied by the level's efficiency.
+    paths
+        Per engine, the level indices it reads from, innermost first.
+    """
+
+    target: Target
+    n_points: int
+    engine_names: tuple[str, ...]
+    level_names: tuple[str, ...]
+    peak_op_per_s: np.ndarray
+    resolved_dtype: np.ndarray
+    efficiency: np.ndarray
+    energy_J_per_op: np.ndarray
+    bandwidth_B_per_s: np.ndarray
+    bandwidth_peak_B_per_s: np.ndarray
+    capacity_B: np.ndarray
+    energy_J_per_B: np.ndarray
+    paths: tuple[tuple[int, ...], ...]
+    static_power_W: np.ndarray
+    op_overhead_s: np.ndarray
+    overlap: str
+
+    @property
+    def fallback(self) -> np.ndarray:
+        """``(E, D)`` True where an engine computes a datatype in another one."""
+        return (self.resolved_dtype >= 0) & (self.resolved_dtype != np.arange(len(DTYPES))[None, :])
+
+
+def _as_points(v: ArrayLike, path: str) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(v, dtype=np.float64))
+    if a.ndim != 1:
+        raise ValueError(f"override {path!r} must be a scalar or a 1-D array over design points")
+    spec = field_spec(path)
+    bad = ~np.isfinite(a) | (a < spec.low) | (a > spec.high) | ((a == spec.low) & spec.low_open)
+    if bad.any():
+        raise ValueError(f"override {path!r}: value {a[bad][0]!r} out of range; {spec.allowed()}")
+    return a
+
+
+def compile_target(target: Target, overrides: Mapping[str, ArrayLike] | None = None) -> CompiledTarget:
+    """Compile ``target`` with optional per-point overrides (SI values, override paths).
+
+    A scalar override is applied to the target itself; an array override of length P gives
+    the affected arrays a point axis of length P. All array overrides must share one P.
+    """
+    overrides = dict(overrides or {})
+    allowed = target.numeric_fields()
+    scalars: dict[str, float] = {}
+    arrays: dict[str, np.ndarray] = {}
+    n = 1
+    for path, v in overrides.items():
+        a = _as_points(v, path)
+        if path not in allowed and not _adds_entry(target, path):
+            raise KeyError(f"unknown target field {path!r} for {target.name!r}; allowed: {', '.join(sorted(allowed))}")
+        if a.size == 1:
+            scalars[path] = float(a[0])
+        else:
+            if n not in (1, a.size):
+                raise ValueError(f"override {path!r} has {a.size} points, others have {n}")
+            n = a.size
+            arrays[path] = a
+            scalars[path] = float(a[0])  # structural placeholder, replaced below
+    t = with_overrides(target, scalars) if scalars else target
+    return _compile(t, arrays, n)
+
+
+def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTarget:
+    E, D, K, L = len(t.engines), len(DTYPES), len(OP_KINDS), len(t.memories)
+    enames = tuple(e.name for e in t.engines)
+    lnames = tuple(m.name for m in t.memories)
+
+    def get(path: str, default: float) -> np.ndarray:
+        return arrays[path] if path in arrays else np.array([default])
+
+    P = n if arrays else 1
+    clock = get("clock", t.clock_Hz)
+    # per-engine native peaks and energies over all datatypes, (P, E, D)
+    native_peak = np.zeros((P, E, D))
+    native_energy = np.zeros((P, E, D))
+    eff = np.zeros((P, E, K))
+    resolved = np.full((E, D), -1, dtype=np.int64)
+    for i, e in enumerate(t.engines):
+        p = f"engines.{e.name}."
+        if set(e.ops_per_cycle) != set(e.energy_J_per_op):
+            missing = sorted(set(e.ops_per_cycle) ^ set(e.energy_J_per_op))
+            raise ValueError(f"target {t.name!r} engine {e.name!r}: datatypes {missing} need both "
+                             "ops_per_cycle and energy_per_op")
+        units = get(p + "n_units", e.n_units)
+        eclock = get(p + "clock", e.clock_Hz) if e.clock_Hz is not None else clock
+        for d, rate in e.ops_per_cycle.items():
+            j = DTYPE_INDEX[d]
+            native_peak[:, i, j] = units * get(p + f"ops_per_cycle.{d}", rate) * eclock
+            native_energy[:, i, j] = get(p + f"energy_per_op.{d}", e.energy_J_per_op[d])
+        base = get(p + "efficiency", e.efficiency)
+        for kk, kind in enumerate(OP_KINDS):
+            if kind in e.efficiency_by_kind:
+                eff[:, i, kk] = get(p + f"efficiency_by_kind.{kind}", e.efficiency_by_kind[kind])
+            else:
+                eff[:, i, kk] = base
+        for j, d in enumerate(DTYPES):
+            r = e.resolve_dtype(d)
+            if r is not None:
+                resolved[i, j] = DTYPE_INDEX[r]
+    # gather the resolved datatype's peak and energy
+    peak = np.zeros((P, E, D))
+    energy = np.zeros((P, E, D))
+    for i in range(E):
+        ok = resolved[i] >= 0
+        peak[:, i, ok] = native_peak[:, i, resolved[i, ok]]
+        energy[:, i, ok] = native_energy[:, i, resolved[i, ok]]
+    bw_peak = np.zeros((P, L))
+    bw = np.zeros((P, L))
+    cap = np.zeros((P, L))
+    eb = np.zeros((P, L))
+    for li, m in enumerate(t.memories):
+        p = f"memories.{m.name}."
+        bw_peak[:, li] = get(p + "bandwidth", m.bandwidth_B_per_s)
+        bw[:, li] = bw_peak[:, li] * get(p + "efficiency", m.efficiency)
+        cap[:, li] = get(p + "capacity", m.capacity_B)
+        eb[:, li] = get(p + "energy_per_byte", m.energy_J_per_B)
+    paths = tuple(tuple(li for li, m in enumerate(t.memories) if e.name in m.read_by) for e in t.engines)
+    return CompiledTarget(
+        target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=peak,
+        resolved_dtype=resolved, efficiency=eff, energy_J_per_op=energy, bandwidth_B_per_s=bw,
+        bandwidth_peak_B_per_s=bw_peak, capacity_B=cap, energy_J_per_B=eb, paths=paths,
+        static_power_W=np.broadcast_to(get("static_power", t.static_power_W), (P,)).copy(),
+        op_overhead_s=np.broadcast_to(get("op_overhead", t.op_overhead_s), (P,)).copy(),
+        overlap=t.overlap)

@@ -1,0 +1,361 @@
+"""The vectorized hierarchical roofline and energy model.
+
+For every (design point, operator) pair and every engine that can run the operator:
+
+- compute time  ``t_c = flop / (peak(engine, dtype) x efficiency(engine, kind))``;
+- memory time   ``t_m = bytes x max over levels l from the innermost up to the home level of
+  1 / bandwidth_l``, where the *home* level is the innermost level of the engine's path whose
+  capacity holds the operator's working set (``footprint_B``): traffic of an operator that fits
+  in cache is served by the cache, traffic of one that does not is served by DRAM;
+- time          ``t = max(t_c, t_m) + overhead`` (overlap policy ``max``) or
+  ``t_c + t_m + overhead`` (``sum``);
+- energy        ``flop x energy/op + bytes x sum of energy/byte over the levels crossed
+  + static power x t``.
+
+Each operator goes to the engine with the least time (or the one forced). The bound of each
+operator is ``compute``, ``overhead`` or the name of the memory level whose time dominates.
+
+``mode="ideal"`` gives the pure roofline bound: efficiencies 1 and no overhead. The default,
+``"calibrated"``, applies the efficiencies and overheads of the target file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from models.hardware.dtypes import DTYPES
+from models.hardware.schema import OP_KINDS, Target
+from models.perf.compiled import CompiledTarget, compile_target
+from models.workloads.table import OperatorTable
+
+__all__ = ["PerfResult", "evaluate", "BOUND_COMPUTE", "BOUND_OVERHEAD"]
+
+BOUND_COMPUTE = 0
+BOUND_OVERHEAD = 1
+_LEVEL0 = 2  # bound code of memory level l is _LEVEL0 + l
+
+MODES = ("calibrated", "ideal")
+ENGINE_POLICIES = ("time", "energy")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerfResult:
+    """Time and energy of a workload on a target, per design point and per operator.
+
+    Totals have shape ``(n_points,)``; per-operator arrays ``(n_points, n_ops)`` (present only
+    with ``detail=True``). Per-operator times and energies are for one instance; totals
+    multiply by each operator's count.
+    """
+
+    target: str
+    workload: str
+    mode: str
+    n_points: int
+    latency_s: np.ndarray
+    energy_J: np.ndarray
+    dynamic_energy_J: np.ndarray
+    static_energy_J: np.ndarray
+    n_items: np.ndarray
+    item_name: str
+    peak_memory_B: np.ndarray
+    engine_names: tuple[str, ...]
+    level_names: tuple[str, ...]
+    op_meta: pl.DataFrame
+    op_latency_s: np.ndarray | None = None
+    op_energy_J: np.ndarray | None = None
+    op_compute_s: np.ndarray | None = None
+    op_memory_s: np.ndarray | None = None
+    op_bound: np.ndarray | None = None
+    op_engine: np.ndarray | None = None
+    op_count: np.ndarray | None = None
+    op_flop: np.ndarray | None = None
+    op_bytes_B: np.ndarray | None = None
+    op_dtype: np.ndarray | None = None
+    op_fallback: np.ndarray | None = None
+    phase_latency_s: Mapping[str, np.ndarray] = field(default_factory=dict)
+    phase_energy_J: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def bound_names(self) -> tuple[str, ...]:
+        return ("compute", "overhead", *self.level_names)
+
+    @property
+    def items_per_s(self) -> np.ndarray:
+        return self.n_items / self.latency_s
+
+    @property
+    def energy_J_per_item(self) -> np.ndarray:
+        return self.energy_J / self.n_items
+
+    @property
+    def edp_J_s(self) -> np.ndarray:
+        return self.energy_J * self.latency_s
+
+    @property
+    def average_power_W(self) -> np.ndarray:
+        return self.energy_J / self.latency_s
+
+    def totals(self) -> pl.DataFrame:
+        """One row per design point with unit-suffixed columns."""
+        d = {
+            "latency_s": self.latency_s,
+            "energy_J": self.energy_J,
+            "dynamic_energy_J": self.dynamic_energy_J,
+            "static_energy_J": self.static_energy_J,
+            f"{self.item_name}s_per_s": self.items_per_s,
+            f"energy_J_per_{self.item_name}": self.energy_J_per_item,
+            "edp_J_s": self.edp_J_s,
+            "average_power_W": self.average_power_W,
+            "peak_memory_B": np.broadcast_to(self.peak_memory_B, (self.n_points,)),
+        }
+        for ph, v in self.phase_latency_s.items():
+            d[f"{ph}_latency_s"] = v
+        for ph, v in self.phase_energy_J.items():
+            d[f"{ph}_energy_J"] = v
+        return pl.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (self.n_points,)) for k, v in d.items()})
+
+    def breakdown(self, point: int = 0) -> pl.DataFrame:
+        """Per-operator frame of one design point: time, energy, bound, engine, datatype."""
+        if self.op_latency_s is None:
+            raise ValueError("evaluate(..., detail=True) is needed for a per-operator breakdown")
+
+        def row(a: np.ndarray) -> np.ndarray:
+            return a[point] if a.shape[0] > 1 else a[0]
+
+        count = row(self.op_count)  # type: ignore[arg-type]
+        lat = row(self.op_latency_s)
+        en = row(self.op_energy_J)  # type: ignore[arg-type]
+        bounds = self.bound_names
+        total = float(np.sum(count * lat))
+        return self.op_meta.select("name", "phase", "kind").with_columns(
+            pl.Series("count", count),
+            pl.Series("flop", row(self.op_flop)),  # type: ignore[arg-type]
+            pl.Series("bytes_B", row(self.op_bytes_B)),  # type: ignore[arg-type]
+            pl.Series("latency_s", lat),
+            pl.Series("compute_s", row(self.op_compute_s)),  # type: ignore[arg-type]
+            pl.Series("memory_s", row(self.op_memory_s)),  # type: ignore[arg-type]
+            pl.Series("total_latency_s", count * lat),
+            pl.Series("share_of_latency", count * lat / total if total > 0 else count * 0.0),
+            pl.Series("energy_J", en),
+            pl.Series("total_energy_J", count * en),
+            pl.Series("bound", [bounds[b] for b in row(self.op_bound)]),  # type: ignore[arg-type]
+            pl.Series("engine", [self.engine_names[e] for e in row(self.op_engine)]),  # type: ignore[arg-type]
+            pl.Series("compute_dtype", [DTYPES[d] for d in row(self.op_dtype)]),  # type: ignore[arg-type]
+            pl.Series("fallback", row(self.op_fallback)),  # type: ignore[arg-type]
+        )
+
+
+def _engine_mask(ct: CompiledTarget, table: OperatorTable, force: str | Mapping[str, str] | None) -> np.ndarray:
+    """``(E, O)`` True where an engine may take an operator."""
+    E, O = len(ct.engine_names), table.n_ops
+    kinds = table.meta["kind"].to_numpy()
+    mask = np.stack([np.isin(kinds, e.runs) for e in ct.target.engines]) if E else np.ones((0, O), bool)
+    if force is None:
+        return mask
+    items = {k: force for k in OP_KINDS} if isinstance(force, str) else dict(force)
+    for kind, eng in items.items():
+        if kind not in OP_KINDS:
+            raise ValueError(f"engine assignment: unknown operator kind {kind!r}; allowed: {', '.join(OP_KINDS)}")
+        if eng not in ct.engine_names:
+            raise ValueError(f"engine assignment {kind}={eng!r}: target {ct.target.name!r} has engines "
+                             f"{', '.join(ct.engine_names)}")
+        sel = kinds == kind
+        ei = ct.engine_names.index(eng)
+        if sel.any() and kind not in ct.target.engines[ei].runs:
+            raise ValueError(f"engine assignment {kind}={eng!r}: that engine runs only "
+                             f"{', '.join(ct.target.engines[ei].runs)}")
+        mask[:, sel] = False
+        mask[ei, sel] = True
+    return mask
+
+
+def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
+             overrides: Mapping[str, float | np.ndarray] | None = None,
+             engine: str | Mapping[str, str] | None = None, policy: str = "time",
+             mode: str = "calibrated", detail: bool = True, chunk_pairs: int = 1 << 16) -> PerfResult:
+    """Time and energy of ``table`` on ``target`` for every design point.
+
+    Parameters
+    ----------
+    target
+        A target, or one already compiled (with its overrides) by :func:`compile_target`.
+    table
+        Operator table with arrays of shape ``(P or 1, O)``.
+    overrides
+        Per-point target field overrides (SI), e.g. ``{"memories.hbm.bandwidth": bw}``.
+    engine
+        Force an engine: one name for every operator, or ``{kind: engine}``.
+    policy
+        ``"time"`` sends each operator to its fastest engine, ``"energy"`` to the least energy.
+    mode
+        ``"calibrated"`` (efficiencies and overheads) or ``"ideal"`` (pure roofline bound).
+    detail
+        Keep per-operator arrays (needed for breakdowns); sweeps turn it off.
+    chunk_pairs
+        Work in blocks of about this many (point, operator) pairs to bound memory.
+
+    Returns
+    -------
+    PerfResult
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}; allowed: {', '.join(MODES)}")
+    if policy not in ENGINE_POLICIES:
+        raise ValueError(f"policy={policy!r}; allowed: {', '.join(ENGINE_POLICIES)}")
+    ct = target if isinstance(target, CompiledTarget) else compile_target(target, overrides)
+    if isinstance(target, CompiledTarget) and overrides:
+        raise ValueError("pass overrides to compile_target when giving a compiled target")
+    O = table.n_ops
+    P = max(ct.n_points, table.n_points)
+    for name, npts in (("target overrides", ct.n_points), ("operator table", table.n_points)):
+        if npts not in (1, P):
+            raise ValueError(f"{name} have {npts} points but the evaluation has {P}")
+    mask = _engine_mask(ct, table, engine)
+    dt = table.compute_dtype_index
+    kd = table.kind_index
+    E = len(ct.engine_names)
+    # unavailable engines: no datatype to run in
+    runnable = (ct.resolved_dtype[:, dt] >= 0) & mask  # (E, O)
+    no_engine = ~runnable.any(axis=0)
+    if no_engine.any():
+        names = table.meta["name"].to_numpy()[no_engine]
+        dts = table.meta["compute_dtype"].to_numpy()[no_engine]
+        raise ValueError(f"target {ct.target.name!r}: no allowed engine can run operator {names[0]!r} "
+                         f"in {dts[0]!r} or any fallback of it (engines: {', '.join(ct.engine_names)})")
+
+    ideal = mode == "ideal"
+    # Per-engine, per-operator factors with a point axis of 1 or P_t: (Pt, O)
+    inv_rate = []
+    e_op = []
+    for i in range(E):
+        peak = ct.peak_op_per_s[:, i, :][:, dt]
+        rate = peak if ideal else peak * ct.efficiency[:, i, :][:, kd]
+        with np.errstate(divide="ignore"):
+            inv = np.where(runnable[i][None, :] & (rate > 0), 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
+        inv_rate.append(inv)
+        e_op.append(ct.energy_J_per_op[:, i, :][:, dt])
+    bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
+    # cumulative 1/bandwidth (max) and energy/byte (sum) along each engine's path: (Pt, n_levels)
+    cum_inv_bw, cum_eb, caps = [], [], []
+    for path in ct.paths:
+        idx = np.array(path)
+        cum_inv_bw.append(np.maximum.accumulate(1.0 / bw[:, idx], axis=1))
+        cum_eb.append(np.cumsum(ct.energy_J_per_B[:, idx], axis=1))
+        caps.append(ct.capacity_B[:, idx])
+    overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s
+    static = ct.static_power_W
+    sum_policy = ct.overlap == "sum"
+
+    arr = table.arrays
+    flop_all, bytes_all, fp_all, count_all = arr["flop"], table.bytes_B, arr["footprint_B"], arr["count"]
+
+    lat_tot = np.zeros(P)
+    dyn_tot = np.zeros(P)
+    phases = table.meta["phase"].to_numpy()
+    uniq_phases = list(dict.fromkeys(phases.tolist()))
+    phase_masks = {ph: phases == ph for ph in uniq_phases}
+    ph_lat = {ph: np.zeros(P) for ph in uniq_phases}
+    ph_en = {ph: np.zeros(P) for ph in uniq_phases}
+    if detail:
+        shape = (P, O)
+        d_lat, d_en = np.empty(shape), np.empty(shape)
+        d_tc, d_tm = np.empty(shape), np.empty(shape)
+        d_bound = np.empty(shape, dtype=np.int8)
+        d_eng = np.empty(shape, dtype=np.int8)
+
+    step = max(1, chunk_pairs // max(O, 1))
+    for s in range(0, P, step):
+        e_ = min(P, s + step)
+
+        def cut(a: np.ndarray, s: int = s, e_: int = e_) -> np.ndarray:
+            return a[s:e_] if a.shape[0] > 1 else a
+
+        flop, nbytes, fp, count = cut(flop_all), cut(bytes_all), cut(fp_all), cut(count_all)
+        ov = cut(overhead)[:, None] if overhead.shape[0] > 1 else overhead[0]
+        best_t = best_e = best_tc = best_tm = best_bound = best_eng = None
+        for i in range(E):
+            if not runnable[i].any():
+                continue
+            t_c = flop * cut(inv_rate[i])
+            # home level: walk the path from outermost inwards
+            ci, ce, cp = cut(cum_inv_bw[i]), cut(cum_eb[i]), cut(caps[i])
+            nlev = ci.shape[1]
+            inv_bw = ci[:, nlev - 1:nlev]
+            eb = ce[:, nlev - 1:nlev]
+            home = np.full((1, 1), nlev - 1, dtype=np.int8)
+            for j in range(nlev - 2, -1, -1):
+                fits = fp <= cp[:, j:j + 1]
+                inv_bw = np.where(fits, ci[:, j:j + 1], inv_bw)
+                eb = np.where(fits, ce[:, j:j + 1], eb)
+                home = np.where(fits, np.int8(j), home)
+            t_m = nbytes * inv_bw
+            t = t_c + t_m if sum_policy else np.maximum(t_c, t_m)
+            t = t + ov
+            en = flop * cut(e_op[i]) + nbytes * eb
+            score = t if policy == "time" else en + t * (cut(static)[:, None] if static.shape[0] > 1 else static[0])
+            if detail:
+                path_idx = np.array(ct.paths[i], dtype=np.int8)
+                mem_bound = (path_idx[home] + _LEVEL0).astype(np.int8)
+                bound = np.where(t_c >= t_m, np.int8(BOUND_COMPUTE), mem_bound)
+                bound = np.where(ov > np.maximum(t_c, t_m), np.int8(BOUND_OVERHEAD), bound)
+            if best_t is None:
+                best_score, best_t, best_e = score, t, en
+                if detail:
+                    best_tc, best_tm, best_bound = t_c, t_m, bound
+                    best_eng = np.zeros(t.shape, dtype=np.int8) + np.int8(i)
+            else:
+                better = score < best_score
+                best_score = np.where(better, score, best_score)
+                best_t = np.where(better, t, best_t)
+                best_e = np.where(better, en, best_e)
+                if detail:
+                    best_tc = np.where(better, t_c, best_tc)
+                    best_tm = np.where(better, t_m, best_tm)
+                    best_bound = np.where(better, bound, best_bound)
+                    best_eng = np.where(better, np.int8(i), best_eng)
+        best_t = np.broadcast_to(best_t, (e_ - s, O))
+        best_e = np.broadcast_to(best_e, (e_ - s, O))
+        ct_ = best_t * count
+        ce_ = best_e * count
+        lat_tot[s:e_] = ct_.sum(axis=1)
+        dyn_tot[s:e_] = ce_.sum(axis=1)
+        if len(uniq_phases) > 1:
+            for ph, m in phase_masks.items():
+                ph_lat[ph][s:e_] = ct_[:, m].sum(axis=1)
+                ph_en[ph][s:e_] = ce_[:, m].sum(axis=1)
+        if detail:
+            d_lat[s:e_] = best_t
+            d_en[s:e_] = best_e
+            d_tc[s:e_] = best_tc
+            d_tm[s:e_] = best_tm
+            d_bound[s:e_] = best_bound
+            d_eng[s:e_] = best_eng
+    static_P = np.broadcast_to(static, (P,))
+    static_tot = static_P * lat_tot
+    if len(uniq_phases) == 1:
+        ph_lat = {uniq_phases[0]: lat_tot}
+        ph_en = {uniq_phases[0]: dyn_tot}
+    ph_en = {ph: v + static_P * ph_lat[ph] for ph, v in ph_en.items()}
+    peak_mem = np.zeros(1)
+    for v in table.peak_memory_B.values():
+        peak_mem = np.maximum(peak_mem, v)
+    res = dict(
+        target=ct.target.name, workload=table.workload, mode=mode, n_points=P, latency_s=lat_tot,
+        energy_J=dyn_tot + static_tot, dynamic_energy_J=dyn_tot, static_energy_J=static_tot,
+        n_items=np.broadcast_to(table.n_items, (P,)), item_name=table.item_name,
+        peak_memory_B=np.broadcast_to(peak_mem, (P,)), engine_names=ct.engine_names,
+        level_names=ct.level_names, op_meta=table.meta, phase_latency_s=ph_lat, phase_energy_J=ph_en,
+    )
+    if detail:
+        static_op = (static_P[:, None] * d_lat)
+        d_en_total = d_en + static_op
+        res.update(op_latency_s=d_lat, op_energy_J=d_en_total, op_compute_s=d_tc, op_memory_s=d_tm,
+                   op_bound=d_bound, op_engine=d_eng, op_count=np.broadcast_to(count_all, (P, O)),
+                   op_flop=np.broadcast_to(flop_all, (P, O)), op_bytes_B=np.broadcast_to(bytes_all, (P, O)),
+                   op_dtype=ct.resolved_dtype[d_eng.astype(np.int64), dt[None, :]],
+                   op_fallback=ct.fallback[d_eng.astype(np.int64), dt[None, :]])
+    return PerfResult(**res)

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv (if needed) and install Tradespace with its test dependencies into it.
+# Idempotent: a second run only re-checks the install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q -U "pip>=25.1"
+.venv/bin/python -m pip install -q -e . --group dev
