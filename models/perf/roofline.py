@@ -173,6 +173,30 @@ def _engine_mask(ct: CompiledTarget, table: OperatorTable, force: str | Mapping[
     return mask
 
 
+def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], inverse: np.ndarray,
+                       paths: tuple[tuple[int, ...], ...], policy: str) -> list[np.ndarray | None]:
+    """Per engine, the operator columns it must be evaluated on (None: all of them).
+
+    ``runnable_u`` is (E, U) and ``inv_u[i]`` is (Pt, U) over the U distinct (datatype, kind)
+    pairs of the table; ``inverse`` maps each column to its pair. With the time policy an engine
+    is skipped for an operator when another engine with the same memory path is at least as
+    fast at every design point (ties go to the first engine, as in the full comparison), so it
+    could never win. This is exact, not a heuristic.
+    """
+    E = runnable_u.shape[0]
+    keep = runnable_u.copy()
+    if policy == "time":
+        for i in range(E):
+            for j in range(E):
+                if i == j or paths[i] != paths[j]:
+                    continue
+                slower = np.all(inv_u[i] >= inv_u[j], axis=0)
+                strictly = np.any(inv_u[i] > inv_u[j], axis=0)
+                keep[i] &= ~(runnable_u[j] & slower & (strictly | (j < i)))
+    cols = keep[:, inverse]
+    return [None if cols[i].all() else np.flatnonzero(cols[i]) for i in range(E)]
+
+
 def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
              overrides: Mapping[str, float | np.ndarray] | None = None,
              engine: str | Mapping[str, str] | None = None, policy: str = "time",
@@ -228,16 +252,22 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                          f"in {dts[0]!r} or any fallback of it (engines: {', '.join(ct.engine_names)})")
 
     ideal = mode == "ideal"
-    # Per-engine, per-operator factors with a point axis of 1 or P_t: (Pt, O)
-    inv_rate = []
-    e_op = []
+    # Rates and energies per engine over the U distinct (datatype, kind) pairs: (Pt, U).
+    combo = dt * len(OP_KINDS) + kd
+    uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+    dt_u, kd_u = dt[first], kd[first]
+    runnable_u = runnable[:, first]
+    inv_u, e_u = [], []
     for i in range(E):
-        peak = ct.peak_op_per_s[:, i, :][:, dt]
-        rate = peak if ideal else peak * ct.efficiency[:, i, :][:, kd]
-        with np.errstate(divide="ignore"):
-            inv = np.where(runnable[i][None, :] & (rate > 0), 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
-        inv_rate.append(inv)
-        e_op.append(ct.energy_J_per_op[:, i, :][:, dt])
+        peak = ct.peak_op_per_s[:, i, dt_u]
+        rate = peak if ideal else peak * ct.efficiency[:, i, kd_u]
+        ok = runnable_u[i][None, :] & (rate > 0)
+        inv_u.append(np.where(ok, 1.0 / np.where(ok, rate, 1.0), np.inf))
+        e_u.append(ct.energy_J_per_op[:, i, dt_u])
+    candidates = _candidate_columns(runnable_u, inv_u, inverse, ct.paths, policy)
+    if ct.n_points == 1:  # expand to columns once
+        inv_rate = [x[:, inverse] for x in inv_u]
+        e_op = [x[:, inverse] for x in e_u]
     bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
     # cumulative 1/bandwidth (max) and energy/byte (sum) along each engine's path: (Pt, n_levels)
     cum_inv_bw, cum_eb, caps = [], [], []
@@ -251,7 +281,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     sum_policy = ct.overlap == "sum"
 
     arr = table.arrays
-    flop_all, bytes_all, fp_all, count_all = arr["flop"], table.bytes_B, arr["footprint_B"], arr["count"]
+    flop_all, fp_all, count_all = arr["flop"], arr["footprint_B"], arr["count"]
+    byte_parts = [arr[k] for k in ("weight_read_B", "act_read_B", "act_write_B", "kv_read_B", "kv_write_B")]
 
     lat_tot = np.zeros(P)
     dyn_tot = np.zeros(P)
@@ -266,23 +297,46 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         d_tc, d_tm = np.empty(shape), np.empty(shape)
         d_bound = np.empty(shape, dtype=np.int8)
         d_eng = np.empty(shape, dtype=np.int8)
+        path_idx = [np.array(pth, dtype=np.int8) for pth in ct.paths]
 
     step = max(1, chunk_pairs // max(O, 1))
     for s in range(0, P, step):
         e_ = min(P, s + step)
+        rows = e_ - s
 
-        def cut(a: np.ndarray, s: int = s, e_: int = e_) -> np.ndarray:
-            return a[s:e_] if a.shape[0] > 1 else a
+        def cut(a: np.ndarray, cols: np.ndarray | None, s: int = s, e_: int = e_) -> np.ndarray:
+            a = a[s:e_] if a.shape[0] > 1 else a
+            return a if cols is None else a[:, cols]
 
-        flop, nbytes, fp, count = cut(flop_all), cut(bytes_all), cut(fp_all), cut(count_all)
-        ov = cut(overhead)[:, None] if overhead.shape[0] > 1 else overhead[0]
-        best_t = best_e = best_tc = best_tm = best_bound = best_eng = None
+        bytes_c = byte_parts[0][s:e_] if byte_parts[0].shape[0] > 1 else byte_parts[0]
+        for bp in byte_parts[1:]:
+            bytes_c = bytes_c + (bp[s:e_] if bp.shape[0] > 1 else bp)
+        ov = overhead[s:e_, None] if overhead.shape[0] > 1 else overhead[0]
+        st = static[s:e_, None] if static.shape[0] > 1 else static[0]
+        best_t = np.full((rows, O), np.inf)
+        best_e = np.zeros((rows, O))
+        if policy == "energy":
+            best_score = np.full((rows, O), np.inf)
+        if detail:
+            best_tc, best_tm = np.zeros((rows, O)), np.zeros((rows, O))
+            best_bound = np.zeros((rows, O), dtype=np.int8)
+            best_eng = np.zeros((rows, O), dtype=np.int8)
         for i in range(E):
-            if not runnable[i].any():
+            cols = candidates[i]
+            if cols is not None and cols.size == 0:
                 continue
-            t_c = flop * cut(inv_rate[i])
-            # home level: walk the path from outermost inwards
-            ci, ce, cp = cut(cum_inv_bw[i]), cut(cum_eb[i]), cut(caps[i])
+            flop, fp = cut(flop_all, cols), cut(fp_all, cols)
+            nbytes = bytes_c if cols is None else bytes_c[:, cols]
+            ucols = inverse if cols is None else inverse[cols]
+            if ct.n_points == 1:
+                inv_i = inv_rate[i] if cols is None else inv_rate[i][:, cols]
+                eop_i = e_op[i] if cols is None else e_op[i][:, cols]
+            else:
+                inv_i = inv_u[i][s:e_][:, ucols]
+                eop_i = e_u[i][s:e_][:, ucols]
+            t_c = flop * inv_i
+            # home level: walk the engine's path from the outermost level inwards
+            ci, ce, cp = cut(cum_inv_bw[i], None), cut(cum_eb[i], None), cut(caps[i], None)
             nlev = ci.shape[1]
             inv_bw = ci[:, nlev - 1:nlev]
             eb = ce[:, nlev - 1:nlev]
@@ -291,36 +345,36 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                 fits = fp <= cp[:, j:j + 1]
                 inv_bw = np.where(fits, ci[:, j:j + 1], inv_bw)
                 eb = np.where(fits, ce[:, j:j + 1], eb)
-                home = np.where(fits, np.int8(j), home)
+                if detail:
+                    home = np.where(fits, np.int8(j), home)
             t_m = nbytes * inv_bw
             t = t_c + t_m if sum_policy else np.maximum(t_c, t_m)
-            t = t + ov
-            en = flop * cut(e_op[i]) + nbytes * eb
-            score = t if policy == "time" else en + t * (cut(static)[:, None] if static.shape[0] > 1 else static[0])
+            t += ov
+            en = flop * eop_i
+            en += nbytes * eb
+            full = cols is None
+            sel = slice(None) if full else cols
+            if policy == "time":
+                cur = best_t if full else best_t[:, sel]
+                better = t < cur
+            else:
+                score = en + t * st
+                cur = best_score if full else best_score[:, sel]
+                better = score < cur
+                best_score[:, sel] = np.where(better, score, cur)
+            best_t[:, sel] = np.where(better, t, cur if policy == "time" else best_t[:, sel])
+            best_e[:, sel] = np.where(better, en, best_e[:, sel])
             if detail:
-                path_idx = np.array(ct.paths[i], dtype=np.int8)
-                mem_bound = (path_idx[home] + _LEVEL0).astype(np.int8)
+                mem_bound = path_idx[i][home] + np.int8(_LEVEL0)
                 bound = np.where(t_c >= t_m, np.int8(BOUND_COMPUTE), mem_bound)
                 bound = np.where(ov > np.maximum(t_c, t_m), np.int8(BOUND_OVERHEAD), bound)
-            if best_t is None:
-                best_score, best_t, best_e = score, t, en
-                if detail:
-                    best_tc, best_tm, best_bound = t_c, t_m, bound
-                    best_eng = np.zeros(t.shape, dtype=np.int8) + np.int8(i)
-            else:
-                better = score < best_score
-                best_score = np.where(better, score, best_score)
-                best_t = np.where(better, t, best_t)
-                best_e = np.where(better, en, best_e)
-                if detail:
-                    best_tc = np.where(better, t_c, best_tc)
-                    best_tm = np.where(better, t_m, best_tm)
-                    best_bound = np.where(better, bound, best_bound)
-                    best_eng = np.where(better, np.int8(i), best_eng)
-        best_t = np.broadcast_to(best_t, (e_ - s, O))
-        best_e = np.broadcast_to(best_e, (e_ - s, O))
-        ct_ = best_t * count
-        ce_ = best_e * count
+                best_tc[:, sel] = np.where(better, t_c, best_tc[:, sel])
+                best_tm[:, sel] = np.where(better, t_m, best_tm[:, sel])
+                best_bound[:, sel] = np.where(better, bound, best_bound[:, sel])
+                best_eng[:, sel] = np.where(better, np.int8(i), best_eng[:, sel])
+        cnt = cut(count_all, None)
+        ct_ = best_t * cnt
+        ce_ = best_e * cnt
         lat_tot[s:e_] = ct_.sum(axis=1)
         dyn_tot[s:e_] = ce_.sum(axis=1)
         if len(uniq_phases) > 1:
@@ -355,7 +409,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         d_en_total = d_en + static_op
         res.update(op_latency_s=d_lat, op_energy_J=d_en_total, op_compute_s=d_tc, op_memory_s=d_tm,
                    op_bound=d_bound, op_engine=d_eng, op_count=np.broadcast_to(count_all, (P, O)),
-                   op_flop=np.broadcast_to(flop_all, (P, O)), op_bytes_B=np.broadcast_to(bytes_all, (P, O)),
+                   op_flop=np.broadcast_to(flop_all, (P, O)), op_bytes_B=np.broadcast_to(table.bytes_B, (P, O)),
                    op_dtype=ct.resolved_dtype[d_eng.astype(np.int64), dt[None, :]],
                    op_fallback=ct.fallback[d_eng.astype(np.int64), dt[None, :]])
     return PerfResult(**res)
