@@ -5,8 +5,11 @@ For every (design point, operator) pair and every engine that can run the operat
 - compute time  ``t_c = flop / (peak(engine, dtype) x efficiency(engine, kind))``;
 - memory time   ``t_m = bytes x max over levels l from the innermost up to the home level of
   1 / bandwidth_l``, where the *home* level is the innermost level of the engine's path whose
-  capacity holds the operator's working set (``footprint_B``): traffic of an operator that fits
-  in cache is served by the cache, traffic of one that does not is served by DRAM;
+  capacity holds the operator's reuse working set: ``footprint_B`` for activation-only
+  operators, and at least the phase's resident state (``peak_memory_B``: weights, KV cache,
+  live activations) for operators that read weights or the KV cache, since those are touched
+  again only after everything else in the phase went through. Traffic of an operator whose
+  working set fits in cache is served by the cache; otherwise by DRAM;
 - time          ``t = max(t_c, t_m) + overhead`` (overlap policy ``max``) or
   ``t_c + t_m + overhead`` (``sum``);
 - energy        ``flop x energy/op + bytes x sum of energy/byte over the levels crossed
@@ -283,6 +286,15 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     arr = table.arrays
     flop_all, fp_all, count_all = arr["flop"], arr["footprint_B"], arr["count"]
     byte_parts = [arr[k] for k in ("weight_read_B", "act_read_B", "act_write_B", "kv_read_B", "kv_write_B")]
+    # Reuse distance: an operator that reads weights or the KV cache touches them again only
+    # after the rest of its phase's resident state (all weights, the KV cache, live activations)
+    # went through, so its data lives where the phase's peak memory fits, not where one
+    # matrix would fit. Activation-only operators keep their own working set.
+    phase_of_col = table.meta["phase"].to_numpy()
+    reads_state = np.any(arr["weight_read_B"] > 0, axis=0) | np.any(arr["kv_read_B"] > 0, axis=0)
+    resident = {ph: np.atleast_1d(np.asarray(v, dtype=np.float64)) for ph, v in table.peak_memory_B.items()}
+    state_cols = {ph: np.flatnonzero(reads_state & (phase_of_col == ph)) for ph in resident}
+    state_cols = {ph: c for ph, c in state_cols.items() if c.size}
 
     lat_tot = np.zeros(P)
     dyn_tot = np.zeros(P)
@@ -311,6 +323,14 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         bytes_c = byte_parts[0][s:e_] if byte_parts[0].shape[0] > 1 else byte_parts[0]
         for bp in byte_parts[1:]:
             bytes_c = bytes_c + (bp[s:e_] if bp.shape[0] > 1 else bp)
+        fp_c = fp_all[s:e_] if fp_all.shape[0] > 1 else fp_all
+        if state_cols:
+            n_rows = rows if fp_c.shape[0] > 1 or any(r.size > 1 for r in resident.values()) else 1
+            fp_c = np.array(np.broadcast_to(fp_c, (n_rows, O)))
+            for ph, c in state_cols.items():
+                r = resident[ph]
+                r = r[s:e_, None] if r.size > 1 else r[0]
+                fp_c[:, c] = np.maximum(fp_c[:, c], r)
         ov = overhead[s:e_, None] if overhead.shape[0] > 1 else overhead[0]
         st = static[s:e_, None] if static.shape[0] > 1 else static[0]
         best_t = np.full((rows, O), np.inf)
@@ -325,7 +345,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
             cols = candidates[i]
             if cols is not None and cols.size == 0:
                 continue
-            flop, fp = cut(flop_all, cols), cut(fp_all, cols)
+            flop = cut(flop_all, cols)
+            fp = fp_c if cols is None else fp_c[:, cols]
             nbytes = bytes_c if cols is None else bytes_c[:, cols]
             ucols = inverse if cols is None else inverse[cols]
             if ct.n_points == 1:

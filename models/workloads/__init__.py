@@ -1,5 +1,17 @@
 """Workloads as operator tables."""
 
+from models.workloads.llm import (
+    LLM_FAMILIES,
+    LLMConfig,
+    available_llms,
+    expected_distinct_experts,
+    llm_active_params,
+    llm_decode,
+    llm_inference,
+    llm_prefill,
+    load_llm_config,
+    parse_llm_config,
+)
 from models.workloads.ops import (
     Op,
     attention_op,
@@ -12,9 +24,33 @@ from models.workloads.ops import (
     softmax,
     table_from_ops,
 )
+from models.workloads.registry import (
+    Knob,
+    WorkloadSpec,
+    available_workloads,
+    build_workload,
+    parse_knob,
+    workload_spec,
+)
 from models.workloads.table import ARRAY_FIELDS, META_COLUMNS, PHASES, OperatorTable, concat_tables
 
 __all__ = [
+    "LLM_FAMILIES",
+    "Knob",
+    "LLMConfig",
+    "WorkloadSpec",
+    "available_llms",
+    "available_workloads",
+    "build_workload",
+    "expected_distinct_experts",
+    "llm_active_params",
+    "llm_decode",
+    "llm_inference",
+    "llm_prefill",
+    "load_llm_config",
+    "parse_knob",
+    "parse_llm_config",
+    "workload_spec",
     "ARRAY_FIELDS",
     "META_COLUMNS",
     "PHASES",
