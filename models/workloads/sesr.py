@@ -1,0 +1,162 @@
+"""SESR super-resolution networks (Bhardwaj et al., "Collapsible Linear Blocks for Super-Efficient
+Super Resolution", MLSys 2022; ARM-software/sesr).
+
+Layout (``ARM-software/sesr : models/sesr.py``): a 5x5 conv 1 -> f, ``m`` 3x3 convs f -> f,
+a 5x5 conv f -> scale^2 and depth-to-space (applied twice for x4, as the repository does), on
+the luminance channel. Collapsed (inference) MACs per low-resolution pixel are
+``25 f + 9 m f^2 + 25 f scale^2``.
+
+``expanded=True`` builds the training-time form: every k x k linear block is a k x k conv
+to ``feature_size`` (256) channels followed by a 1x1 conv back, and the 3x3 blocks keep their
+short residual add.
+
+Assumptions (not MAC-relevant): each conv has a bias; a PReLU (f parameters) follows the
+first conv and every 3x3 block; a long residual adds the first conv's output to the last
+3x3 block's output, and the input image is added (broadcast) to the scale^2 output channels
+before depth-to-space. Depth-to-space is a pure data move (one read, one write, 0 FLOP).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.workloads.cnn import NetBuilder, check_positive
+from models.workloads.ops import elementwise
+from models.workloads.table import OperatorTable
+
+__all__ = ["SESR_VARIANTS", "sesr", "sesr_mac_per_lr_pixel"]
+
+ArrayLike = float | int | np.ndarray
+
+# variant -> (m 3x3 blocks, f features). M3/M5/M7/M11 use f = 16, XL uses m = 11, f = 32
+# (SESR paper, Table of models; published-numbers.md section A6).
+SESR_VARIANTS: dict[str, tuple[int, int]] = {
+    "M3": (3, 16),
+    "M5": (5, 16),
+    "M7": (7, 16),
+    "M11": (11, 16),
+    "XL": (11, 32),
+}
+
+
+def _variant(variant: str, scale: int) -> tuple[int, int]:
+    key = variant.upper()
+    if key not in SESR_VARIANTS:
+        raise KeyError(f"unknown SESR variant {variant!r}; allowed: {', '.join(SESR_VARIANTS)}")
+    if scale not in (2, 4):
+        raise ValueError(f"scale must be 2 or 4, got {scale!r}")
+    return SESR_VARIANTS[key]
+
+
+def sesr_mac_per_lr_pixel(
+    variant: str = "M5", scale: int = 2, *, expanded: bool = False, feature_size: int = 256
+) -> float:
+    """Closed-form MACs per low-resolution pixel (collapsed, or expanded training form)."""
+    m, f = _variant(variant, scale)
+    if not expanded:
+        return float(25 * f + 9 * m * f * f + 25 * f * scale**2)
+    p = feature_size
+    return float(25 * p + p * f + m * (9 * f * p + p * f) + 25 * f * p + p * scale**2)
+
+
+def sesr(
+    variant: str = "M5",
+    scale: int = 2,
+    batch: ArrayLike = 1,
+    lr_height: ArrayLike = 1080,
+    lr_width: ArrayLike = 1920,
+    *,
+    expanded: bool = False,
+    feature_size: int = 256,
+    dtype: str = "fp16",
+) -> OperatorTable:
+    """SESR as an operator table.
+
+    Parameters
+    ----------
+    variant
+        "M3", "M5", "M7", "M11" or "XL".
+    scale
+        Upscaling factor, 2 or 4.
+    batch, lr_height, lr_width
+        Images per run and low-resolution input size in pixels; scalars or ``(P,)``.
+    expanded
+        Training-time form with the linear blocks expanded to ``feature_size`` channels.
+    dtype
+        Weight and activation datatype.
+
+    Returns
+    -------
+    OperatorTable
+        Phase "forward", ``n_items = batch`` images (item "image").
+    """
+    m, f = _variant(variant, scale)
+    batch = check_positive("batch", batch, integer=True)
+    h = check_positive("lr_height", lr_height, integer=True)
+    w = check_positive("lr_width", lr_width, integer=True)
+    if feature_size < 1:
+        raise ValueError(f"feature_size must be >= 1, got {feature_size!r}")
+    nb = NetBuilder(batch, dtype)
+    px = batch * h * w
+    c_out = scale * scale
+
+    def block(
+        name: str, c_in: int, c_o: int, k: int, count: int = 1, held: ArrayLike = 0.0
+    ) -> None:
+        if expanded:
+            nb.conv(
+                f"{name}.expand{k}x{k}",
+                h,
+                w,
+                c_in,
+                feature_size,
+                k,
+                bias=True,
+                bn=False,
+                act=None,
+                count=count,
+                held_B=held,
+            )
+            nb.conv(
+                f"{name}.squeeze1x1",
+                h,
+                w,
+                feature_size,
+                c_o,
+                1,
+                bias=True,
+                bn=False,
+                act=None,
+                count=count,
+                held_B=held,
+            )
+        else:
+            nb.conv(
+                f"{name}.conv{k}x{k}",
+                h,
+                w,
+                c_in,
+                c_o,
+                k,
+                bias=True,
+                bn=False,
+                act=None,
+                count=count,
+                held_B=held,
+            )
+
+    image_B = px * nb.b
+    block("first", 1, f, 5, held=image_B)
+    nb.act("first.prelu", px * f, n_params=f, held_B=image_B)
+    long_B = px * f * nb.b + image_B
+    block("body", f, f, 3, count=m, held=long_B)
+    if expanded:  # the short residual of each linear block (collapsed into the weights otherwise)
+        nb.add(elementwise("body.short_add", px * f, dtype=dtype, n_inputs=2, count=m), long_B)
+    nb.act("body.prelu", px * f, n_params=f, count=m, held_B=long_B)
+    nb.add(elementwise("body.long_add", px * f, dtype=dtype, n_inputs=2), image_B)
+    block("last", f, c_out, 5, held=image_B)
+    nb.add(elementwise("last.input_add", px * c_out, dtype=dtype, n_inputs=2))
+    for i in range(1 if scale == 2 else 2):
+        nb.add(elementwise(f"depth_to_space{i + 1}", px * c_out, dtype=dtype, flop_per_element=0.0))
+    name = f"sesr-{variant.lower()}-x{scale}" + ("-expanded" if expanded else "")
+    return nb.table(name, knobs={"batch": batch, "lr_height": h, "lr_width": w})
