@@ -1,0 +1,102 @@
+"""The `tradespace` CLI: targets, roofline, workloads, evaluate. Run in-process through
+app.cli.main (fast) and once as a real console script (the installed entry point)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_targets_json_lists_every_number_with_source(capsys):
+    code, out, _ = run(capsys, "targets", "--json")
+    assert code == 0
+    data = json.loads(out)["targets"]
+    assert len(data) >= 18
+    assert {t["class"] for t in data} == {"gpu", "cpu", "mcu", "npu", "pim"}
+    for t in data:
+        assert t["ridge_points_FLOP_per_B"]
+        for path, f in t["fields"].items():
+            assert f["source"], f"{t['name']}: {path} has no source"
+            assert f["unit"]
+
+
+def test_targets_text_and_class_filter(capsys):
+    code, out, _ = run(capsys, "targets", "--class", "pim")
+    assert code == 0
+    assert "hbm-pim" in out and "h100-sxm" not in out
+
+
+def test_roofline_json(capsys):
+    code, out, _ = run(capsys, "roofline", "h100-sxm", "--json")
+    assert code == 0
+    ceilings = json.loads(out)["ceilings"]
+    hbm_bf16 = [c for c in ceilings if c["dtype"] == "bf16" and c["level"] == "hbm"][0]
+    assert hbm_bf16["ridge_FLOP_per_B"] == pytest.approx(295, rel=0.02)
+    assert hbm_bf16["peak_source"] and hbm_bf16["bandwidth_source"]
+
+
+def test_unknown_target_is_bad_input(capsys):
+    code, _, err = run(capsys, "roofline", "no-such-device")
+    assert code == 2
+    assert "unknown target 'no-such-device'" in err and "available:" in err
+
+
+def test_workloads_json(capsys):
+    code, out, _ = run(capsys, "workloads", "--json")
+    assert code == 0
+    names = {w["name"] for w in json.loads(out)["workloads"]}
+    assert {"llama-2-7b", "mixtral-8x7b", "resnet-50", "mobilenet-v1", "sesr-m5-x2", "ds-cnn",
+            "tdnn-xvector", "vit-b16"} <= names
+
+
+def test_evaluate_llm_decode_json(capsys):
+    code, out, _ = run(capsys, "evaluate", "--target", "a100-80gb", "--workload", "llama-2-7b",
+                       "--set", "phase=decode", "--set", "batch=1", "--json")
+    assert code == 0
+    d = json.loads(out)
+    tt = d["totals"]
+    assert d["result_kind"] == "calibrated estimate"
+    for key in ("latency_s", "energy_J", "tokens_per_s", "energy_J_per_token", "peak_memory_B"):
+        assert tt[key] > 0
+    # decode at batch 1 streams the 13.5 GB of weights per token from HBM (2.04 TB/s):
+    # more than 6.6 ms per token even at full bandwidth
+    assert 1 / tt["tokens_per_s"] > 13.4e9 / 2.04e12
+    bounds = {o["bound"] for o in d["operators"] if o["kind"] == "gemm"}
+    assert bounds == {"hbm"}
+
+
+def test_evaluate_bad_knob_and_unknown_workload(capsys):
+    code, _, err = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "llama-2-7b", "--set", "batch=0")
+    assert code == 2 and "knob 'batch'" in err and "allowed" in err
+    code, _, err = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "gpt-5")
+    assert code == 2 and "unknown workload 'gpt-5'" in err
+    code, _, err = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "resnet-50", "--set", "colour=red")
+    assert code == 2 and "no knob 'colour'" in err
+
+
+def test_evaluate_ideal_is_never_slower_than_calibrated(capsys):
+    args = ["evaluate", "--target", "raspberry-pi-5", "--workload", "ds-cnn", "--json"]
+    _, out, _ = run(capsys, *args)
+    cal = json.loads(out)["totals"]["latency_s"]
+    _, out, _ = run(capsys, *args, "--mode", "ideal")
+    d = json.loads(out)
+    assert d["result_kind"] == "ideal roofline bound"
+    assert d["totals"]["latency_s"] <= cal
+
+
+def test_console_script_entry_point():
+    exe = [sys.executable, "-m", "app.cli", "targets", "--class", "mcu"]
+    p = subprocess.run(exe, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "gap9" in p.stdout
