@@ -118,7 +118,7 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "n_units", "efficiency", "ops_per_cycle", "energy_per_op"},
-             {"clock", "efficiency_by_kind", "runs"})
+             {"clock", "efficiency_by_kind", "efficiency_half_k", "runs"})
     name = ctx.string(raw, "name", where)
     where = f"engines.{name}."
     kind = ctx.string(raw, "kind", where, ENGINE_KINDS)
@@ -150,6 +150,16 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
                 raise ctx.fail(f"{where}efficiency_by_kind.{k}", k, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
             by_kind[k], sources[f"efficiency_by_kind.{k}"] = ctx.quantity(
                 q, f"{where}efficiency_by_kind.{k}", FIELD_SPECS["efficiency"])
+    half_k: dict[str, float] = {}
+    if "efficiency_half_k" in raw:
+        tbl = raw["efficiency_half_k"]
+        if not isinstance(tbl, Mapping):
+            raise ctx.fail(where + "efficiency_half_k", tbl, "a table keyed by operator kind is required")
+        for k, q in tbl.items():
+            if k not in OP_KINDS:
+                raise ctx.fail(f"{where}efficiency_half_k.{k}", k, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
+            half_k[k], sources[f"efficiency_half_k.{k}"] = ctx.quantity(
+                q, f"{where}efficiency_half_k.{k}", FIELD_SPECS["half_k"])
     runs = OP_KINDS
     if "runs" in raw:
         r = raw["runs"]
@@ -160,7 +170,8 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
                 raise ctx.fail(where + "runs", x, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
         runs = tuple(r)
     return Engine(name=name, kind=kind, n_units=n_units, clock_Hz=clock, ops_per_cycle=rates,
-                  energy_J_per_op=energies, efficiency=eff, efficiency_by_kind=by_kind, runs=runs,
+                  energy_J_per_op=energies, efficiency=eff, efficiency_by_kind=by_kind,
+                  efficiency_half_k=half_k, runs=runs,
                   sources=sources)
 
 
@@ -305,7 +316,7 @@ def target_to_toml(t: Target) -> str:
             if p + key in fields:
                 v, spec, src = fields[p + key]
                 lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
-        for tbl in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind"):
+        for tbl in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind", "efficiency_half_k"):
             items = [(k[len(p + tbl) + 1:], fields[k]) for k in fields if k.startswith(p + tbl + ".")]
             if items:
                 inner = ", ".join(f"{d} = {_q(v, field_spec(p + tbl + '.' + d).unit, s)}"  # type: ignore[arg-type]

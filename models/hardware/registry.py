@@ -120,14 +120,14 @@ def _adds_entry(target: Target, path: str) -> bool:
         return False
     if parts[2] in ("ops_per_cycle", "energy_per_op"):
         return parts[3] in DTYPE_INDEX
-    return parts[2] == "efficiency_by_kind" and parts[3] in OP_KINDS
+    return parts[2] in ("efficiency_by_kind", "efficiency_half_k") and parts[3] in OP_KINDS
 
 
 _TARGET_ATTR = {"clock": "clock_Hz", "tdp": "tdp_W", "static_power": "static_power_W",
                 "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s"}
 _ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency"}
 _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",
-                "efficiency_by_kind": "efficiency_by_kind"}
+                "efficiency_by_kind": "efficiency_by_kind", "efficiency_half_k": "efficiency_half_k"}
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
                 "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency"}
 

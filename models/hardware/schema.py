@@ -113,6 +113,10 @@ FIELD_SPECS: dict[str, FieldSpec] = {
                        low_open=True, log=True, description="engine clock, if not the target's"),
     "efficiency": _F(name="efficiency", dimension="dimensionless", unit="1", low=0, high=1,
                      low_open=True, description="achievable fraction of peak"),
+    "half_k": _F(name="efficiency_half_k", dimension="count", unit="count", low=0, high=1e9,
+                 low_open=True, log=True,
+                 description="size curve: reduction length k at which an operator kind reaches half "
+                             "its efficiency (efficiency x k / (k + half_k))"),
     "ops_per_cycle": _F(name="ops_per_cycle", dimension="ops_per_cycle", unit="op/cycle",
                         low=0, high=1e9, low_open=True, log=True,
                         description="operations (FLOP: 2 per MAC) per cycle per unit"),
@@ -139,8 +143,9 @@ def field_spec(path: str) -> FieldSpec:
         leaf = parts[2]
         if leaf == "clock":
             return FIELD_SPECS["engine_clock"]
-        if leaf in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind") and len(parts) == 4:
-            return FIELD_SPECS["efficiency" if leaf == "efficiency_by_kind" else leaf]
+        if leaf in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind", "efficiency_half_k") \
+                and len(parts) == 4:
+            return FIELD_SPECS[{"efficiency_by_kind": "efficiency", "efficiency_half_k": "half_k"}.get(leaf, leaf)]
         return FIELD_SPECS[leaf]
     if parts[0] == "memories" and len(parts) == 3:
         return FIELD_SPECS["memory_efficiency" if parts[2] == "efficiency" else parts[2]]
@@ -161,6 +166,10 @@ class Engine:
     efficiency
         Achievable fraction of peak for operators of any kind; ``efficiency_by_kind`` refines
         it for some operator kinds (for example GEMV on a GPU).
+    efficiency_half_k
+        Optional size curve per operator kind: the efficiency of an operator of that kind is
+        multiplied by ``k / (k + half_k)``, ``k`` being its reduction length (GEMM K, a group
+        conv's ``c_in/groups x kh x kw``): short reductions cannot keep the datapath busy.
     runs
         Operator kinds the engine can execute (tensor cores run matrix kinds only; a vector
         unit runs everything). Default: every kind.
@@ -174,6 +183,7 @@ class Engine:
     energy_J_per_op: Mapping[str, float]
     efficiency: float
     efficiency_by_kind: Mapping[str, float] = field(default_factory=dict)
+    efficiency_half_k: Mapping[str, float] = field(default_factory=dict)
     runs: tuple[str, ...] = OP_KINDS
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -294,6 +304,8 @@ class Target:
             put(p + "efficiency", e.efficiency, e.sources.get("efficiency", ""))
             for k, v in e.efficiency_by_kind.items():
                 put(p + f"efficiency_by_kind.{k}", v, e.sources.get(f"efficiency_by_kind.{k}", ""))
+            for k, v in e.efficiency_half_k.items():
+                put(p + f"efficiency_half_k.{k}", v, e.sources.get(f"efficiency_half_k.{k}", ""))
             for d, v in e.ops_per_cycle.items():
                 put(p + f"ops_per_cycle.{d}", v, e.sources.get(f"ops_per_cycle.{d}", ""))
             for d, v in e.energy_J_per_op.items():

@@ -37,6 +37,8 @@ class CompiledTarget:
         ``(E, D)`` index of the datatype actually computed (itself or its fallback), -1 if none.
     efficiency
         ``(P, E, K)`` achievable fraction of peak per engine and operator kind.
+    half_k
+        ``(P, E, K)`` size-curve constant (0: no curve): efficiency x k / (k + half_k).
     energy_J_per_op
         ``(P, E, D)`` energy per operation of the resolved datatype.
     bandwidth_B_per_s, capacity_B, energy_J_per_B
@@ -52,6 +54,7 @@ class CompiledTarget:
     peak_op_per_s: np.ndarray
     resolved_dtype: np.ndarray
     efficiency: np.ndarray
+    half_k: np.ndarray
     energy_J_per_op: np.ndarray
     bandwidth_B_per_s: np.ndarray
     bandwidth_peak_B_per_s: np.ndarray
@@ -120,6 +123,7 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
     native_peak = np.zeros((P, E, D))
     native_energy = np.zeros((P, E, D))
     eff = np.zeros((P, E, K))
+    half_k = np.zeros((P, E, K))
     resolved = np.full((E, D), -1, dtype=np.int64)
     for i, e in enumerate(t.engines):
         p = f"engines.{e.name}."
@@ -139,6 +143,8 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                 eff[:, i, kk] = get(p + f"efficiency_by_kind.{kind}", e.efficiency_by_kind[kind])
             else:
                 eff[:, i, kk] = base
+            if kind in e.efficiency_half_k:
+                half_k[:, i, kk] = get(p + f"efficiency_half_k.{kind}", e.efficiency_half_k[kind])
         for j, d in enumerate(DTYPES):
             r = e.resolve_dtype(d)
             if r is not None:
@@ -163,7 +169,7 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
     paths = tuple(tuple(li for li, m in enumerate(t.memories) if e.name in m.read_by) for e in t.engines)
     return CompiledTarget(
         target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=peak,
-        resolved_dtype=resolved, efficiency=eff, energy_J_per_op=energy, bandwidth_B_per_s=bw,
+        resolved_dtype=resolved, efficiency=eff, half_k=half_k, energy_J_per_op=energy, bandwidth_B_per_s=bw,
         bandwidth_peak_B_per_s=bw_peak, capacity_B=cap, energy_J_per_B=eb, paths=paths,
         static_power_W=np.broadcast_to(get("static_power", t.static_power_W), (P,)).copy(),
         op_overhead_s=np.broadcast_to(get("op_overhead", t.op_overhead_s), (P,)).copy(),

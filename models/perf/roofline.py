@@ -2,7 +2,9 @@
 
 For every (design point, operator) pair and every engine that can run the operator:
 
-- compute time  ``t_c = flop / (peak(engine, dtype) x efficiency(engine, kind))``;
+- compute time  ``t_c = flop / (peak(engine, dtype) x efficiency(engine, kind) x f(k))`` where
+  ``f(k) = k / (k + half_k)`` is the engine's optional size curve for that kind (``k`` the
+  reduction length) and 1 without one;
 - memory time   ``t_m = bytes x max over levels l from the innermost up to the home level of
   1 / bandwidth_l``, where the *home* level is the innermost level of the engine's path whose
   capacity holds the operator's reuse working set: ``footprint_B`` for activation-only
@@ -177,14 +179,16 @@ def _engine_mask(ct: CompiledTarget, table: OperatorTable, force: str | Mapping[
 
 
 def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], inverse: np.ndarray,
-                       paths: tuple[tuple[int, ...], ...], policy: str) -> list[np.ndarray | None]:
+                       paths: tuple[tuple[int, ...], ...], policy: str,
+                       curved_u: np.ndarray) -> list[np.ndarray | None]:
     """Per engine, the operator columns it must be evaluated on (None: all of them).
 
     ``runnable_u`` is (E, U) and ``inv_u[i]`` is (Pt, U) over the U distinct (datatype, kind)
     pairs of the table; ``inverse`` maps each column to its pair. With the time policy an engine
     is skipped for an operator when another engine with the same memory path is at least as
     fast at every design point (ties go to the first engine, as in the full comparison), so it
-    could never win. This is exact, not a heuristic.
+    could never win. An engine with a size curve on a pair (``curved_u``, (E, U)) is slower
+    than its rate says, so it never dominates there. This is exact, not a heuristic.
     """
     E = runnable_u.shape[0]
     keep = runnable_u.copy()
@@ -195,7 +199,7 @@ def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], inverse:
                     continue
                 slower = np.all(inv_u[i] >= inv_u[j], axis=0)
                 strictly = np.any(inv_u[i] > inv_u[j], axis=0)
-                keep[i] &= ~(runnable_u[j] & slower & (strictly | (j < i)))
+                keep[i] &= ~(runnable_u[j] & ~curved_u[j] & slower & (strictly | (j < i)))
     cols = keep[:, inverse]
     return [None if cols[i].all() else np.flatnonzero(cols[i]) for i in range(E)]
 
@@ -260,14 +264,16 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
     dt_u, kd_u = dt[first], kd[first]
     runnable_u = runnable[:, first]
-    inv_u, e_u = [], []
+    inv_u, e_u, hk_u = [], [], []
     for i in range(E):
+        hk_u.append(None if ideal or not ct.half_k[:, i, :].any() else ct.half_k[:, i, kd_u])
         peak = ct.peak_op_per_s[:, i, dt_u]
         rate = peak if ideal else peak * ct.efficiency[:, i, kd_u]
         ok = runnable_u[i][None, :] & (rate > 0)
         inv_u.append(np.where(ok, 1.0 / np.where(ok, rate, 1.0), np.inf))
         e_u.append(ct.energy_J_per_op[:, i, dt_u])
-    candidates = _candidate_columns(runnable_u, inv_u, inverse, ct.paths, policy)
+    curved_u = np.array([np.zeros(len(uniq), bool) if h is None else (h > 0).any(axis=0) for h in hk_u])
+    candidates = _candidate_columns(runnable_u, inv_u, inverse, ct.paths, policy, curved_u.reshape(E, -1))
     if ct.n_points == 1:  # expand to columns once
         inv_rate = [x[:, inverse] for x in inv_u]
         e_op = [x[:, inverse] for x in e_u]
@@ -356,6 +362,11 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                 inv_i = inv_u[i][s:e_][:, ucols]
                 eop_i = e_u[i][s:e_][:, ucols]
             t_c = flop * inv_i
+            if hk_u[i] is not None:  # size curve: efficiency x k / (k + half_k)
+                hk = hk_u[i][s:e_] if hk_u[i].shape[0] > 1 else hk_u[i]
+                hk = hk[:, ucols]
+                kk = cut(arr["k"], cols)
+                t_c = t_c * np.where(hk > 0, (kk + hk) / np.maximum(kk, 1e-300), 1.0)
             # home level: walk the engine's path from the outermost level inwards
             ci, ce, cp = cut(cum_inv_bw[i], None), cut(cum_eb[i], None), cut(caps[i], None)
             nlev = ci.shape[1]

@@ -168,3 +168,20 @@ def test_bad_mode_and_override(toy):
         compile_target(toy, {"memories.hbm.bandwidth": np.array([1e9, 2e9])})
     with pytest.raises(ValueError, match="out of range"):
         compile_target(toy, {"memories.dram.bandwidth": np.array([1e9, -2e9])})
+
+
+def test_size_curve_slows_short_reductions(toy):
+    # half_k = 64 on convs: a conv with k = 64 (c_in/groups x 3 x 3 = 64) runs at half the
+    # engine's efficiency; one with k = 576 at 576/640 of it. GEMMs have no curve.
+    from models.hardware import with_overrides
+    from models.workloads import conv
+
+    curved = with_overrides(toy.replace(op_overhead_s=0.0), {"engines.mat.efficiency_half_k.conv": 64.0})
+    small = table_from_ops([conv("c", 1, 56, 56, 64, 64, 3, groups=1)])
+    k = 64 * 9
+    r0 = evaluate(toy.replace(op_overhead_s=0.0), small)
+    r1 = evaluate(curved, small)
+    assert r1.op_compute_s[0, 0] == pytest.approx(r0.op_compute_s[0, 0] * (k + 64) / k)
+    g = table_from_ops([gemm("g", 64, 64, 64, dtype="fp16")])
+    assert evaluate(curved, g).op_compute_s[0, 0] == pytest.approx(
+        evaluate(toy.replace(op_overhead_s=0.0), g).op_compute_s[0, 0])

@@ -1,0 +1,100 @@
+"""``tradespace validate``: predicted vs published for every validation case."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from app.commands._common import print_json, print_table
+from models.validation import SuiteResult, load_cases, run_suite
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("validate", help="check the models against published numbers",
+                              description="Run every case of data/validation/*.toml; exit 1 if any is out of tolerance.")
+    p.add_argument("--json", action="store_true", help="print one JSON object {cases, summary}")
+    p.add_argument("--report", metavar="FILE.html", help="write an offline HTML report with a parity plot")
+    p.add_argument("--cases", metavar="PATH", action="append", help="validation file or folder (repeatable)")
+    p.set_defaults(func=run)
+
+
+def parity_data(result: SuiteResult) -> dict[str, list[Any]]:
+    """Columns of the parity plot: published (or range middle) vs predicted, per case."""
+    rs = result.results
+    return {"id": [r.case.id for r in rs], "published": [r.case.reference_value for r in rs],
+            "predicted": [r.predicted for r in rs], "role": [r.case.role for r in rs],
+            "within": ["yes" if r.within_tolerance else "no" for r in rs]}
+
+
+def _html(result: SuiteResult) -> str:
+    from bokeh.embed import components
+    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.plotting import figure
+    from bokeh.resources import INLINE
+
+    d = parity_data(result)
+    pos = [abs(v) for v in d["published"] + d["predicted"] if v]
+    lo, hi = min(pos) / 2, max(pos) * 2
+    fig = figure(title="Predicted vs published", x_axis_type="log", y_axis_type="log", width=560, height=520,
+                 x_axis_label="published", y_axis_label="predicted", x_range=(lo, hi), y_range=(lo, hi))
+    fig.line([lo, hi], [lo, hi], color="gray", line_dash="dashed")
+    src = ColumnDataSource({k: [abs(v) if isinstance(v, float) else v for v in vals] for k, vals in d.items()})
+    fig.scatter("published", "predicted", source=src, size=8)
+    fig.add_tools(HoverTool(tooltips=[("case", "@id"), ("published", "@published"), ("predicted", "@predicted"),
+                                      ("within tolerance", "@within")]))
+    script, div = components(fig)
+    s = result.summary()
+    rows = "".join(
+        f"<tr><td>{html.escape(r.case.id)}</td><td>{html.escape(r.case.quantity)}</td>"
+        f"<td>{r.predicted:.6g}</td><td>{html.escape(str(r.case.published if r.case.published is not None else list(r.case.published_range or ())))}</td>"
+        f"<td>{html.escape(r.case.unit)}</td><td>{r.relative_error:+.2%}</td><td>{r.case.tolerance:.0%}</td>"
+        f"<td>{'yes' if r.within_tolerance else 'NO'}</td><td>{r.case.role}</td><td>{html.escape(r.case.source)}</td></tr>"
+        for r in result.results)
+    med = s["median_abs_relative_error_check"]
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradespace validation</title>"
+            f"{INLINE.render()}{script}</head><body><h1>Tradespace validation</h1>"
+            f"<p>{s['n_within']} of {s['n_cases']} cases within tolerance; {s['n_papers']} sources; median |relative error| "
+            f"of check cases: {'n/a' if med is None else f'{med:.2%}'}</p>{div}"
+            "<table border='1' cellspacing='0' cellpadding='3'><tr><th>id</th><th>quantity</th><th>predicted</th>"
+            "<th>published</th><th>unit</th><th>rel. error</th><th>tolerance</th><th>within</th><th>role</th>"
+            f"<th>source</th></tr>{rows}</table></body></html>")
+
+
+def write_report(result: SuiteResult, path: str | Path) -> None:
+    """Write the HTML report atomically (temporary file in the same folder, then os.replace)."""
+    p = Path(path)
+    text = _html(result)
+    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    cases = load_cases(args.cases) if args.cases else load_cases()
+    result = run_suite(cases)
+    if args.report:
+        write_report(result, args.report)
+    if args.json:
+        print_json(result.as_dict())
+    else:
+        print_table(["id", "predicted", "published", "unit", "rel_error", "tol", "ok", "role"],
+                    [[r.case.id, f"{r.predicted:.6g}",
+                      f"{r.case.published:.6g}" if r.case.published is not None else str(list(r.case.published_range or ())),
+                      r.case.unit, f"{r.relative_error:+.2%}", f"{r.case.tolerance:.0%}",
+                      "yes" if r.within_tolerance else "NO", r.case.role] for r in result.results])
+        s = result.summary()
+        med = s["median_abs_relative_error_check"]
+        print(f"\n{s['n_within']}/{s['n_cases']} within tolerance; {s['n_papers']} sources; median |rel. error| (check): "
+              f"{'n/a' if med is None else f'{med:.2%}'}")
+    return 0 if result.all_within else 1

@@ -1,0 +1,1 @@
+"""Cost models of algorithmic techniques: each a pure function of array-valued knobs."""

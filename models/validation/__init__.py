@@ -1,0 +1,35 @@
+"""Validation suite: published numbers, registered predictors and the runner."""
+
+from models.validation.suite import (
+    ROLES,
+    VALIDATION_DIR,
+    CaseResult,
+    SuiteResult,
+    ValidationCase,
+    ValidationFileError,
+    evaluate_case,
+    get_predictor,
+    load_case_file,
+    load_cases,
+    predictor,
+    registered_predictors,
+    relative_error,
+    run_suite,
+)
+
+__all__ = [
+    "ROLES",
+    "VALIDATION_DIR",
+    "CaseResult",
+    "SuiteResult",
+    "ValidationCase",
+    "ValidationFileError",
+    "evaluate_case",
+    "get_predictor",
+    "load_case_file",
+    "load_cases",
+    "predictor",
+    "registered_predictors",
+    "relative_error",
+    "run_suite",
+]
