@@ -113,6 +113,22 @@ class _Ctx:
         return values, sources
 
 
+def _per_kind(ctx: _Ctx, raw: Mapping[str, Any], key: str, where: str, spec: FieldSpec,
+              sources: dict[str, str]) -> dict[str, float]:
+    """An optional table keyed by operator kind, e.g. ``efficiency_by_kind``; fills ``sources``."""
+    out: dict[str, float] = {}
+    if key not in raw:
+        return out
+    tbl = raw[key]
+    if not isinstance(tbl, Mapping):
+        raise ctx.fail(where + key, tbl, "a table keyed by operator kind is required")
+    for k, q in tbl.items():
+        if k not in OP_KINDS:
+            raise ctx.fail(f"{where}{key}.{k}", k, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
+        out[k], sources[f"{key}.{k}"] = ctx.quantity(q, f"{where}{key}.{k}", spec)
+    return out
+
+
 def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     where = f"engines[{i}]."
     if not isinstance(raw, Mapping):
@@ -140,26 +156,8 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
         if d not in rates:
             raise ctx.fail(f"{where}ops_per_cycle.{d}", "<missing>",
                            "every datatype with an energy_per_op needs a rate in ops_per_cycle")
-    by_kind: dict[str, float] = {}
-    if "efficiency_by_kind" in raw:
-        tbl = raw["efficiency_by_kind"]
-        if not isinstance(tbl, Mapping):
-            raise ctx.fail(where + "efficiency_by_kind", tbl, "a table keyed by operator kind is required")
-        for k, q in tbl.items():
-            if k not in OP_KINDS:
-                raise ctx.fail(f"{where}efficiency_by_kind.{k}", k, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
-            by_kind[k], sources[f"efficiency_by_kind.{k}"] = ctx.quantity(
-                q, f"{where}efficiency_by_kind.{k}", FIELD_SPECS["efficiency"])
-    half_k: dict[str, float] = {}
-    if "efficiency_half_k" in raw:
-        tbl = raw["efficiency_half_k"]
-        if not isinstance(tbl, Mapping):
-            raise ctx.fail(where + "efficiency_half_k", tbl, "a table keyed by operator kind is required")
-        for k, q in tbl.items():
-            if k not in OP_KINDS:
-                raise ctx.fail(f"{where}efficiency_half_k.{k}", k, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
-            half_k[k], sources[f"efficiency_half_k.{k}"] = ctx.quantity(
-                q, f"{where}efficiency_half_k.{k}", FIELD_SPECS["half_k"])
+    by_kind = _per_kind(ctx, raw, "efficiency_by_kind", where, FIELD_SPECS["efficiency"], sources)
+    half_k = _per_kind(ctx, raw, "efficiency_half_k", where, FIELD_SPECS["half_k"], sources)
     runs = OP_KINDS
     if "runs" in raw:
         r = raw["runs"]
