@@ -178,7 +178,7 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "read_by", "capacity", "bandwidth", "energy_per_byte"},
-             {"efficiency"})
+             {"efficiency", "per_unit_bandwidth"})
     name = ctx.string(raw, "name", where)
     where = f"memories.{name}."
     kind = ctx.string(raw, "kind", where, MEMORY_KINDS)
@@ -197,8 +197,13 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if "efficiency" in raw:
         eff, sources["efficiency"] = ctx.quantity(raw["efficiency"], where + "efficiency",
                                                   FIELD_SPECS["memory_efficiency"])
+    per_unit = None
+    if "per_unit_bandwidth" in raw:
+        per_unit, sources["per_unit_bandwidth"] = ctx.quantity(
+            raw["per_unit_bandwidth"], where + "per_unit_bandwidth", FIELD_SPECS["per_unit_bandwidth"])
     return MemoryLevel(name=name, kind=kind, capacity_B=cap, bandwidth_B_per_s=bw, energy_J_per_B=epb,
-                       efficiency=eff, read_by=tuple(read_by), sources=sources)
+                       efficiency=eff, per_unit_bandwidth_B_per_s=per_unit, read_by=tuple(read_by),
+                       sources=sources)
 
 
 def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | None = None) -> Target:
@@ -324,7 +329,9 @@ def target_to_toml(t: Target) -> str:
         lines += ["", "[[memories]]", f'name = "{esc(m.name)}"', f'kind = "{m.kind}"',
                   "read_by = [" + ", ".join(f'"{r}"' for r in m.read_by) + "]"]
         p = f"memories.{m.name}."
-        for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency"):
+        for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency", "per_unit_bandwidth"):
+            if p + key not in fields:
+                continue
             v, spec, src = fields[p + key]
             if key == "efficiency" and "efficiency" not in m.sources:
                 continue

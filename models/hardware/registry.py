@@ -116,6 +116,8 @@ def _adds_entry(target: Target, path: str) -> bool:
     from models.hardware.schema import OP_KINDS
 
     parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "memories" and parts[2] == "per_unit_bandwidth":
+        return parts[1] in {m.name for m in target.memories}
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
         return False
     if parts[2] in ("ops_per_cycle", "energy_per_op"):
@@ -129,7 +131,8 @@ _ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "effici
 _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",
                 "efficiency_by_kind": "efficiency_by_kind", "efficiency_half_k": "efficiency_half_k"}
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
-                "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency"}
+                "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency",
+                "per_unit_bandwidth": "per_unit_bandwidth_B_per_s"}
 
 
 def _set(t: Target, path: str, value: float, source: str) -> Target:

@@ -128,6 +128,10 @@ FIELD_SPECS: dict[str, FieldSpec] = {
                    low_open=True, log=True, description="capacity"),
     "bandwidth": _F(name="bandwidth", dimension="bandwidth", unit="GB/s", low=0, high=1e16,
                     low_open=True, log=True, description="peak bandwidth"),
+    "per_unit_bandwidth": _F(name="per_unit_bandwidth", dimension="bandwidth", unit="GB/s", low=0,
+                             high=1e16, low_open=True, log=True,
+                             description="most one unit (core) of a reading engine can draw from this "
+                                         "level; the engine gets min(bandwidth, n_units x this)"),
     "energy_per_byte": _F(name="energy_per_byte", dimension="energy_per_byte", unit="pJ/B",
                           low=0, high=1e-6, low_open=False, log=False,
                           description="dynamic energy per byte moved"),
@@ -205,7 +209,12 @@ class Engine:
 
 @dataclass(frozen=True, kw_only=True)
 class MemoryLevel:
-    """A memory level: capacity, bandwidth, energy per byte, and the engines that read it."""
+    """A memory level: capacity, bandwidth, energy per byte, and the engines that read it.
+
+    ``per_unit_bandwidth_B_per_s`` (optional) caps what one unit (core, SM) of a reading engine
+    can draw: an engine with ``n`` units gets ``min(bandwidth x efficiency, n x per_unit)``, so a
+    single CPU core cannot stream at the whole socket's DRAM bandwidth.
+    """
 
     name: str
     kind: str
@@ -213,6 +222,7 @@ class MemoryLevel:
     bandwidth_B_per_s: float
     energy_J_per_B: float
     efficiency: float = 1.0
+    per_unit_bandwidth_B_per_s: float | None = None
     read_by: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -316,6 +326,8 @@ class Target:
             put(p + "bandwidth", m.bandwidth_B_per_s, m.sources.get("bandwidth", ""))
             put(p + "energy_per_byte", m.energy_J_per_B, m.sources.get("energy_per_byte", ""))
             put(p + "efficiency", m.efficiency, m.sources.get("efficiency", "model default: 1.0 (ideal)"))
+            if m.per_unit_bandwidth_B_per_s is not None:
+                put(p + "per_unit_bandwidth", m.per_unit_bandwidth_B_per_s, m.sources.get("per_unit_bandwidth", ""))
         return out
 
     def native_dtypes(self) -> tuple[str, ...]:

@@ -43,6 +43,9 @@ class CompiledTarget:
         ``(P, E, D)`` energy per operation of the resolved datatype.
     bandwidth_B_per_s, capacity_B, energy_J_per_B
         ``(P, L)``; bandwidth already multiplied by the level's efficiency.
+    unit_cap_B_per_s
+        ``(P, E, L)`` bandwidth cap of each engine at each level: its n_units x the level's
+        per-unit bandwidth (inf where the level has none).
     paths
         Per engine, the level indices it reads from, innermost first.
     """
@@ -59,6 +62,7 @@ class CompiledTarget:
     bandwidth_B_per_s: np.ndarray
     bandwidth_peak_B_per_s: np.ndarray
     capacity_B: np.ndarray
+    unit_cap_B_per_s: np.ndarray
     energy_J_per_B: np.ndarray
     paths: tuple[tuple[int, ...], ...]
     static_power_W: np.ndarray
@@ -167,10 +171,18 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         cap[:, li] = get(p + "capacity", m.capacity_B)
         eb[:, li] = get(p + "energy_per_byte", m.energy_J_per_B)
     paths = tuple(tuple(li for li, m in enumerate(t.memories) if e.name in m.read_by) for e in t.engines)
+    unit_cap = np.full((P, E, L), np.inf)
+    for li, m in enumerate(t.memories):
+        if m.per_unit_bandwidth_B_per_s is None:
+            continue
+        per_unit = get(f"memories.{m.name}.per_unit_bandwidth", m.per_unit_bandwidth_B_per_s)
+        for i, e in enumerate(t.engines):
+            if e.name in m.read_by:
+                unit_cap[:, i, li] = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
     return CompiledTarget(
         target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=peak,
         resolved_dtype=resolved, efficiency=eff, half_k=half_k, energy_J_per_op=energy, bandwidth_B_per_s=bw,
-        bandwidth_peak_B_per_s=bw_peak, capacity_B=cap, energy_J_per_B=eb, paths=paths,
+        bandwidth_peak_B_per_s=bw_peak, capacity_B=cap, unit_cap_B_per_s=unit_cap, energy_J_per_B=eb, paths=paths,
         static_power_W=np.broadcast_to(get("static_power", t.static_power_W), (P,)).copy(),
         op_overhead_s=np.broadcast_to(get("op_overhead", t.op_overhead_s), (P,)).copy(),
         overlap=t.overlap)

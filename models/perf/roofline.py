@@ -6,7 +6,8 @@ For every (design point, operator) pair and every engine that can run the operat
   ``f(k) = k / (k + half_k)`` is the engine's optional size curve for that kind (``k`` the
   reduction length) and 1 without one;
 - memory time   ``t_m = bytes x max over levels l from the innermost up to the home level of
-  1 / bandwidth_l``, where the *home* level is the innermost level of the engine's path whose
+  1 / bandwidth_l`` (a level's bandwidth capped at the engine's n_units x the level's per-unit
+  bandwidth where it has one), where the *home* level is the innermost level of the engine's path whose
   capacity holds the operator's reuse working set: ``footprint_B`` for activation-only
   operators, and at least the phase's resident state (``peak_memory_B``: weights, KV cache,
   live activations) for operators that read weights or the KV cache, since those are touched
@@ -280,9 +281,10 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
     # cumulative 1/bandwidth (max) and energy/byte (sum) along each engine's path: (Pt, n_levels)
     cum_inv_bw, cum_eb, caps = [], [], []
-    for path in ct.paths:
+    for i, path in enumerate(ct.paths):
         idx = np.array(path)
-        cum_inv_bw.append(np.maximum.accumulate(1.0 / bw[:, idx], axis=1))
+        bw_e = np.minimum(bw[:, idx], ct.unit_cap_B_per_s[:, i, idx])  # per-unit caps (cores x per-core)
+        cum_inv_bw.append(np.maximum.accumulate(1.0 / bw_e, axis=1))
         cum_eb.append(np.cumsum(ct.energy_J_per_B[:, idx], axis=1))
         caps.append(ct.capacity_B[:, idx])
     overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s

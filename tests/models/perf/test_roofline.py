@@ -185,3 +185,16 @@ def test_size_curve_slows_short_reductions(toy):
     g = table_from_ops([gemm("g", 64, 64, 64, dtype="fp16")])
     assert evaluate(curved, g).op_compute_s[0, 0] == pytest.approx(
         evaluate(toy.replace(op_overhead_s=0.0), g).op_compute_s[0, 0])
+
+
+def test_per_unit_bandwidth_caps_few_cores(toy):
+    # DRAM 100 GB/s, but one vec unit may draw at most 4 GB/s: with 10 units the cap is 40 GB/s,
+    # with 100 units the level's own 100 GB/s binds again.
+    from models.hardware import with_overrides
+
+    t = with_overrides(toy.replace(op_overhead_s=0.0), {"memories.dram.per_unit_bandwidth": 4e9})
+    tab = table_from_ops([elementwise("e", 1e8, dtype="fp32", n_inputs=2)])
+    nbytes = 3 * 1e8 * 4
+    assert evaluate(t, tab).latency_s[0] == pytest.approx(nbytes / 40e9)
+    r = evaluate(compile_target(t, {"engines.vec.n_units": np.array([1.0, 10.0, 100.0])}), tab)
+    np.testing.assert_allclose(r.op_memory_s[:, 0], [nbytes / 4e9, nbytes / 40e9, nbytes / 100e9])
