@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from models.algorithms.lowbit_gemm import gemm_table, lmul_energy, price_gemm
@@ -9,21 +11,49 @@ from models.algorithms.quant import get_format
 from models.hardware import get_target
 from models.perf import evaluate
 from models.validation.suite import predictor
-from models.workloads.llm import load_llm_config
+from models.workloads.llm import llm_decode, load_llm_config
+from models.workloads.table import OperatorTable, concat_tables
 
 
-def _decode_linear_shapes(model: str) -> dict[str, tuple[int, int, int]]:
-    """``name -> (n, k, count)`` of the weight GEMVs of one decode token (lm_head included)."""
-    c = load_llm_config(model)
-    h, q, kv, i = c.hidden, c.q_dim, c.kv_dim, c.intermediate
-    up = 2 * i if c.gated_mlp else i
-    return {
-        "qkv": (q + 2 * kv, h, c.n_layers),
-        "o": (h, q, c.n_layers),
-        "up": (up, h, c.n_layers),
-        "down": (h, i, c.n_layers),
-        "lm_head": (c.vocab, h, 1),
-    }
+def tmac_decode_table(
+    model: str,
+    weight_format: str,
+    act_format: str,
+    strategy: str,
+    *,
+    context_len: int = 0,
+    n_generated: int = 128,
+) -> OperatorTable:
+    """Decode operator table of ``model`` with every weight GEMV priced by a low-bit strategy.
+
+    Starts from :func:`models.workloads.llm.llm_decode` (embedding gather, norms, RoPE, KV
+    write, attention over the cache, activations, residuals, lm_head) at batch 1 and fp32
+    activations (ggml CPU graphs keep activations in fp32), then replaces each weight GEMM row
+    (q/k/v/o, gate/up/down, lm_head) by the rows :func:`price_gemm` gives for ``strategy`` with
+    the weights in ``weight_format`` and the GEMV inputs in ``act_format``.
+
+    Decode streams every weight once per token, so a weight's reuse distance is the whole
+    model: the footprint of each weight row is raised to the bytes of all weight rows, which
+    homes the weights in DRAM (a per-operator footprint would park a small matrix in a cache it
+    shares with every other matrix of the token).
+    """
+    cfg = load_llm_config(model)
+    base = llm_decode(cfg, 1, context_len, n_generated, weight_dtype="int4", act_dtype="fp32")
+    kinds = base.meta["kind"].to_numpy()
+    names = base.meta["name"].to_numpy()
+    lin = (kinds == "gemm") & (base.arrays["weight_read_B"][0] > 0)
+    costs = {}
+    for j in np.flatnonzero(lin):
+        m, n, k, cnt = (float(base.arrays[f][0, j]) for f in ("m", "n", "k", "count"))
+        costs[str(names[j])] = (price_gemm(strategy, m, n, k, weight_format, act_format), cnt)
+    gt = gemm_table(costs, phase="decode", workload=model, n_items=1.0, item_name="token")
+    w = gt.arrays["weight_read_B"][0]
+    all_weights_B = float(np.sum(w * gt.arrays["count"][0])) / n_generated
+    fp = gt.arrays["footprint_B"][0].copy()
+    fp[w > 0] = np.maximum(fp[w > 0], all_weights_B)
+    gt = gt.with_arrays(footprint_B=fp)
+    out = concat_tables([base.select(~lin), gt], workload=model)
+    return replace(out, n_items=base.n_items, item_name="token")
 
 
 @predictor("tmac.decode_tokens_per_s")
@@ -36,20 +66,22 @@ def tmac_decode_tokens_per_s(
     n_threads: int,
     act_format: str = "int8",
     engine: str | None = None,
+    context_len: int = 0,
+    n_generated: int = 128,
 ) -> float:
-    """Decode tokens/s of the weight GEMVs of ``model`` at batch 1 on ``n_threads`` cores.
+    """Decode tokens/s of ``model`` at batch 1 on ``n_threads`` cores (T-MAC/llama.cpp bench).
 
-    The engine's ``n_units`` is set to the thread count; everything else (rates, efficiency,
-    DRAM bandwidth) comes from the target preset. Attention over a short context, norms and
-    the activation quantization are left out (a few percent of the work at context <= 2048).
+    The table is :func:`tmac_decode_table` (llama-bench ``tg128``: ``-p 0 -n 128``, so the
+    context grows from 0 to 128); the engine's ``n_units`` is set to the thread count;
+    everything else (rates, efficiencies, DRAM bandwidth and its per-core cap
+    ``per_unit_bandwidth``) comes from the target preset.
     """
     t = get_target(target)
     eng = engine or t.engines[0].name
-    costs = {
-        name: (price_gemm(strategy, 1, n, k, weight_format, act_format), cnt)
-        for name, (n, k, cnt) in _decode_linear_shapes(model).items()
-    }
-    table = gemm_table(costs, phase="decode", workload=model, n_items=1.0, item_name="token")
+    table = tmac_decode_table(
+        model, weight_format, act_format, strategy,
+        context_len=context_len, n_generated=n_generated,
+    )
     res = evaluate(
         t, table, overrides={f"engines.{eng}.n_units": float(n_threads)}, engine=eng, detail=False
     )

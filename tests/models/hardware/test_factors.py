@@ -1,0 +1,20 @@
+"""Every efficiency factor of every preset is listed, with its source, in docs/models.md."""
+
+from __future__ import annotations
+
+from models.hardware.factors import DOCS, factor_rows, factor_table_markdown
+
+
+def test_docs_factor_table_is_current():
+    text = DOCS.read_text()
+    assert factor_table_markdown() in text, "run: .venv/bin/python -m models.hardware.factors"
+
+
+def test_every_factor_has_a_source_and_a_sane_value():
+    rows = factor_rows()
+    assert len(rows) > 20
+    for target, path, value, source in rows:
+        assert source and len(source) > 10, (target, path)
+        assert value > 0, (target, path)
+        if path.endswith("efficiency") or ".efficiency_by_kind." in path:
+            assert value <= 1.0, (target, path, value)
