@@ -520,12 +520,14 @@ class _Builder:
         self.repeat = repeat  # 1 in prefill, n_generated in decode
         self.ops: list[Op] = []
         self.stored_B = 0.0  # bytes of weights stored (each parameter once)
+        self.stored_params = 0.0  # parameters stored (each once)
 
     def add(
         self, op: Op, *, per_layer: bool, weight_b: float | None = None
     ) -> None:
         mult = self.cfg.n_layers if per_layer else 1
         p = np.asarray(op.values.get("n_params", 0.0), dtype=np.float64)
+        self.stored_params += mult * float(np.max(p))
         self.stored_B += (
             mult
             * float(np.max(p))
@@ -772,6 +774,7 @@ def _finish(
         item_name=item_name,
         peak_memory_B=peak,
         knobs=knobs,
+        stored_params=b.stored_params,
     )
 
 

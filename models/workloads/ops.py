@@ -171,7 +171,8 @@ def attention_op(name: str, batch: ArrayLike, n_heads: ArrayLike, q_len: ArrayLi
 
 def table_from_ops(ops: Sequence[Op], *, workload: str = "custom", n_items: ArrayLike = 1.0,
                    item_name: str = "run", peak_memory_B: Mapping[str, ArrayLike] | None = None,
-                   knobs: Mapping[str, ArrayLike] | None = None) -> OperatorTable:
+                   knobs: Mapping[str, ArrayLike] | None = None,
+                   stored_params: float | None = None) -> OperatorTable:
     """Stack operator rows into a table; numeric fields broadcast to a common number of points."""
     if not ops:
         raise ValueError("table_from_ops needs at least one operator")
@@ -206,4 +207,5 @@ def table_from_ops(ops: Sequence[Op], *, workload: str = "custom", n_items: Arra
         peak = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in peak_memory_B.items()}
     return OperatorTable(workload=workload, meta=meta, arrays=arrays, peak_memory_B=peak,
                          n_items=np.atleast_1d(np.asarray(n_items, dtype=np.float64)), item_name=item_name,
-                         knobs={k: np.atleast_1d(np.asarray(v)) for k, v in (knobs or {}).items()})
+                         knobs={k: np.atleast_1d(np.asarray(v)) for k, v in (knobs or {}).items()},
+                         stored_params=stored_params)

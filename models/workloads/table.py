@@ -72,6 +72,9 @@ class OperatorTable:
         What an item is (``"token"``, ``"image"``, ``"sample"``).
     knobs
         The workload knob arrays the table was built for, each ``(n_points,)`` or scalar.
+    stored_params
+        Parameters the model stores, when the builder knows them (each weight once, whatever
+        the phases and repeat counts); see :meth:`total_params`.
     """
 
     workload: str
@@ -81,6 +84,7 @@ class OperatorTable:
     n_items: np.ndarray
     item_name: str
     knobs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    stored_params: float | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in META_COLUMNS if c not in self.meta.columns]
@@ -153,9 +157,12 @@ class OperatorTable:
     def total_params(self) -> np.ndarray:
         """Parameters of the model (weights counted once), ``(n_points or 1,)``.
 
-        Operators of the backward/update phases and repeated phases re-read the same
-        weights, so only the first phase present (prefill or forward) is counted.
+        The builder's ``stored_params`` when given (LLM builders give it: a decode table's
+        counts include every generated token). Otherwise the weights of the first phase present
+        (prefill or forward): backward/update phases re-read the same weights.
         """
+        if self.stored_params is not None:
+            return np.atleast_1d(np.asarray(self.stored_params, dtype=np.float64))
         phases = self.meta["phase"].unique(maintain_order=True).to_list()
         first = "prefill" if "prefill" in phases else ("forward" if "forward" in phases else phases[0])
         return self.total("n_params", first)
@@ -244,7 +251,8 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
     knobs: dict[str, np.ndarray] = {}
     for t in tables:
         knobs.update(t.knobs)
+    stored = next((t.stored_params for t in tables if t.stored_params is not None), None)
     return OperatorTable(workload=workload or tables[0].workload,
                          meta=pl.concat([t.meta for t in tables], how="vertical"),
                          arrays=arrays, peak_memory_B=peak, n_items=tables[-1].n_items,
-                         item_name=tables[-1].item_name, knobs=knobs)
+                         item_name=tables[-1].item_name, knobs=knobs, stored_params=stored)

@@ -276,3 +276,12 @@ def test_bad_knob_is_named() -> None:
         llm_prefill(load_llm_config("gpt2"), 1, 0)
     with pytest.raises(ValueError, match="weight_dtype"):
         llm_prefill(load_llm_config("gpt2"), 1, 8, weight_dtype="int3")
+
+
+def test_decode_only_table_counts_each_parameter_once():
+    # the decode table repeats every layer n_generated times; parameters are still 6.74 B
+    cfg = load_llm_config("llama-2-7b")
+    dec = llm_decode(cfg, 1, 1024, 128)
+    pre = llm_prefill(cfg, 1, 1024)
+    assert dec.total_params()[0] == pytest.approx(pre.total_params()[0])
+    assert dec.total_params()[0] == pytest.approx(6.74e9, rel=0.01)
