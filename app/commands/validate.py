@@ -13,6 +13,18 @@ from app.commands._common import print_json, print_table
 from models.validation import SuiteResult, load_cases, run_suite
 
 
+def _summary_line(s: dict) -> str:
+    """The one-line summary: counts, sources, and the check cases' errors."""
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.2%}"
+
+    return (f"{s['n_within']}/{s['n_cases']} within tolerance ({s['n_check']} check, {s['n_calibration']} "
+            f"calibration); {s['n_papers']} sources; median |rel. error| of check cases "
+            f"{pct(s['median_abs_relative_error_check'])} (range cases count 0 inside their range); "
+            f"of point-valued check cases: median {pct(s['median_abs_relative_error_check_point_values'])}, "
+            f"max {pct(s['max_abs_relative_error_check_point_values'])}")
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("validate", help="check the models against published numbers",
                               description="Run every case of data/validation/*.toml; exit 1 if any is out of tolerance.")
@@ -54,11 +66,9 @@ def _html(result: SuiteResult) -> str:
         f"<td>{html.escape(r.case.unit)}</td><td>{r.relative_error:+.2%}</td><td>{r.case.tolerance:.0%}</td>"
         f"<td>{'yes' if r.within_tolerance else 'NO'}</td><td>{r.case.role}</td><td>{html.escape(r.case.source)}</td></tr>"
         for r in result.results)
-    med = s["median_abs_relative_error_check"]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradespace validation</title>"
             f"{INLINE.render()}{script}</head><body><h1>Tradespace validation</h1>"
-            f"<p>{s['n_within']} of {s['n_cases']} cases within tolerance; {s['n_papers']} sources; median |relative error| "
-            f"of check cases: {'n/a' if med is None else f'{med:.2%}'}</p>{div}"
+            f"<p>{html.escape(_summary_line(s))}</p>{div}"
             "<table border='1' cellspacing='0' cellpadding='3'><tr><th>id</th><th>quantity</th><th>predicted</th>"
             "<th>published</th><th>unit</th><th>rel. error</th><th>tolerance</th><th>within</th><th>role</th>"
             f"<th>source</th></tr>{rows}</table></body></html>")
@@ -94,7 +104,5 @@ def run(args: argparse.Namespace) -> int:
                       r.case.unit, f"{r.relative_error:+.2%}", f"{r.case.tolerance:.0%}",
                       "yes" if r.within_tolerance else "NO", r.case.role] for r in result.results])
         s = result.summary()
-        med = s["median_abs_relative_error_check"]
-        print(f"\n{s['n_within']}/{s['n_cases']} within tolerance; {s['n_papers']} sources; median |rel. error| (check): "
-              f"{'n/a' if med is None else f'{med:.2%}'}")
+        print("\n" + _summary_line(s))
     return 0 if result.all_within else 1

@@ -143,6 +143,9 @@ class SuiteResult:
     def summary(self) -> dict[str, Any]:
         """n_cases, n_within, papers covered, median |relative error| of the check cases."""
         checks = [abs(r.relative_error) for r in self.results if r.case.role == "check"]
+        # range cases score 0 anywhere inside their range; point values say more
+        point = [abs(r.relative_error) for r in self.results
+                 if r.case.role == "check" and r.case.published is not None]
         papers = sorted({r.case.paper for r in self.results})
         return {
             "n_cases": len(self.results),
@@ -152,6 +155,8 @@ class SuiteResult:
             "n_papers": len(papers),
             "papers": papers,
             "median_abs_relative_error_check": float(np.median(checks)) if checks else None,
+            "median_abs_relative_error_check_point_values": float(np.median(point)) if point else None,
+            "max_abs_relative_error_check_point_values": float(np.max(point)) if point else None,
             "all_within_tolerance": self.all_within,
         }
 
