@@ -23,7 +23,7 @@ def main() -> None:
         {
             "name": "search-quality",
             "target": "h100-sxm",
-            "workload": "decoder-7b-synthetic",
+            "workload": "llama-2-7b",
             "parameters": [
                 {
                     "name": "batch",

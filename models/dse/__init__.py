@@ -38,7 +38,9 @@ from models.dse.space import (
     parse_space,
 )
 from models.dse.sweep import sample, sweep
+from models.dse.knobs import ATTENTION_TILINGS, FORMAT_CHOICES, apply_knobs
 from models.dse.workloads import (
+    DseWorkload,
     KnobHandler,
     WorkloadSpec,
     available_workloads,
@@ -47,9 +49,15 @@ from models.dse.workloads import (
     knob_handlers,
     register_knob,
     register_workload,
+    unregister_workload,
 )
 
 __all__ = [
+    "ATTENTION_TILINGS",
+    "DseWorkload",
+    "FORMAT_CHOICES",
+    "apply_knobs",
+    "unregister_workload",
     "FORMATS",
     "SAMPLERS",
     "atomic_write",

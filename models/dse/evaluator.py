@@ -26,7 +26,8 @@ import numpy as np
 import polars as pl
 
 from models.dse.space import DesignSpace, Parameter
-from models.dse.workloads import get_knob, get_workload
+from models.dse.knobs import apply_knobs, get_knob
+from models.dse.workloads import get_workload
 from models.hardware import OP_KINDS, Target, get_target
 from models.perf import compile_target, evaluate
 
@@ -133,33 +134,27 @@ class GroupModel:
         for k in list(algo_struct):
             h = get_knob(k)
             if h.builder_kwarg is not None:
-                builder_kw[h.builder_kwarg] = algo_struct.pop(k)
-        allowed = {*self.wspec.knobs, *self.wspec.dtype_knobs}
+                builder_kw[h.builder_kwarg] = h.check(algo_struct.pop(k))
+        allowed = set(self.wspec.declarations)
         unknown = set(builder_kw) - allowed
         if unknown:
             raise KeyError(
                 f"workload {self.workload_name!r} has no knob {sorted(unknown)[0]!r}; "
                 f"allowed: {', '.join(sorted(allowed))}"
             )
-        table = self.wspec.build(**builder_kw)
-        for k, v in algo_struct.items():
-            h = get_knob(k)
-            if h.apply is not None:
-                table = h.apply(table, self.target, v)
-        for k, v in algo_num.items():
-            h = get_knob(k)
-            if h.apply is not None:
-                table = h.apply(table, self.target, v)
+        try:
+            table = self.wspec.build(**builder_kw)
+        except ValueError as exc:
+            raise ValueError(f"workload {self.workload_name!r}: {exc.args[0] if exc.args else exc}") from None
+        table, err = apply_knobs(
+            table,
+            workload=self.workload_name,
+            target=self.target,
+            builder_kw=builder_kw,
+            values={**algo_struct, **algo_num},
+            n_rows=self.n_w,
+        )
         self.table = table
-        # accuracy proxy: datatype knobs plus any numeric knob with a proxy
-        err = np.zeros(1)
-        for k in ("weight_dtype", "act_dtype"):
-            if k in self.wspec.dtype_knobs:
-                err = err + get_knob(k).error_proxy(builder_kw.get(k, self.wspec.dtype_knobs[k]))  # type: ignore[misc]
-        for k, v in {**algo_struct, **algo_num}.items():
-            h = get_knob(k)
-            if h.error_proxy is not None and h.builder_kwarg is None:
-                err = err + h.error_proxy(v)
         self.error_proxy = np.broadcast_to(err, (self.n_w,))
         self.overrides = {
             params[c].key: h_rows[c].to_numpy().astype(np.float64) for c in h_rows.columns
@@ -271,9 +266,9 @@ class GroupModel:
     def _candidates(raw: list[dict[str, Any]], O: int) -> list[_Engine]:
         """Drop (engine, operator) pairs that can never win.
 
-        ``evaluate`` keeps the first engine on a tie, so a later engine whose 1/rate is never
-        below an earlier one's, with the same memory path, never wins an operator; skipping it
-        changes no number.
+        ``evaluate`` breaks ties in time by energy, then keeps the first engine, so a later
+        engine whose 1/rate and energy per op are never below an earlier one's, with the same
+        memory path, never wins an operator; skipping it changes no number.
         """
         cand = [np.isfinite(r["ir"][0]) for r in raw]
         for j, b in enumerate(raw):
@@ -285,7 +280,8 @@ class GroupModel:
                     for e in (a, b):
                         if e["hk"] is not None:
                             curved |= np.any(e["hk"] > 0, axis=0)
-                    cand[j] &= ~(np.all(a["ir"] <= b["ir"], axis=0) & ~curved)
+                    dominated = np.all(a["ir"] <= b["ir"], axis=0) & np.all(a["eop"] <= b["eop"], axis=0)
+                    cand[j] &= ~(dominated & ~curved)
         n_cand = np.sum(cand, axis=0)
         out = []
         for r, c in zip(raw, cand, strict=True):
@@ -468,7 +464,7 @@ class GroupModel:
         dyn: np.ndarray,
         K: np.ndarray,
     ) -> None:
-        """Operators that several engines may win: price each and keep the fastest (first on ties)."""
+        """Operators that several engines may win: price each, keep the fastest (ties: least energy)."""
         cols = np.unique(np.concatenate([en.cols_s for en in self.engines]))
         best_t = best_e = None
         for en in self.engines:
@@ -487,7 +483,7 @@ class GroupModel:
             if best_t is None:
                 best_t, best_e = t, e
             else:
-                better = t < best_t
+                better = (t < best_t) | ((t == best_t) & (e < best_e))
                 best_t = np.where(better, t, best_t)
                 best_e = np.where(better, e, best_e)
         lat += best_t @ m[cols]  # type: ignore[operator]

@@ -6,15 +6,19 @@ A parameter says what it sets with ``sets``:
 - ``"target.<override path>"``: a numeric target field (``"target.memories.hbm.bandwidth"``),
   given in ``unit`` and converted to SI with :func:`models.units.to_si`; the unit and log flag
   default to the field's :data:`models.hardware.FIELD_SPECS` entry;
-- ``"workload"``: the workload (categorical over registered builders);
-- ``"workload.<knob>"``: a workload knob (``batch``, ``prompt_len``, ``n_generated`` ...);
-- ``"algorithm.<knob>"``: an algorithm knob of :func:`models.dse.workloads.knob_handlers`.
+- ``"workload"``: the workload (categorical over :func:`models.workloads.registry.available_workloads`);
+- ``"workload.<knob>"``: a workload knob (``batch``, ``prompt_len``, ``group_size`` ...); the
+  unit, log flag and allowed range default to the workload's
+  :class:`~models.workloads.registry.Knob` declaration;
+- ``"algorithm.<knob>"``: an algorithm knob of :func:`models.dse.knobs.knob_handlers` (formats,
+  GEMM strategy, attention tiling, softmax variant, scaling); unit, log flag and allowed range
+  or choices come from its :class:`~models.dse.knobs.KnobHandler` declaration.
 
 Example (``data/spaces/*.toml``)::
 
     name = "llama-h100"
     target = "h100-sxm"
-    workload = "decoder-7b-synthetic"
+    workload = "llama-2-7b"
     [[parameters]]
     name = "hbm_bandwidth_B_per_s"
     sets = "target.memories.hbm.bandwidth"
@@ -227,7 +231,7 @@ class DesignSpace:
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...] = ()
     target: str = "h100-sxm"
-    workload: str = "mlp"
+    workload: str = "llama-2-7b"
     mode: str = "calibrated"
     workload_knobs: Mapping[str, Any] = field(default_factory=dict)
     algorithm_knobs: Mapping[str, Any] = field(default_factory=dict)
@@ -411,12 +415,22 @@ def _validate(s: DesignSpace) -> None:
         elif scope == "workload_knob":
             for w in s.workloads():
                 ws = get_workload(w)
-                if p.key not in ws.knobs and p.key not in ws.dtype_knobs:
+                if p.key not in ws.declarations:
                     raise _err(
                         s,
                         f"{where}: sets = {p.sets!r}: workload {w!r} has no knob {p.key!r}; "
-                        f"allowed: {', '.join(sorted({*ws.knobs, *ws.dtype_knobs}))}",
+                        f"allowed: {', '.join(sorted(ws.declarations))}",
                     )
+                kd = ws.declarations[p.key]
+                if p.kind in ("categorical", "bool"):
+                    vals: tuple[Any, ...] = p.choices
+                else:
+                    vals = tuple(v for v in (p.low, p.high, *p.values) if v is not None)
+                for v in vals:
+                    try:
+                        kd.check(v)
+                    except ValueError as exc:
+                        raise _err(s, f"{where}: workload {w!r}: {exc}") from None
         else:
             head, _, key = p.sets.partition(".")
             if head != "algorithm" or not key:
@@ -441,6 +455,31 @@ def _validate(s: DesignSpace) -> None:
                         f"{where}: value {bad[0]!r} not allowed for {key}; allowed: "
                         f"{', '.join(map(str, h.choices))}",
                     )
+            if h.builder_kwarg is not None:
+                for w in s.workloads():
+                    decl = get_workload(w).declarations
+                    if h.builder_kwarg not in decl:
+                        raise _err(
+                            s,
+                            f"{where}: algorithm knob {key!r} sets the builder knob "
+                            f"{h.builder_kwarg!r}, which workload {w!r} lacks; its knobs: "
+                            f"{', '.join(sorted(decl))} (use algorithm.{key.split('_')[0]}_format "
+                            "for any workload)",
+                        )
+            if h.kind in ("float", "int") and p.kind in ("categorical", "bool"):
+                raise _err(s, f"{where}: algorithm knob {key!r} is {h.kind}; kind = {p.kind!r} is not allowed")
+            if h.kind in ("categorical", "bool") and p.kind in ("float", "int"):
+                raise _err(
+                    s,
+                    f"{where}: algorithm knob {key!r} is categorical; give kind = \"categorical\" "
+                    f"and choices from: {', '.join(map(str, h.choices))}",
+                )
+            for v in (p.low, p.high, *p.values):
+                if v is not None:
+                    try:
+                        h.check(v)
+                    except ValueError as exc:
+                        raise _err(s, f"{where}: {exc}") from None
     if s.workload not in available_workloads():
         raise _err(
             s,
@@ -478,9 +517,13 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
         raise _err(
             source, f"unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}"
         )
+    workloads = [str(data.get("workload", "llama-2-7b"))]
+    for raw in data.get("parameters", []):
+        if isinstance(raw, Mapping) and raw.get("sets") == "workload" and isinstance(raw.get("choices"), list):
+            workloads = [str(c) for c in raw["choices"]]
     params = []
     for i, raw in enumerate(data.get("parameters", [])):
-        params.append(_parse_param(raw, f"{source}: parameters[{i}]"))
+        params.append(_parse_param(raw, f"{source}: parameters[{i}]", workloads))
     objectives = []
     for i, raw in enumerate(data.get("objectives", [])):
         bad = set(raw) - {"metric", "direction"}
@@ -518,7 +561,7 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
             name=str(data.get("name", Path(source).stem)),
             description=str(data.get("description", "")),
             target=str(data.get("target", "h100-sxm")),
-            workload=str(data.get("workload", "mlp")),
+            workload=str(data.get("workload", "llama-2-7b")),
             mode=str(data.get("mode", "calibrated")),
             workload_knobs=dict(data.get("workload_knobs", {})),
             algorithm_knobs=dict(data.get("algorithm_knobs", {})),
@@ -531,7 +574,29 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
         raise _err(source, str(exc.args[0] if exc.args else exc)) from None
 
 
-def _parse_param(raw: Mapping[str, Any], where: str) -> Parameter:
+# display units of workload knobs that are counts, not physical quantities (no SI conversion)
+_COUNT_UNITS = {"", "1", "count", "tokens", "token", "px", "frames", "images", "samples"}
+
+
+def _declared(sets: str, workloads: Sequence[str]) -> tuple[str | None, bool | None]:
+    """Unit and log flag declared for a ``workload.<knob>`` or ``algorithm.<knob>`` parameter."""
+    from models.dse.knobs import knob_handlers
+    from models.dse.workloads import available_workloads, get_workload
+
+    head, _, key = sets.partition(".")
+    if head == "algorithm":
+        h = knob_handlers().get(key)
+        return (h.unit, h.log) if h is not None else (None, None)
+    if head == "workload" and key:
+        for w in workloads:
+            if w in available_workloads():
+                kd = get_workload(w).declarations.get(key)
+                if kd is not None:
+                    return (kd.unit or "1"), kd.log
+    return None, None
+
+
+def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = ()) -> Parameter:
     bad = set(raw) - _PARAM_KEYS
     if bad:
         raise SpaceError(
@@ -564,6 +629,10 @@ def _parse_param(raw: Mapping[str, Any], where: str) -> Parameter:
             raise SpaceError(f"{where}: sets = {sets!r}: unknown target field") from None
         unit = unit or spec.unit
         log = spec.log if log is None else log
+    else:
+        d_unit, d_log = _declared(sets, workloads)
+        unit = unit or d_unit
+        log = d_log if log is None else log
     unit = unit or "1"
 
     def si(v: Any) -> float:
@@ -571,7 +640,7 @@ def _parse_param(raw: Mapping[str, Any], where: str) -> Parameter:
             x = float(v)
         except (TypeError, ValueError):
             raise SpaceError(f"{where}: value {v!r} is not a number") from None
-        if unit in ("1", "count"):
+        if unit in _COUNT_UNITS:
             return x
         return to_si(x, unit, dimension=spec.dimension if spec else None)
 

@@ -18,7 +18,8 @@ For every (design point, operator) pair and every engine that can run the operat
 - energy        ``flop x energy/op + bytes x sum of energy/byte over the levels crossed
   + static power x t``.
 
-Each operator goes to the engine with the least time (or the one forced). The bound of each
+Each operator goes to the engine with the least time, ties broken by the least energy (or to
+the least-energy engine, or to the one forced). The bound of each
 operator is ``compute``, ``overhead`` or the name of the memory level whose time dominates.
 
 ``mode="ideal"`` gives the pure roofline bound: efficiencies 1 and no overhead. The default,
@@ -179,17 +180,18 @@ def _engine_mask(ct: CompiledTarget, table: OperatorTable, force: str | Mapping[
     return mask
 
 
-def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], inverse: np.ndarray,
-                       paths: tuple[tuple[int, ...], ...], policy: str,
+def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], e_u: list[np.ndarray],
+                       inverse: np.ndarray, paths: tuple[tuple[int, ...], ...], policy: str,
                        curved_u: np.ndarray) -> list[np.ndarray | None]:
     """Per engine, the operator columns it must be evaluated on (None: all of them).
 
     ``runnable_u`` is (E, U) and ``inv_u[i]`` is (Pt, U) over the U distinct (datatype, kind)
     pairs of the table; ``inverse`` maps each column to its pair. With the time policy an engine
     is skipped for an operator when another engine with the same memory path is at least as
-    fast at every design point (ties go to the first engine, as in the full comparison), so it
-    could never win. An engine with a size curve on a pair (``curved_u``, (E, U)) is slower
-    than its rate says, so it never dominates there. This is exact, not a heuristic.
+    fast and at least as frugal (energy per operation) at every design point: its time is never
+    lower, and on a tie in time its energy is never lower (the full comparison breaks time ties
+    by energy, then by engine order). An engine with a size curve on a pair (``curved_u``,
+    (E, U)) is slower than its rate says, so it never dominates there.
     """
     E = runnable_u.shape[0]
     keep = runnable_u.copy()
@@ -199,8 +201,10 @@ def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], inverse:
                 if i == j or paths[i] != paths[j]:
                     continue
                 slower = np.all(inv_u[i] >= inv_u[j], axis=0)
-                strictly = np.any(inv_u[i] > inv_u[j], axis=0)
-                keep[i] &= ~(runnable_u[j] & ~curved_u[j] & slower & (strictly | (j < i)))
+                costlier = np.all(e_u[i] >= e_u[j], axis=0)
+                strictly = np.all(e_u[i] > e_u[j], axis=0)
+                keep[i] &= ~(runnable_u[j] & ~curved_u[j] & ~curved_u[i] & slower & costlier
+                             & (strictly | (j < i)))
     cols = keep[:, inverse]
     return [None if cols[i].all() else np.flatnonzero(cols[i]) for i in range(E)]
 
@@ -274,7 +278,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         inv_u.append(np.where(ok, 1.0 / np.where(ok, rate, 1.0), np.inf))
         e_u.append(ct.energy_J_per_op[:, i, dt_u])
     curved_u = np.array([np.zeros(len(uniq), bool) if h is None else (h > 0).any(axis=0) for h in hk_u])
-    candidates = _candidate_columns(runnable_u, inv_u, inverse, ct.paths, policy, curved_u.reshape(E, -1))
+    candidates = _candidate_columns(runnable_u, inv_u, e_u, inverse, ct.paths, policy, curved_u.reshape(E, -1))
     if ct.n_points == 1:  # expand to columns once
         inv_rate = [x[:, inverse] for x in inv_u]
         e_op = [x[:, inverse] for x in e_u]
@@ -388,9 +392,9 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
             en += nbytes * eb
             full = cols is None
             sel = slice(None) if full else cols
-            if policy == "time":
+            if policy == "time":  # least time; ties in time go to the least energy
                 cur = best_t if full else best_t[:, sel]
-                better = t < cur
+                better = (t < cur) | ((t == cur) & (en < (best_e if full else best_e[:, sel])))
             else:
                 score = en + t * st
                 cur = best_score if full else best_score[:, sel]

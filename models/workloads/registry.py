@@ -194,7 +194,11 @@ def _specs() -> dict[str, WorkloadSpec]:
         _vision("models.workloads.cnn.resnet50"))
     add("resnext-50-32x4d", "cnn", "ResNeXt-50 32x4d (Xie et al. 2017)", "image", _vision_knobs(224),
         _vision("models.workloads.cnn.resnext50_32x4d"))
-    add("mobilenet-v1", "cnn", "MobileNet-V1 (Howard et al. 2017)", "image", _vision_knobs(224),
+    add("mobilenet-v1", "cnn", "MobileNet-V1 (Howard et al. 2017)", "image",
+        (*_vision_knobs(224),
+         Knob(name="group_size", kind="int", default=1, low=1, high=1024, unit="count", log=True,
+              description="channels per group of each 3x3 conv (1: depthwise, the published net; "
+                          "E2GC constant group size); must divide every layer's channels")),
         _vision("models.workloads.cnn.mobilenet_v1"))
     add("mobilenet-v2", "cnn", "MobileNet-V2 (Sandler et al. 2018)", "image", _vision_knobs(224),
         _vision("models.workloads.cnn.mobilenet_v2"))

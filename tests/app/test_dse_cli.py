@@ -11,14 +11,14 @@ import pytest
 from app.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-SPACE = str(ROOT / "data" / "spaces" / "mlp-h100-small.toml")
+SPACE = str(ROOT / "data" / "spaces" / "tdnn-h100-small.toml")
 
 
 def test_sweep_pareto_export_chain(tmp_path, capsys):
     out = tmp_path / "sweep.parquet"
     assert main(["sweep", SPACE, "--out", str(out), "--no-progress"]) == 0
     df = pl.read_parquet(out)
-    assert df.height == 10 * 6 * 5 * 3  # batch x width x bandwidth x act dtype
+    assert df.height == 10 * 6 * 5 * 3  # batch x frames x bandwidth x act format
     front = tmp_path / "front.csv"
     assert (
         main(
@@ -28,7 +28,7 @@ def test_sweep_pareto_export_chain(tmp_path, capsys):
                 "--objective",
                 "latency_s:min",
                 "--objective",
-                "energy_J_per_sample:min",
+                "energy_J_per_utterance:min",
                 "--out",
                 str(front),
             ]
@@ -84,7 +84,7 @@ def test_search_cli_with_journal(tmp_path):
 def test_bad_inputs_exit_2_with_clear_messages(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        'name = "x"\nworkload = "mlp"\n[[parameters]]\nname = "b"\nsets = "workload.batch"\n'
+        'name = "x"\nworkload = "tdnn-xvector"\n[[parameters]]\nname = "b"\nsets = "workload.batch"\n'
         'kind = "int"\nbounds = [4, 1]\n[[objectives]]\nmetric = "latency_s"\n'
     )
     assert main(["sweep", str(bad), "--out", str(tmp_path / "o.csv")]) == 2

@@ -20,7 +20,7 @@ METRICS = [
 ]
 
 
-def _space(extra=(), constraints=(), workload="decoder-7b-synthetic"):
+def _space(extra=(), constraints=(), workload="llama-2-7b"):
     return parse_space(
         {
             "name": "t",
@@ -90,7 +90,7 @@ def test_one_point_equals_a_hand_built_evaluation():
     pts = s.grid_frame()
     res = evaluate_points(s, pts)
     row = res.filter((res["batch"] == 4.0) & (res["wd"] == "int4")).row(0, named=True)
-    table = get_workload("decoder-7b-synthetic").build(batch=4.0, weight_dtype="int4")
+    table = get_workload("llama-2-7b").build(batch=4.0, weight_dtype="int4")
     r = evaluate(
         get_target("h100-sxm"), table, overrides={"memories.hbm.bandwidth": row["bw"]}, detail=False
     )
@@ -143,14 +143,16 @@ def test_blocked_kernel_equals_perf_evaluate_on_every_target(target):
     """Contract: the sweep kernel gives models.perf.evaluate's numbers on every preset."""
     t = get_target(target)
     main = t.main_memory().name
+    dtype = "int8" if t.target_class in ("mcu", "npu") else "fp16"
     s = parse_space(
         {
             "name": "c",
             "target": target,
-            "workload": "mlp",
+            "workload": "tdnn-xvector",
+            "workload_knobs": {"dtype": dtype},
             "parameters": [
                 {"name": "batch", "sets": "workload.batch", "kind": "int", "values": [1, 16, 256]},
-                {"name": "width", "sets": "workload.width", "kind": "int", "values": [64, 1024]},
+                {"name": "frames", "sets": "workload.frames", "kind": "int", "values": [100, 1000]},
                 {
                     "name": "bw",
                     "sets": f"target.memories.{main}.bandwidth",
@@ -165,7 +167,7 @@ def test_blocked_kernel_equals_perf_evaluate_on_every_target(target):
     pts = s.grid_frame()
     try:
         a = evaluate_points(s, pts, kernel="direct")
-    except ValueError as exc:  # a target that cannot run the bf16 MLP at all
+    except ValueError as exc:  # a target that cannot run the TDNN at all
         pytest.skip(str(exc))
     b = evaluate_points(s, pts, kernel="blocked")
     for m in ("latency_s", "energy_J", "forward_latency_s"):

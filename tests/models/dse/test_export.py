@@ -16,7 +16,7 @@ def space():
     return parse_space(
         {
             "name": "exp",
-            "workload": "mlp",
+            "workload": "tdnn-xvector",
             "parameters": [
                 {"name": "batch", "sets": "workload.batch", "kind": "int", "values": [1, 8, 64]},
                 {
@@ -28,12 +28,12 @@ def space():
                 },
                 {
                     "name": "act",
-                    "sets": "algorithm.act_dtype",
+                    "sets": "algorithm.act_format",
                     "kind": "categorical",
-                    "choices": ["bf16", "int8"],
+                    "choices": ["fp16", "int8"],
                 },
             ],
-            "objectives": [{"metric": "latency_s"}, {"metric": "energy_J_per_sample"}],
+            "objectives": [{"metric": "latency_s"}, {"metric": "energy_J_per_utterance"}],
             "constraints": [{"kind": "memory"}],
         }
     )
@@ -58,7 +58,7 @@ def test_json_metadata(tmp_path, space, results):
     assert meta["space"]["name"] == "exp"
     assert meta["objectives"] == [
         {"metric": "latency_s", "direction": "minimize"},
-        {"metric": "energy_J_per_sample", "direction": "minimize"},
+        {"metric": "energy_J_per_utterance", "direction": "minimize"},
     ]
     hbm = meta["targets"]["h100-sxm"]["fields"]["memories.hbm.bandwidth"]
     assert hbm["value_SI"] == 3.35e12 and "datasheet" in hbm["source"]

@@ -18,10 +18,10 @@ from models.dse import open_storage, parse_space, search
 
 SPACE = {
     "name": "srch",
-    "workload": "mlp",
+    "workload": "tdnn-xvector",
     "parameters": [
         {"name": "batch", "sets": "workload.batch", "kind": "int", "bounds": [1, 512], "log": True},
-        {"name": "width", "sets": "workload.width", "kind": "int", "values": [256, 1024, 4096]},
+        {"name": "frames", "sets": "workload.frames", "kind": "int", "values": [100, 300, 1000]},
         {
             "name": "bw",
             "sets": "target.memories.hbm.bandwidth",
@@ -31,12 +31,12 @@ SPACE = {
         },
         {
             "name": "act",
-            "sets": "algorithm.act_dtype",
+            "sets": "algorithm.act_format",
             "kind": "categorical",
-            "choices": ["bf16", "fp8", "int8"],
+            "choices": ["fp16", "fp8_e4m3", "int8"],
         },
     ],
-    "objectives": [{"metric": "latency_s"}, {"metric": "energy_J_per_sample"}],
+    "objectives": [{"metric": "latency_s"}, {"metric": "energy_J_per_utterance"}],
     "constraints": [{"kind": "accuracy", "limit": 0.01}],
 }
 ROOT = Path(__file__).resolve().parents[3]

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def _space(**over):
     d = {
         "name": "t",
-        "workload": "mlp",
+        "workload": "llama-2-7b",
         "parameters": [
             {
                 "name": "batch",

@@ -198,3 +198,21 @@ def test_per_unit_bandwidth_caps_few_cores(toy):
     assert evaluate(t, tab).latency_s[0] == pytest.approx(nbytes / 40e9)
     r = evaluate(compile_target(t, {"engines.vec.n_units": np.array([1.0, 10.0, 100.0])}), tab)
     np.testing.assert_allclose(r.op_memory_s[:, 0], [nbytes / 4e9, nbytes / 40e9, nbytes / 100e9])
+
+
+def test_time_ties_go_to_the_least_energy_engine(toy):
+    # A memory-bound GEMV takes the same time on both engines (same path, same overhead); make
+    # the later engine (vec) the frugal one: it must win although mat computes faster.
+    from models.hardware import with_overrides
+
+    t = with_overrides(toy, {"engines.vec.energy_per_op.fp32": 0.1e-12})
+    tab = table_from_ops([gemm("v", 1, 4096, 4096, dtype="fp16", kind="gemv")])
+    r = evaluate(t, tab)
+    b = r.breakdown()
+    assert b["bound"][0] == "dram"
+    assert b["engine"][0] == "vec"
+    e_mat = evaluate(t, tab, engine="mat")
+    assert r.latency_s[0] == pytest.approx(e_mat.latency_s[0])
+    assert r.energy_J[0] < e_mat.energy_J[0]
+    # with the default energies mat is both faster in compute and frugal: it wins
+    assert evaluate(toy, tab).breakdown()["engine"][0] == "mat"
