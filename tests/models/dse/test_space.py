@@ -56,6 +56,19 @@ def test_example_space_files_load():
         assert s.objectives and s.parameters
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "data" / "spaces").glob("*.toml")), ids=lambda p: p.stem)
+def test_example_spaces_evaluate(path):
+    """Every shipped space evaluates on a random sample: finite objectives, some feasible."""
+    from models.dse import sample
+
+    s = load_space(path)
+    df = sample(s, 24, seed=0, progress=False)
+    assert df.height == 24 and df["feasible"].sum() > 0
+    for o in s.objectives:
+        vals = df.filter(df["feasible"])[o.metric].to_numpy()
+        assert (vals == vals).all() and (vals > -float("inf")).all(), o.metric
+
+
 @pytest.mark.parametrize(
     "change, words",
     [
