@@ -1,0 +1,420 @@
+"""Pure functions computing what the dashboard plots show (house style 6).
+
+Every function here takes plain values (names, knob dicts, frames) and returns polars frames or
+numpy arrays with unit-suffixed columns. They import neither Panel nor HoloViews, so the tests
+check plot data without a browser and a notebook can call them directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from models.hardware import Target, get_target, target_to_toml, with_overrides
+from models.perf import evaluate
+from models.units import from_si, to_si
+from models.workloads import OperatorTable, build_workload, workload_spec
+
+__all__ = [
+    "INTENSITY_RANGE_FLOP_PER_B",
+    "RooflineData",
+    "apply_field_edits",
+    "compare_data",
+    "dominant_bound",
+    "knob_values",
+    "pareto_mask",
+    "roofline_data",
+    "save_target_copy",
+    "target_fields_frame",
+    "user_targets_dir",
+    "workload_table",
+]
+
+# Arithmetic-intensity span of the roofline chart (FLOP/B): from embedding lookups (~0.01) to
+# large GEMMs (~1e4); the ceiling polylines are drawn over this span.
+INTENSITY_RANGE_FLOP_PER_B = (1e-2, 1e5)
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def knob_values(workload: str, knobs: Mapping[str, Any], phase: str = "all") -> dict[str, Any]:
+    """Knob values for ``build_workload``: only the workload's own knobs, phase folded in.
+
+    ``phase`` ``"all"`` maps to an LLM's ``"inference"`` (prefill + decode); other phases set the
+    LLM ``phase`` knob when it allows them. Knobs of other workloads are dropped, so switching
+    workload keeps the shared knobs (batch, datatypes) and forgets the rest.
+    """
+    spec = workload_spec(workload)
+    names = {k.name for k in spec.knobs}
+    out = {k: v for k, v in knobs.items() if k in names and k != "phase"}
+    if "phase" in names:
+        choices = spec.knob("phase").choices
+        out["phase"] = "inference" if phase == "all" else phase
+        if out["phase"] not in choices:
+            raise ValueError(f"phase {phase!r} is not available for workload {workload!r}; "
+                             f"allowed: all, {', '.join(c for c in choices if c != 'inference')}")
+    for k in spec.knobs:
+        if k.kind == "int" and k.name in out and not isinstance(out[k.name], str):
+            out[k.name] = int(round(float(out[k.name])))
+    return out
+
+
+def workload_table(workload: str, knobs: Mapping[str, Any], phase: str = "all") -> OperatorTable:
+    """The operator table of ``workload`` with ``knobs``, restricted to ``phase`` (or all)."""
+    table = build_workload(workload, **knob_values(workload, knobs, phase))
+    if phase != "all":
+        mask = (table.meta["phase"] == phase).to_numpy()
+        if not mask.any():
+            have = sorted(set(table.meta["phase"].to_list()))
+            raise ValueError(f"phase {phase!r}: workload {workload!r} has no such operators; "
+                             f"allowed: all, {', '.join(have)}")
+        table = table.select(mask)
+    return table
+
+
+@dataclass(frozen=True, kw_only=True)
+class RooflineData:
+    """Everything the Roofline page draws.
+
+    Attributes
+    ----------
+    ceilings
+        One row per polyline vertex: target, ceiling (label), engine, dtype, level,
+        intensity_FLOP_per_B, attainable_FLOP_per_s, line (int id of the polyline).
+    ops
+        One row per (target, operator) with flop > 0 and bytes > 0: operator, phase, kind,
+        count, flop, bytes_B, intensity_FLOP_per_B, achieved_FLOP_per_s, latency_s (one
+        instance), total_latency_s, total_energy_J, bound, engine, compute_dtype.
+    breakdown
+        One row per (target, operator), every operator: total_latency_s, total_energy_J, bound.
+    totals
+        One row per target: latency_s, energy_J, n_items, item_name.
+    """
+
+    ceilings: pl.DataFrame
+    ops: pl.DataFrame
+    breakdown: pl.DataFrame
+    totals: pl.DataFrame
+
+
+def _ceilings(target: Target, used: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Polyline vertices of every (engine, dtype) in ``used`` against each level of its path."""
+    lo, hi = INTENSITY_RANGE_FLOP_PER_B
+    rows: list[dict[str, Any]] = []
+    for eng, dtype in used:
+        e = target.engine(eng)
+        peak = e.peak_op_per_s(dtype, target.clock_Hz)
+        if peak <= 0:
+            continue
+        for m in target.path_of(eng):
+            ridge = peak / m.bandwidth_B_per_s
+            xs = np.array([lo, min(max(ridge, lo), hi), hi])
+            ys = np.minimum(peak, m.bandwidth_B_per_s * xs)
+            label = f"{target.name} {eng} {dtype} / {m.name}"
+            for x, y in zip(xs, ys, strict=True):
+                rows.append({"target": target.name, "ceiling": label, "engine": eng, "dtype": dtype,
+                             "level": m.name, "intensity_FLOP_per_B": float(x),
+                             "attainable_FLOP_per_s": float(y)})
+    return rows
+
+
+def roofline_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any], *, phase: str = "all",
+                  mode: str = "calibrated") -> RooflineData:
+    """Rooflines of ``targets`` and the operators of ``workload`` placed on them.
+
+    Each operator sits at its arithmetic intensity ``flop / bytes_B`` (FLOP/B) and its achieved
+    rate ``flop / latency_s`` (FLOP/s) for one instance; the ceilings are drawn for every engine
+    and datatype that the operators actually ran on, against each memory level of that engine.
+    """
+    if not targets:
+        raise ValueError("targets: got an empty selection; pick at least one target")
+    table = workload_table(workload, knobs, phase)
+    ceil_rows: list[dict[str, Any]] = []
+    ops, bds, tots = [], [], []
+    for name in targets:
+        t = get_target(name)
+        res = evaluate(t, table, mode=mode)
+        bd = res.breakdown(0)
+        used = sorted(set(zip(bd["engine"].to_list(), bd["compute_dtype"].to_list(), strict=True)))
+        ceil_rows += _ceilings(t, used)
+        bd = bd.with_columns(pl.lit(name).alias("target"))
+        bds.append(bd.select("target", pl.col("name").alias("operator"), "phase", "kind", "count",
+                             "total_latency_s", "total_energy_J", "bound"))
+        ops.append(
+            bd.filter((pl.col("flop") > 0) & (pl.col("bytes_B") > 0) & (pl.col("latency_s") > 0))
+            .select("target", pl.col("name").alias("operator"), "phase", "kind", "count", "flop", "bytes_B",
+                    (pl.col("flop") / pl.col("bytes_B")).alias("intensity_FLOP_per_B"),
+                    (pl.col("flop") / pl.col("latency_s")).alias("achieved_FLOP_per_s"),
+                    "latency_s", "total_latency_s", "total_energy_J", "bound", "engine", "compute_dtype"))
+        tots.append({"target": name, "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
+                     "n_items": float(np.asarray(res.n_items).reshape(-1)[0]), "item_name": res.item_name})
+    ceilings = pl.DataFrame(ceil_rows) if ceil_rows else pl.DataFrame(
+        schema={"target": pl.String, "ceiling": pl.String, "engine": pl.String, "dtype": pl.String,
+                "level": pl.String, "intensity_FLOP_per_B": pl.Float64, "attainable_FLOP_per_s": pl.Float64})
+    return RooflineData(ceilings=ceilings, ops=pl.concat(ops), breakdown=pl.concat(bds), totals=pl.DataFrame(tots))
+
+
+def dominant_bound(breakdown: pl.DataFrame) -> str:
+    """The bound (compute, overhead or a memory level) holding the largest share of latency."""
+    g = breakdown.group_by("bound").agg(pl.col("total_latency_s").sum()).sort("total_latency_s", descending=True)
+    return str(g["bound"][0]) if g.height else ""
+
+
+def compare_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any], *, phase: str = "all",
+                 mode: str = "calibrated") -> pl.DataFrame:
+    """One workload across ``targets`` of any class: one row per target.
+
+    Columns: target, target_class, latency_s, energy_J, energy_J_per_item, items_per_s, edp_J_s,
+    peak_memory_B, memory_capacity_B, fits_memory, bound (what holds most of the latency),
+    item_name.
+    """
+    if not targets:
+        raise ValueError("targets: got an empty selection; pick at least one target")
+    table = workload_table(workload, knobs, phase)
+    rows = []
+    for name in targets:
+        t = get_target(name)
+        res = evaluate(t, table, mode=mode)
+        cap = max(m.capacity_B for m in t.memories)
+        peak_mem = float(np.asarray(res.peak_memory_B).reshape(-1)[0])
+        rows.append({
+            "target": name, "target_class": t.target_class,
+            "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
+            "energy_J_per_item": float(res.energy_J_per_item[0]), "items_per_s": float(res.items_per_s[0]),
+            "edp_J_s": float(res.edp_J_s[0]), "peak_memory_B": peak_mem, "memory_capacity_B": float(cap),
+            "fits_memory": peak_mem <= cap, "bound": dominant_bound(res.breakdown(0)),
+            "item_name": res.item_name,
+        })
+    return pl.DataFrame(rows)
+
+
+def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """Non-dominated rows of ``values`` (N, k) under ``directions`` ("minimize"/"maximize").
+
+    Two objectives use one sort (O(N log N)); more use a pairwise filter over the candidates.
+    Rows with a NaN are never on the front. Exact duplicates are all kept.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != len(directions):
+        raise ValueError(f"values of shape {v.shape}: need (N, {len(directions)}) for directions {list(directions)}")
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    w = v * sign
+    ok = ~np.isnan(w).any(axis=1)
+    mask = np.zeros(v.shape[0], dtype=bool)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return mask
+    w = w[idx]
+    if w.shape[1] == 1:
+        mask[idx[w[:, 0] == w[:, 0].min()]] = True
+        return mask
+    if w.shape[1] == 2:
+        # unique rows come sorted by (x, y): a row is on the front iff its y beats every row
+        # with a smaller x; exact duplicates share the verdict through the inverse index
+        uniq, inv = np.unique(w, axis=0, return_inverse=True)
+        y = uniq[:, 1]
+        best_before = np.concatenate(([np.inf], np.minimum.accumulate(y)[:-1]))
+        mask[idx] = (y < best_before)[inv.reshape(-1)]
+        return mask
+    cand = np.ones(w.shape[0], dtype=bool)
+    for i in range(w.shape[0]):
+        if not cand[i]:
+            continue
+        dominated = np.all(w[i] <= w, axis=1) & np.any(w[i] < w, axis=1)
+        cand &= ~dominated
+    mask[idx[cand]] = True
+    return mask
+
+
+# ---------------------------------------------------------------------------------- targets page
+def user_targets_dir() -> Path:
+    """Folder where edited target copies are saved (``TRADESPACE_USER_TARGETS`` or ~/.tradespace/targets)."""
+    env = os.environ.get("TRADESPACE_USER_TARGETS")
+    return Path(env) if env else Path.home() / ".tradespace" / "targets"
+
+
+def target_fields_frame(target: Target) -> pl.DataFrame:
+    """Every numeric field of ``target`` in its display unit, with bounds and source.
+
+    Columns: field (override path), value, unit, low, high (display unit; low/high of the
+    declared :data:`models.hardware.FIELD_SPECS` range), value_SI, source.
+    """
+    rows = []
+    for path, (v, spec, src) in target.numeric_fields().items():
+        if v is None:
+            continue
+        unit = spec.unit
+        rows.append({"field": path, "value": float(from_si(v, unit)) if unit not in ("1", "count") else float(v),
+                     "unit": unit,
+                     "low": float(from_si(spec.low, unit)) if unit not in ("1", "count") else spec.low,
+                     "high": float(from_si(spec.high, unit)) if unit not in ("1", "count") else spec.high,
+                     "value_SI": float(v), "source": src})
+    return pl.DataFrame(rows)
+
+
+def apply_field_edits(target: Target, new_name: str, edits: Mapping[str, float],
+                      *, display_name: str | None = None) -> Target:
+    """A renamed copy of ``target`` with ``edits`` ({field path: value in the display unit}).
+
+    Each value is converted to SI and checked against the field's declared range; a bad name,
+    an unknown field or an out-of-range value raises ValueError/KeyError naming it.
+    """
+    if not _NAME_RE.match(new_name or ""):
+        raise ValueError(f"name {new_name!r}: allowed: 1-64 characters a-z 0-9 . _ - starting with a letter or digit")
+    fields = target.numeric_fields()
+    si: dict[str, float] = {}
+    for path, value in edits.items():
+        if path not in fields:
+            raise KeyError(f"field {path!r} of target {target.name!r}: unknown; allowed: {', '.join(fields)}")
+        unit = fields[path][1].unit
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"field {path!r}: got {value!r}; a number is required") from None
+        si[path] = x if unit in ("1", "count") else float(to_si(x, unit))
+    t = with_overrides(target, si, source="edited in the dashboard from " + target.name)
+    return t.replace(name=new_name, display_name=display_name or f"{target.display_name} (edited)", path=None)
+
+
+def save_target_copy(target: Target, folder: Path | None = None, *, overwrite: bool = False) -> Path:
+    """Write ``target`` as ``<folder>/<name>.toml``; refuses to shadow a built-in preset.
+
+    The file is written to a temporary name and renamed, so nothing half-written is left.
+    """
+    from models.hardware import TARGETS_DIR, available_targets, load_target_file
+
+    folder = folder or user_targets_dir()
+    if (TARGETS_DIR / f"{target.name}.toml").exists():
+        raise ValueError(f"name {target.name!r}: a built-in preset has this name; choose another")
+    path = folder / f"{target.name}.toml"
+    if path.exists() and not overwrite:
+        raise ValueError(f"name {target.name!r}: {path} exists already; choose another name")
+    if not overwrite and target.name in available_targets():
+        raise ValueError(f"name {target.name!r}: a target with this name exists already; choose another")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(target_to_toml(target))
+    try:
+        load_target_file(tmp.rename(path))  # round-trip check: the saved file must load
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+# ---------------------------------------------------------------------------------- explore page
+def axis_unit(sets: str) -> str:
+    """Display unit of an Explore axis: the FIELD_SPECS unit of a target field, else ``"1"``."""
+    from models.hardware import field_spec
+
+    if sets.startswith("target."):
+        try:
+            return field_spec(sets.partition(".")[2]).unit
+        except (KeyError, IndexError):
+            return "1"
+    return "1"
+
+
+def explore_axis_choices(target: str, workload: str) -> list[str]:
+    """What an Explore axis may set: numeric fields of ``target`` and numeric knobs of ``workload``."""
+    from models.dse import get_workload
+
+    t = get_target(target)
+    out = [f"target.{p}" for p, (v, _, _) in t.numeric_fields().items() if v is not None]
+    out += [f"workload.{k}" for k in get_workload(workload).knobs]
+    return out
+
+
+def split_space(space: Any, n_blocks: int) -> list[Any]:
+    """Cut ``space`` into at most ``n_blocks`` sub-spaces along its longest numeric grid.
+
+    The union of the sub-grids is the full grid, so sweeping the blocks one after another
+    gives progress and a cancel point between blocks at no extra cost.
+    """
+    import dataclasses
+
+    params = list(space.parameters)
+    numeric = [i for i, p in enumerate(params) if p.kind in ("float", "int")]
+    if not numeric or n_blocks <= 1:
+        return [space]
+    i = max(numeric, key=lambda j: len(params[j].grid()))
+    grid = np.asarray(params[i].grid(), dtype=np.float64)
+    out = []
+    for chunk in np.array_split(grid, min(n_blocks, grid.size)):
+        p = dataclasses.replace(params[i], values=tuple(float(v) for v in chunk), low=float(chunk.min()),
+                                high=float(chunk.max()))
+        out.append(dataclasses.replace(space, parameters=tuple(params[:i] + [p] + params[i + 1:])))
+    return out
+
+
+def explore_front(space: Any, results: pl.DataFrame) -> pl.DataFrame:
+    """The Pareto front of ``results`` under the space's objectives (feasible points), sorted by x.
+
+    Uses :func:`pareto_mask` (one sort for two objectives): a million points take well under
+    a second, where a general pairwise filter takes tens of seconds.
+    """
+    objectives = list(space.objectives)
+    for o in objectives:
+        if o.metric not in results.columns:
+            raise KeyError(f"objective {o.metric!r} is not a result column; columns: {', '.join(results.columns)}")
+    df = results.filter(pl.col("feasible")) if "feasible" in results.columns else results
+    y = df.select([o.metric for o in objectives]).to_numpy()
+    mask = pareto_mask(y, [o.direction for o in objectives])
+    return df.filter(pl.Series(mask)).sort(objectives[0].metric)
+
+
+def point_breakdown(space: Any, row: Mapping[str, Any]) -> pl.DataFrame:
+    """Per-operator breakdown of one design point (a row of a results frame)."""
+    from models.dse import get_workload
+
+    target = get_target(str(row.get("target", space.target)))
+    wname = str(row.get("workload", space.workload))
+    spec = get_workload(wname)
+    knobs: dict[str, Any] = {**spec.knobs, **spec.dtype_knobs, **dict(space.workload_knobs)}
+    overrides: dict[str, float] = {}
+    for p in space.parameters:
+        v = row[p.name]
+        if p.scope == "target_field":
+            overrides[p.key] = float(v)
+        elif p.scope == "workload_knob":
+            knobs[p.key] = float(v)
+        elif p.scope == "algorithm" and p.key in spec.dtype_knobs:
+            knobs[p.key] = v
+    table = spec.build(**knobs)
+    res = evaluate(with_overrides(target, overrides), table, mode=space.mode)
+    return res.breakdown(0)
+
+
+EXPORT_FORMATS = ("csv", "parquet", "json", "html")
+
+
+def export_front(front: pl.DataFrame, fmt: str, *, title: str = "Pareto front") -> bytes:
+    """``front`` serialized as ``fmt`` (one of :data:`EXPORT_FORMATS`); columns keep SI units."""
+    import html
+    import io
+
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
+    buf = io.BytesIO()
+    if fmt == "csv":
+        front.write_csv(buf)
+    elif fmt == "parquet":
+        front.write_parquet(buf)
+    elif fmt == "json":
+        front.write_json(buf)
+    else:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in front.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
+                       for r in front.iter_rows())
+        doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+               f"<body><h1>{html.escape(title)}</h1><p>{front.height} points; columns in SI units "
+               f"(suffix gives the unit)</p><table border='1'><thead><tr>{head}</tr></thead>"
+               f"<tbody>{body}</tbody></table></body></html>")
+        buf.write(doc.encode())
+    return buf.getvalue()

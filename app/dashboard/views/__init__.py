@@ -1,0 +1,1 @@
+"""Thin Panel views, one module per page; each exposes ``view(state) -> template``."""

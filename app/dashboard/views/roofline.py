@@ -1,0 +1,80 @@
+"""Roofline page: targets, workload, phase and knobs; rooflines with operators; breakdown bars."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import holoviews as hv
+import panel as pn
+
+from app.dashboard import plots
+from app.dashboard.state import PHASES, CompareState, RooflineState
+from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_url
+
+URL_PARAMS = {"targets": "targets", "workload": "workload", "phase": "phase", "mode": "mode", "knobs": "knobs"}
+
+
+def knob_widget(state: RooflineState | CompareState, knob: Any) -> pn.widgets.Widget:
+    """One widget for a workload knob, bounded by its declaration, writing to ``state.knobs``."""
+    value = state.knob_value(knob.name)
+    label = f"{knob.name} ({knob.unit})" if knob.unit and knob.unit != "1" else knob.name
+    css = [f"knob-{knob.name}"]
+    if knob.kind == "choice":
+        w = pn.widgets.Select(label=label, options=list(knob.choices), value=value, css_classes=css)
+    elif knob.kind == "bool":
+        w = pn.widgets.Checkbox(label=label, value=bool(value), css_classes=css)
+    elif knob.kind == "int":
+        w = pn.widgets.IntInput(label=label, value=int(value), start=int(knob.low), end=int(knob.high), css_classes=css)
+    else:
+        w = pn.widgets.FloatInput(label=label, value=float(value), start=knob.low, end=knob.high, css_classes=css)
+    w.param.watch(lambda e: state.set_knob(knob.name, e.new), "value")
+    return w
+
+
+def workload_inputs(state: RooflineState | CompareState) -> list[Any]:
+    """Sidebar widgets shared by Roofline and Compare."""
+    from models.hardware import available_targets
+    from models.workloads import available_workloads
+
+    targets = pn.widgets.MultiChoice(label="targets", options=available_targets(), value=list(state.targets),
+                                     css_classes=["w-targets"])
+    bind_two_way(targets, state, "targets", to_state=list, to_widget=list)
+    workload = pn.widgets.Select(label="workload", options=available_workloads(), value=state.workload,
+                                 css_classes=["w-workload"])
+    bind_two_way(workload, state, "workload")
+    phase = pn.widgets.Select(label="phase", options=list(PHASES), value=state.phase, css_classes=["w-phase"])
+    bind_two_way(phase, state, "phase")
+    mode = pn.widgets.RadioButtonGroup(options=["calibrated", "ideal"], value=state.mode, css_classes=["w-mode"])
+    bind_two_way(mode, state, "mode")
+    knobs = pn.Column(*[knob_widget(state, k) for k in state.knob_specs()], css_classes=["w-knobs"])
+
+    def rebuild(event: Any) -> None:
+        knobs.objects = [knob_widget(state, k) for k in state.knob_specs()]
+
+    state.param.watch(rebuild, "workload")
+    return [targets, workload, phase, pn.pane.Markdown("**model**", margin=(0, 10)), mode,
+            pn.pane.Markdown("**workload and algorithm knobs**", margin=(0, 10)), knobs]
+
+
+def _summary(data: Any) -> str:
+    if data is None:
+        return ""
+    rows = ["| target | latency per run (s) | energy per run (J) |", "|---|---|---|"]
+    for r in data.totals.iter_rows(named=True):
+        rows.append(f"| {r['target']} | {r['latency_s']:.4g} | {r['energy_J']:.4g} |")
+    return "\n".join(rows)
+
+
+def view(state: RooflineState) -> pn.Column:
+    notify_errors(state)
+    sync_url(state, URL_PARAMS)
+    roof = pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.roofline_plot, state.param.data)),
+                             sizing_mode="stretch_width", min_height=440, css_classes=["roofline-plot"])
+    bars = pn.Row(*[pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.breakdown_bars, state.param.data, col)))
+                    for col in plots.BREAKDOWN_METRICS])
+    summary = pn.pane.Markdown(pn.bind(_summary, state.param.data), css_classes=["roofline-summary"])
+    return page("Roofline", "roofline", workload_inputs(state), [summary, roof, bars])
+
+
+def create(**params: Any) -> pn.Column:
+    return view(RooflineState(**params))

@@ -1,0 +1,112 @@
+"""Dashboard state classes and plot-data functions, without a browser."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import numpy as np
+import polars as pl
+import pytest
+
+from app.dashboard import data as D
+from app.dashboard.state import CompareState, ExploreState, RooflineState, TargetsState
+from models.hardware import get_target
+
+
+def run_async(state: ExploreState) -> None:
+    """Run ``state.run()`` on its own loop in a worker thread (pytest-playwright may own this thread's loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:
+        ex.submit(lambda: asyncio.run(state.run())).result()
+
+
+def test_state_module_does_not_import_panel() -> None:
+    import app.dashboard.state  # noqa: F401
+
+    src = open(app.dashboard.state.__file__).read()
+    assert "import panel" not in src and "holoviews" not in src
+
+
+def test_roofline_ceilings_meet_at_the_ridge_point() -> None:
+    d = D.roofline_data(["h100-sxm"], "llama-2-7b", {}, phase="decode")
+    t = get_target("h100-sxm")
+    g = d.ceilings.filter((pl.col("engine") == "tensor") & (pl.col("dtype") == "bf16") & (pl.col("level") == "hbm"))
+    peak = t.engine("tensor").peak_op_per_s("bf16", t.clock_Hz)
+    bw = t.memory("hbm").bandwidth_B_per_s
+    # middle vertex is the ridge: intensity peak/bw, rate = peak
+    assert g["intensity_FLOP_per_B"][1] == pytest.approx(peak / bw)
+    assert g["attainable_FLOP_per_s"][1] == pytest.approx(peak)
+    # left vertex on the bandwidth slope: rate = bw x intensity
+    assert g["attainable_FLOP_per_s"][0] == pytest.approx(bw * D.INTENSITY_RANGE_FLOP_PER_B[0])
+
+
+def test_weight_dtype_knob_moves_decode_gemv_intensity() -> None:
+    s = RooflineState()
+    bf16 = s.data.ops.filter(pl.col("operator") == "down_proj")["intensity_FLOP_per_B"][0]
+    s.set_knob("weight_dtype", "int4")
+    int4 = s.data.ops.filter(pl.col("operator") == "down_proj")["intensity_FLOP_per_B"][0]
+    # batch-1 GEMV: 2 FLOP per weight; bf16 weight = 2 B -> ~1 FLOP/B, int4 = 0.5 B -> ~4 FLOP/B
+    assert bf16 == pytest.approx(1.0, rel=0.02) and int4 == pytest.approx(4.0, rel=0.02)
+
+
+def test_bad_knob_sets_error_and_keeps_last_data() -> None:
+    s = RooflineState()
+    old = s.data
+    s.set_knob("weight_dtype", "int77")
+    assert "weight_dtype" in s.error and "int77" in s.error and s.n_errors == 1 and s.data is old
+    s.set_knob("act_dtype", "fp99")  # the next error counts too (views notify on n_errors)
+    assert s.n_errors == 2
+
+
+def test_compare_rows_per_target_and_mcu_does_not_fit_llm() -> None:
+    s = CompareState(targets=["h100-sxm", "cortex-m4"])
+    df = s.data
+    assert df["target"].to_list() == ["h100-sxm", "cortex-m4"]
+    # Llama-2-7B bf16 weights (~13.5 GB) cannot fit a Cortex-M4's memory, they fit an H100's 80 GB
+    assert df["fits_memory"].to_list() == [True, False]
+    assert np.allclose(df["edp_J_s"], df["energy_J"] * df["latency_s"])
+
+
+def test_pareto_mask_hand_computed() -> None:
+    v = np.array([[1, 5], [2, 3], [3, 4], [4, 1], [2, 3], [5, 5]], dtype=float)
+    # (3,4) is dominated by (2,3); (5,5) by everything; the duplicate (2,3) stays
+    assert D.pareto_mask(v, ["minimize", "minimize"]).tolist() == [True, True, False, True, True, False]
+    assert D.pareto_mask(v, ["maximize", "maximize"]).tolist() == [False, False, False, False, False, True]
+
+
+def test_targets_edit_bounds_and_save(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TRADESPACE_TARGETS_PATH", str(tmp_path))
+    s = TargetsState()
+    assert not s.edit("memories.hbm.bandwidth", -1.0) and "memories.hbm.bandwidth" in s.error
+    assert s.edit("memories.hbm.bandwidth", 5000.0)
+    s.new_name = "h100-test-copy"
+    path = s.save(tmp_path)
+    assert path is not None and path.exists()
+    t = get_target("h100-test-copy")
+    assert t.memory("hbm").bandwidth_B_per_s == pytest.approx(5e12)  # 5000 GB/s
+    s.new_name = "Bad Name"
+    assert s.save(tmp_path) is None and "Bad Name" in s.error
+
+
+def test_explore_sweep_front_breakdown_and_exports() -> None:
+    s = ExploreState(axis1_n=4, axis2_n=3, axis3_n=3)
+    run_async(s)
+    assert s.error == "" and s.results.height == 36 and s.progress == 1.0
+    ref = D.pareto_mask(s.results.filter(pl.col("feasible")).select("latency_s", "energy_J_per_item").to_numpy(),
+                        ["minimize", "minimize"]).sum()
+    assert s.front.height == ref
+    s.select(0)
+    assert s.breakdown is not None and s.breakdown["total_latency_s"].sum() == pytest.approx(
+        s.front["latency_s"][0], rel=1e-6)
+    assert pl.read_csv(io.BytesIO(s.export("csv"))).height == s.front.height
+    assert pl.read_parquet(io.BytesIO(s.export("parquet"))).height == s.front.height
+    with pytest.raises(ValueError, match="xlsx"):
+        s.export("xlsx")
+
+
+def test_explore_bad_space_is_an_error_not_an_exception() -> None:
+    s = ExploreState(axis1_low=9000.0, axis1_high=1000.0)
+    run_async(s)
+    assert s.error and s.results is None and not s.running
