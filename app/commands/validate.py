@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import html
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from app.commands._common import print_json, print_table
+from models.io import atomic_write_text
 from models.validation import SuiteResult, load_cases, run_suite
 
 
@@ -76,18 +75,7 @@ def _html(result: SuiteResult) -> str:
 
 def write_report(result: SuiteResult, path: str | Path) -> None:
     """Write the HTML report atomically (temporary file in the same folder, then os.replace)."""
-    p = Path(path)
-    text = _html(result)
-    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, _html(result))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from models.hardware import Target, get_target, target_to_toml, with_overrides
+from models.io import atomic_write
 from models.perf import evaluate
 from models.units import from_si, to_si
 from models.workloads import OperatorTable, build_workload, workload_spec
@@ -298,14 +299,12 @@ def save_target_copy(target: Target, folder: Path | None = None, *, overwrite: b
     if not overwrite and target.name in available_targets():
         raise ValueError(f"name {target.name!r}: a target with this name exists already; choose another")
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(target_to_toml(target))
-    try:
-        load_target_file(tmp.rename(path))  # round-trip check: the saved file must load
-    except Exception:
-        path.unlink(missing_ok=True)
-        raise
-    return path
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(target_to_toml(target), encoding="utf-8")
+        load_target_file(tmp)  # round-trip check before the file appears: it must load
+
+    return atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------- explore page

@@ -10,9 +10,7 @@ import datetime as _dt
 import io
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,39 +18,11 @@ import numpy as np
 import polars as pl
 
 from models.dse.space import DesignSpace, Objective
+from models.io import atomic_write
 
 __all__ = ["FORMATS", "atomic_write", "export", "metadata", "plot_data", "read_json_results"]
 
 FORMATS = ("csv", "parquet", "json", "html", "png")
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
-
-    Raises ValueError naming the path when the directory is missing or not writable; the
-    temporary file is removed on any error.
-    """
-    path = Path(path)
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise ValueError(f"cannot write {str(path)!r}: directory {str(parent)!r} does not exist")
-    if path.is_dir():
-        raise ValueError(f"cannot write {str(path)!r}: it is a directory")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise ValueError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def _json_clean(o: Any) -> Any:
