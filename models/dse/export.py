@@ -152,7 +152,7 @@ def _png(df: pl.DataFrame, objectives: Sequence[Objective], path: Path) -> None:
     ax.set_yscale("log")
     ax.legend()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")
     path.write_bytes(buf.getvalue())
 
 
