@@ -49,12 +49,29 @@ def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return le & lt
 
 
+def _pareto_mask_2d(Y: np.ndarray) -> np.ndarray:
+    """Two objectives in O(n log n). Sort lexicographically; every point before a point's group
+    of duplicates is distinct from it and no worse in the first objective, so the point is
+    dominated iff one of them has a second objective <= its own. Duplicates share a status."""
+    n = Y.shape[0]
+    order = np.lexsort((Y[:, 1], Y[:, 0]))
+    s0, s1 = Y[order, 0], Y[order, 1]
+    new = np.ones(n, bool)
+    new[1:] = (s0[1:] != s0[:-1]) | (s1[1:] != s1[:-1])
+    start = np.maximum.accumulate(np.where(new, np.arange(n), 0))
+    best_before = np.concatenate([[np.inf], np.minimum.accumulate(s1)[:-1]])[start]
+    nd = (s1 < best_before) | (start == 0)
+    mask = np.empty(n, bool)
+    mask[order] = nd
+    return mask
+
+
 def pareto_mask(Y: np.ndarray) -> np.ndarray:
     """``(n,)`` True for the non-dominated rows of ``Y`` (minimization).
 
-    Rows are visited in lexicographic order, in chunks: a row can only be dominated by a row
-    that sorts before it, so each chunk is compared (as one array operation) with the front
-    found so far and with itself.
+    Two objectives use an O(n log n) sweep. Otherwise rows are visited in lexicographic order,
+    in chunks: a row can only be dominated by a row that sorts before it, so each chunk is
+    compared (as one array operation) with the front found so far and with itself.
     """
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim != 2:
@@ -64,6 +81,8 @@ def pareto_mask(Y: np.ndarray) -> np.ndarray:
     if n == 0:
         return mask
     Y = np.where(np.isnan(Y), np.inf, Y)
+    if Y.shape[1] == 2:
+        return _pareto_mask_2d(Y)
     order = np.lexsort(Y.T[::-1])
     front = np.empty((0, Y.shape[1]))
     for s in range(0, n, _CHUNK):

@@ -84,3 +84,18 @@ def test_ratio_of_a_subset_front_is_below_one():
     assert r < 1.0
     assert hypervolume_ratio(Y, Y)[0] == pytest.approx(1.0)
     np.testing.assert_allclose(ref, [3.2, 3.2])  # nadir (3, 3) + 10 % of the range (2)
+
+
+def test_two_objective_fast_path_matches_the_general_filter():
+    # the O(n log n) 2-D sweep against the chunked filter (forced by a zero third column),
+    # on sets full of ties, duplicates, infinities and NaN
+    from models.dse.pareto import pareto_mask
+
+    rng = np.random.default_rng(11)
+    for trial in range(30):
+        n = int(rng.integers(1, 400))
+        Y = rng.integers(0, 6, size=(n, 2)).astype(float)
+        Y[rng.random((n, 2)) < 0.05] = np.inf
+        Y[rng.random((n, 2)) < 0.03] = np.nan
+        general = pareto_mask(np.column_stack([Y, np.zeros(n)]))
+        np.testing.assert_array_equal(pareto_mask(Y), general, err_msg=f"trial {trial}")
