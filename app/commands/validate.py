@@ -9,24 +9,36 @@ from typing import Any
 
 from app.commands._common import print_json, print_table
 from models.io import atomic_write_text
-from models.validation import SuiteResult, load_cases, run_suite
+from models.validation import CaseResult, SuiteResult, load_cases, run_suite
+
+
+def _published(r: CaseResult) -> str:
+    """The published value, or its range."""
+    c = r.case
+    return f"{c.published:.6g}" if c.published is not None else str(list(c.published_range or ()))
 
 
 def _summary_line(s: dict) -> str:
     """The one-line summary: counts, sources, and the check cases' errors."""
+
     def pct(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.2%}"
 
-    return (f"{s['n_within']}/{s['n_cases']} within tolerance ({s['n_check']} check, {s['n_calibration']} "
-            f"calibration); {s['n_papers']} sources; median |rel. error| of check cases "
-            f"{pct(s['median_abs_relative_error_check'])} (range cases count 0 inside their range); "
-            f"of point-valued check cases: median {pct(s['median_abs_relative_error_check_point_values'])}, "
-            f"max {pct(s['max_abs_relative_error_check_point_values'])}")
+    return (
+        f"{s['n_within']}/{s['n_cases']} within tolerance ({s['n_check']} check, {s['n_calibration']} "
+        f"calibration); {s['n_papers']} sources; median |rel. error| of check cases "
+        f"{pct(s['median_abs_relative_error_check'])} (range cases count 0 inside their range); "
+        f"of point-valued check cases: median {pct(s['median_abs_relative_error_check_point_values'])}, "
+        f"max {pct(s['max_abs_relative_error_check_point_values'])}"
+    )
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("validate", help="check the models against published numbers",
-                              description="Run every case of data/validation/*.toml; exit 1 if any is out of tolerance.")
+    p = subparsers.add_parser(
+        "validate",
+        help="check the models against published numbers",
+        description="Run every case of data/validation/*.toml; exit 1 if any is out of tolerance.",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object {cases, summary}")
     p.add_argument("--report", metavar="FILE.html", help="write an offline HTML report with a parity plot")
     p.add_argument("--cases", metavar="PATH", action="append", help="validation file or folder (repeatable)")
@@ -36,9 +48,13 @@ def register(subparsers: Any) -> None:
 def parity_data(result: SuiteResult) -> dict[str, list[Any]]:
     """Columns of the parity plot: published (or range middle) vs predicted, per case."""
     rs = result.results
-    return {"id": [r.case.id for r in rs], "published": [r.case.reference_value for r in rs],
-            "predicted": [r.predicted for r in rs], "role": [r.case.role for r in rs],
-            "within": ["yes" if r.within_tolerance else "no" for r in rs]}
+    return {
+        "id": [r.case.id for r in rs],
+        "published": [r.case.reference_value for r in rs],
+        "predicted": [r.predicted for r in rs],
+        "role": [r.case.role for r in rs],
+        "within": ["yes" if r.within_tolerance else "no" for r in rs],
+    }
 
 
 def _html(result: SuiteResult) -> str:
@@ -50,27 +66,48 @@ def _html(result: SuiteResult) -> str:
     d = parity_data(result)
     pos = [abs(v) for v in d["published"] + d["predicted"] if v]
     lo, hi = min(pos) / 2, max(pos) * 2
-    fig = figure(title="Predicted vs published", x_axis_type="log", y_axis_type="log", width=560, height=520,
-                 x_axis_label="published", y_axis_label="predicted", x_range=(lo, hi), y_range=(lo, hi))
+    fig = figure(
+        title="Predicted vs published",
+        x_axis_type="log",
+        y_axis_type="log",
+        width=560,
+        height=520,
+        x_axis_label="published",
+        y_axis_label="predicted",
+        x_range=(lo, hi),
+        y_range=(lo, hi),
+    )
     fig.line([lo, hi], [lo, hi], color="gray", line_dash="dashed")
     src = ColumnDataSource({k: [abs(v) if isinstance(v, float) else v for v in vals] for k, vals in d.items()})
     fig.scatter("published", "predicted", source=src, size=8)
-    fig.add_tools(HoverTool(tooltips=[("case", "@id"), ("published", "@published"), ("predicted", "@predicted"),
-                                      ("within tolerance", "@within")]))
+    fig.add_tools(
+        HoverTool(
+            tooltips=[
+                ("case", "@id"),
+                ("published", "@published"),
+                ("predicted", "@predicted"),
+                ("within tolerance", "@within"),
+            ]
+        )
+    )
     script, div = components(fig)
     s = result.summary()
     rows = "".join(
         f"<tr><td>{html.escape(r.case.id)}</td><td>{html.escape(r.case.quantity)}</td>"
-        f"<td>{r.predicted:.6g}</td><td>{html.escape(str(r.case.published if r.case.published is not None else list(r.case.published_range or ())))}</td>"
+        f"<td>{r.predicted:.6g}</td><td>{html.escape(_published(r))}</td>"
         f"<td>{html.escape(r.case.unit)}</td><td>{r.relative_error:+.2%}</td><td>{r.case.tolerance:.0%}</td>"
-        f"<td>{'yes' if r.within_tolerance else 'NO'}</td><td>{r.case.role}</td><td>{html.escape(r.case.source)}</td></tr>"
-        for r in result.results)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradespace validation</title>"
-            f"{INLINE.render()}{script}</head><body><h1>Tradespace validation</h1>"
-            f"<p>{html.escape(_summary_line(s))}</p>{div}"
-            "<table border='1' cellspacing='0' cellpadding='3'><tr><th>id</th><th>quantity</th><th>predicted</th>"
-            "<th>published</th><th>unit</th><th>rel. error</th><th>tolerance</th><th>within</th><th>role</th>"
-            f"<th>source</th></tr>{rows}</table></body></html>")
+        f"<td>{'yes' if r.within_tolerance else 'NO'}</td><td>{r.case.role}</td>"
+        f"<td>{html.escape(r.case.source)}</td></tr>"
+        for r in result.results
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradespace validation</title>"
+        f"{INLINE.render()}{script}</head><body><h1>Tradespace validation</h1>"
+        f"<p>{html.escape(_summary_line(s))}</p>{div}"
+        "<table border='1' cellspacing='0' cellpadding='3'><tr><th>id</th><th>quantity</th><th>predicted</th>"
+        "<th>published</th><th>unit</th><th>rel. error</th><th>tolerance</th><th>within</th><th>role</th>"
+        f"<th>source</th></tr>{rows}</table></body></html>"
+    )
 
 
 def write_report(result: SuiteResult, path: str | Path) -> None:
@@ -86,11 +123,22 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_dict())
     else:
-        print_table(["id", "predicted", "published", "unit", "rel_error", "tol", "ok", "role"],
-                    [[r.case.id, f"{r.predicted:.6g}",
-                      f"{r.case.published:.6g}" if r.case.published is not None else str(list(r.case.published_range or ())),
-                      r.case.unit, f"{r.relative_error:+.2%}", f"{r.case.tolerance:.0%}",
-                      "yes" if r.within_tolerance else "NO", r.case.role] for r in result.results])
+        print_table(
+            ["id", "predicted", "published", "unit", "rel_error", "tol", "ok", "role"],
+            [
+                [
+                    r.case.id,
+                    f"{r.predicted:.6g}",
+                    _published(r),
+                    r.case.unit,
+                    f"{r.relative_error:+.2%}",
+                    f"{r.case.tolerance:.0%}",
+                    "yes" if r.within_tolerance else "NO",
+                    r.case.role,
+                ]
+                for r in result.results
+            ],
+        )
         s = result.summary()
         print("\n" + _summary_line(s))
     return 0 if result.all_within else 1

@@ -10,6 +10,7 @@ from models.dse.export import (
     read_json_results,
     read_results,
 )
+from models.dse.knobs import ATTENTION_TILINGS, FORMAT_CHOICES, apply_knobs
 from models.dse.pareto import (
     hypervolume,
     hypervolume_ratio,
@@ -38,7 +39,6 @@ from models.dse.space import (
     parse_space,
 )
 from models.dse.sweep import sample, sweep
-from models.dse.knobs import ATTENTION_TILINGS, FORMAT_CHOICES, apply_knobs
 from models.dse.workloads import (
     DseWorkload,
     KnobHandler,

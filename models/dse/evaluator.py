@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.dse.space import DesignSpace, Parameter
 from models.dse.knobs import apply_knobs, get_knob
+from models.dse.space import DesignSpace, Parameter
 from models.dse.workloads import get_workload
 from models.hardware import OP_KINDS, Target, get_target
 from models.perf import compile_target, evaluate

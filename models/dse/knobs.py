@@ -114,19 +114,15 @@ class KnobHandler:
             for v in vals:
                 if v not in self.choices:
                     raise ValueError(
-                        f"algorithm knob {self.name!r}: got {v!r}; allowed: "
-                        f"{', '.join(map(str, self.choices))}"
+                        f"algorithm knob {self.name!r}: got {v!r}; allowed: {', '.join(map(str, self.choices))}"
                     )
             return value
         a = np.asarray(value, dtype=np.float64)
         if a.size == 0 or not np.all(np.isfinite(a)):
             raise ValueError(f"algorithm knob {self.name!r}: got {value!r}; a finite number is required")
-        if (self.low is not None and np.any(a < self.low)) or (
-            self.high is not None and np.any(a > self.high)
-        ):
+        if (self.low is not None and np.any(a < self.low)) or (self.high is not None and np.any(a > self.high)):
             raise ValueError(
-                f"algorithm knob {self.name!r}: got {value!r}; allowed: "
-                f"[{self.low:g}, {self.high:g}] {self.unit}"
+                f"algorithm knob {self.name!r}: got {value!r}; allowed: [{self.low:g}, {self.high:g}] {self.unit}"
             )
         if self.kind == "int" and np.any(a != np.round(a)):
             raise ValueError(f"algorithm knob {self.name!r}: got {value!r}; an integer is required")
@@ -138,7 +134,10 @@ def _declarations() -> dict[str, KnobHandler]:
 
     ks = [
         KnobHandler(
-            name=f"{t}_dtype", kind="categorical", choices=DTYPES, builder_kwarg=f"{t}_dtype",
+            name=f"{t}_dtype",
+            kind="categorical",
+            choices=DTYPES,
+            builder_kwarg=f"{t}_dtype",
             applies_to="workloads with this datatype knob (LLMs)",
             description=f"datatype of the {what} (passed to the workload builder)",
         )
@@ -146,7 +145,9 @@ def _declarations() -> dict[str, KnobHandler]:
     ]
     ks += [
         KnobHandler(
-            name=f"{t}_format", kind="categorical", choices=FORMAT_CHOICES,
+            name=f"{t}_format",
+            kind="categorical",
+            choices=FORMAT_CHOICES,
             applies_to="every workload (models.algorithms.apply_quant)",
             description=f"storage format of the {what} (models.algorithms.quant registry name)",
         )
@@ -154,44 +155,66 @@ def _declarations() -> dict[str, KnobHandler]:
     ]
     ks += [
         KnobHandler(
-            name="gemm_strategy", kind="categorical", choices=tuple(STRATEGIES),
+            name="gemm_strategy",
+            kind="categorical",
+            choices=tuple(STRATEGIES),
             applies_to="weight-bearing GEMM/GEMV rows (models.algorithms.price_gemm)",
             description="mixed-precision GEMM kernel strategy: dequantize-then-GEMM, native "
             "low-bit units, T-MAC table lookup, bit-serial, MixPE per-group",
         ),
         KnobHandler(
-            name="attention_tiling", kind="categorical", choices=ATTENTION_TILINGS,
+            name="attention_tiling",
+            kind="categorical",
+            choices=ATTENTION_TILINGS,
             default="fused",
             applies_to="self-attention rows (prefill / forward)",
             description="fused: as built (compulsory traffic); standard: S and P through DRAM; "
             "flash1 / flash2: FlashAttention-1/2 tiling for attention_sram_B",
         ),
         KnobHandler(
-            name="attention_sram_B", kind="float", low=4096.0, high=64.0 * 2**20, unit="B",
-            log=True, structural=False,
+            name="attention_sram_B",
+            kind="float",
+            low=4096.0,
+            high=64.0 * 2**20,
+            unit="B",
+            log=True,
+            structural=False,
             applies_to="attention_tiling = flash1 / flash2",
             description="on-chip memory per unit for FlashAttention tiles; default: the target's "
             "innermost memory level capacity / n_units of the engine that runs attention",
         ),
         KnobHandler(
-            name="softmax_variant", kind="categorical", choices=tuple(SOFTMAX_VARIANTS),
+            name="softmax_variant",
+            kind="categorical",
+            choices=tuple(SOFTMAX_VARIANTS),
             applies_to="attention rows (adds one softmax row over the fp32 scores)",
             description="softmax pass structure (models.algorithms.softmax)",
         ),
         KnobHandler(
-            name="scaling_strategy", kind="categorical", choices=tuple(SCALING_STRATEGIES),
+            name="scaling_strategy",
+            kind="categorical",
+            choices=tuple(SCALING_STRATEGIES),
             default="fast",
             applies_to="regnetx-* workloads (models.algorithms.scale_anynet)",
             description="which of depth (d), width (w), resolution (r) grow with the flops",
         ),
         KnobHandler(
-            name="scaling_factor", kind="float", low=1.0 / 16.0, high=64.0, default=1.0, log=True,
+            name="scaling_factor",
+            kind="float",
+            low=1.0 / 16.0,
+            high=64.0,
+            default=1.0,
+            log=True,
             structural=False,
             applies_to="regnetx-* workloads",
             description="flops scaling factor s of the base net",
         ),
         KnobHandler(
-            name="scaling_alpha", kind="float", low=1.0 / 3.0, high=1.0, default=0.8,
+            name="scaling_alpha",
+            kind="float",
+            low=1.0 / 3.0,
+            high=1.0,
+            default=0.8,
             structural=False,
             applies_to="regnetx-* workloads with scaling_strategy = fast",
             description="fast compound scaling alpha (1/3: dwr, 1: w)",
@@ -290,13 +313,10 @@ def apply_knobs(
     wf = values.get("weight_format") or format_of_dtype(_first(meta["weight_dtype"].to_list(), "bf16"))
     af = values.get("act_format") or format_of_dtype(_first(meta["act_dtype"].to_list(), "bf16"))
     has_kv = any(meta["kv_dtype"].to_list())
-    kvf = values.get("kv_format") or (
-        format_of_dtype(_first(meta["kv_dtype"].to_list(), "bf16")) if has_kv else af
-    )
+    kvf = values.get("kv_format") or (format_of_dtype(_first(meta["kv_dtype"].to_list(), "bf16")) if has_kv else af)
     if "kv_format" in values and not has_kv:
         raise ValueError(
-            f"algorithm knob 'kv_format': workload {workload!r} has no KV cache; "
-            "allowed only for decoder LLM workloads"
+            f"algorithm knob 'kv_format': workload {workload!r} has no KV cache; allowed only for decoder LLM workloads"
         )
     strategy = values.get("gemm_strategy")
     if any(k in values for k in fmt_keys) or strategy is not None:
@@ -324,8 +344,7 @@ def _scale(workload: str, builder_kw: Mapping[str, Any], values: Mapping[str, An
     if not workload.startswith("regnetx-"):
         bad = [k for k in ("scaling_strategy", "scaling_factor", "scaling_alpha") if k in values][0]
         raise ValueError(
-            f"algorithm knob {bad!r}: workload {workload!r} cannot be scaled; allowed: the "
-            "regnetx-* workloads"
+            f"algorithm knob {bad!r}: workload {workload!r} cannot be scaled; allowed: the regnetx-* workloads"
         )
     d = {k: get_knob(k).default for k in ("scaling_strategy", "scaling_factor", "scaling_alpha")}
     d.update({k: v for k, v in values.items() if k in d})
@@ -357,9 +376,8 @@ def _quantize(table: Any, wf: str, af: str, kvf: str, strategy: str | None, targ
     if strategy is None:
         return q
     meta = q.meta
-    rows = np.array(
-        [k in ("gemm", "gemv") and bool(w) for k, w in zip(meta["kind"].to_list(), meta["weight_dtype"].to_list(), strict=True)]
-    )  # fmt: skip
+    kinds, wdts = meta["kind"].to_list(), meta["weight_dtype"].to_list()
+    rows = np.array([k in ("gemm", "gemv") and bool(w) for k, w in zip(kinds, wdts, strict=True)])
     if not rows.any():
         return q
     a = q.arrays
@@ -370,8 +388,7 @@ def _quantize(table: Any, wf: str, af: str, kvf: str, strategy: str | None, targ
     except (ValueError, KeyError) as exc:
         msg = exc.args[0] if exc.args else exc
         raise ValueError(
-            f"algorithm knob 'gemm_strategy' = {strategy!r} with weight_format={wf!r}, "
-            f"act_format={af!r}: {msg}"
+            f"algorithm knob 'gemm_strategy' = {strategy!r} with weight_format={wf!r}, act_format={af!r}: {msg}"
         ) from None
     mac = 2.0 * m * n * k
     flop = a["flop"][:, rows]
@@ -444,7 +461,10 @@ def _attention(table: Any, target: Any, tiling: str, sram_B: Any, variant: str |
     q_len = np.where(decode, 1.0, n)
     bh = m / q_len
     sa = att & ~decode
-    new = {f: np.array(np.broadcast_to(a[f], np.broadcast_shapes(a[f].shape, m.shape))) for f in ("act_read_B", "act_write_B", "footprint_B")}
+    new = {
+        f: np.array(np.broadcast_to(a[f], np.broadcast_shapes(a[f].shape, m.shape)))
+        for f in ("act_read_B", "act_write_B", "footprint_B")
+    }
     score_home = "dram" if tiling == "standard" else "chip"
     tile_elems = np.zeros_like(m)
     if sa.any() and tiling != "fused":
@@ -463,8 +483,8 @@ def _attention(table: Any, target: Any, tiling: str, sram_B: Any, variant: str |
             sram = np.atleast_1d(sram)[:, None]
             version = 1 if tiling == "flash1" else 2
             try:
-                fl = [flash_attention(B, 1.0, N, N, d, sram_B=sram, version=version, bytes_per_element=float(bb), causal=bool(cz.all()))
-                      for bb in (b.max(),)][0]  # fmt: skip
+                fl = flash_attention(B, 1.0, N, N, d, sram_B=sram, version=version,
+                                     bytes_per_element=float(b.max()), causal=bool(cz.all()))
             except ValueError as exc:
                 raise ValueError(f"algorithm knob 'attention_sram_B': {exc.args[0]}") from None
             new["act_read_B"][:, c] = fl.dram_B - new["act_write_B"][:, c]

@@ -162,7 +162,8 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     if "runs" in raw:
         r = raw["runs"]
         if not isinstance(r, list) or not r or not all(isinstance(x, str) for x in r):
-            raise ctx.fail(where + "runs", r, f"a non-empty list of operator kinds is required; allowed: {', '.join(OP_KINDS)}")
+            raise ctx.fail(where + "runs", r,
+                           f"a non-empty list of operator kinds is required; allowed: {', '.join(OP_KINDS)}")
         for x in r:
             if x not in OP_KINDS:
                 raise ctx.fail(where + "runs", x, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
@@ -247,7 +248,8 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
         caps = [m.capacity_B for m in path_levels]
         if any(b < a for a, b in zip(caps, caps[1:], strict=False)):
             raise ctx.fail(f"engines.{e.name}", [m.name for m in path_levels],
-                           "memory levels must be listed innermost first: capacities along an engine's path must not shrink")
+                           "memory levels must be listed innermost first: "
+                           "capacities along an engine's path must not shrink")
     return Target(name=name, display_name=display, target_class=cls, description=desc,
                   clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
                   process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],

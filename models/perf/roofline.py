@@ -123,7 +123,8 @@ class PerfResult:
             d[f"{ph}_latency_s"] = v
         for ph, v in self.phase_energy_J.items():
             d[f"{ph}_energy_J"] = v
-        return pl.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (self.n_points,)) for k, v in d.items()})
+        n = self.n_points
+        return pl.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in d.items()})
 
     def breakdown(self, point: int = 0) -> pl.DataFrame:
         """Per-operator frame of one design point: time, energy, bound, engine, datatype."""

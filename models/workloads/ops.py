@@ -42,7 +42,8 @@ def _meta(name: str, phase: str, kind: str, compute: str, weight: str = "", act:
         if d:
             check_dtype(d, where=f"operator {name!r}")
     return {"name": name, "phase": phase, "kind": kind, "compute_dtype": compute, "weight_dtype": weight,
-            "act_dtype": act or compute, "kv_dtype": kv, "acc_dtype": acc or ("int32" if compute.startswith("int") else "fp32")}
+            "act_dtype": act or compute, "kv_dtype": kv,
+            "acc_dtype": acc or ("int32" if compute.startswith("int") else "fp32")}
 
 
 def gemm(name: str, m: ArrayLike, n: ArrayLike, k: ArrayLike, *, dtype: str = "bf16",

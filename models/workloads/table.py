@@ -220,7 +220,7 @@ class OperatorTable:
             a = self.arrays[k]
             row = a[point] if a.shape[0] > 1 else a[0]
             cols[k] = row
-        cols["bytes_B"] = cols["weight_read_B"] + cols["act_read_B"] + cols["act_write_B"] + cols["kv_read_B"] + cols["kv_write_B"]
+        cols["bytes_B"] = sum(cols[k] for k in _BYTES)
         mac = self.mac
         cols["mac"] = mac[point] if mac.shape[0] > 1 else mac[0]
         cols["intensity_FLOP_per_B"] = np.divide(cols["flop"], cols["bytes_B"],
