@@ -11,20 +11,14 @@ from models.units import format_si, from_si
 
 def target_summary(t: Target) -> dict:
     """A JSON-ready description of one target: every number with its unit and source."""
-    fields = {path: {"value": v, "unit": spec.unit, "si_unit_value": v, "source": src}
+    fields = {path: {"value": None if v is None else from_si(v, spec.unit), "unit": spec.unit,
+                     "si_unit_value": v, "source": src}
               for path, (v, spec, src) in t.numeric_fields().items()}
-    for f in fields.values():
-        spec_unit = f["unit"]
-        f["value"] = from_si(f["si_unit_value"], spec_unit) if f["si_unit_value"] is not None else None
-    engines = []
-    for e in t.engines:
-        engines.append({
-            "name": e.name, "kind": e.kind, "runs": list(e.runs),
-            "peak_op_per_s": {d: e.peak_op_per_s(d, t.clock_Hz) for d in e.ops_per_cycle},
-            "energy_J_per_op": dict(e.energy_J_per_op),
-            "efficiency": e.efficiency,
-            "reads_from": [m.name for m in t.path_of(e.name)],
-        })
+    engines = [{"name": e.name, "kind": e.kind, "runs": list(e.runs),
+                "peak_op_per_s": {d: e.peak_op_per_s(d, t.clock_Hz) for d in e.ops_per_cycle},
+                "energy_J_per_op": dict(e.energy_J_per_op),
+                "efficiency": e.efficiency,
+                "reads_from": [m.name for m in t.path_of(e.name)]} for e in t.engines]
     memories = [{"name": m.name, "kind": m.kind, "capacity_B": m.capacity_B,
                  "bandwidth_B_per_s": m.bandwidth_B_per_s, "energy_J_per_B": m.energy_J_per_B,
                  "efficiency": m.efficiency, "read_by": list(m.read_by)} for m in t.memories]

@@ -88,6 +88,11 @@ def _pos(name: str, v: ArrayLike) -> np.ndarray:
     return a
 
 
+def _dims(**dims: ArrayLike) -> list[np.ndarray]:
+    """Each keyword as a float array checked by :func:`_pos`, in the order given."""
+    return [_pos(name, v) for name, v in dims.items()]
+
+
 def attention_flop(
     batch: ArrayLike,
     n_heads: ArrayLike,
@@ -134,6 +139,14 @@ def flash_block_sizes(
     return np.minimum(bc, d), bc
 
 
+def _untiled(one: np.ndarray, n_blocks: np.ndarray, **cost: np.ndarray) -> AttentionCost:
+    """Cost of an untiled schedule: one work item per (batch, head), no occupancy, no tiles;
+    ``one`` is ones of the broadcast shape of the inputs."""
+    return AttentionCost(
+        **cost, n_blocks=n_blocks * one, occupancy=one, block_rows=0 * one, block_cols=0 * one
+    )
+
+
 def standard_attention(
     batch: ArrayLike,
     n_heads: ArrayLike,
@@ -145,31 +158,21 @@ def standard_attention(
     causal: bool = False,
 ) -> AttentionCost:
     """Unfused attention: S and P go through DRAM (see module docstring)."""
-    B, H, N, L, d = (
-        _pos(k, v)
-        for k, v in (
-            ("batch", batch),
-            ("n_heads", n_heads),
-            ("q_len", q_len),
-            ("kv_len", kv_len),
-            ("head_dim", head_dim),
-        )
+    B, H, N, L, d = _dims(
+        batch=batch, n_heads=n_heads, q_len=q_len, kv_len=kv_len, head_dim=head_dim
     )
     b = bytes_per_element
     bh = B * H
     comp = bh * b * (2 * N * d + 2 * L * d)
     dram = comp + bh * b * 4 * N * L
-    one = np.ones(np.broadcast(B, H, N, L, d).shape)
-    return AttentionCost(
+    return _untiled(
+        np.ones(np.broadcast(B, H, N, L, d).shape),
+        bh,
         matmul_flop=attention_flop(B, H, N, L, d, causal=causal),
         nonmatmul_flop=5.0 * bh * N * L,
         dram_B=dram,
         compulsory_B=comp,
         extra_memory_B=2.0 * bh * N * L * b,
-        n_blocks=bh * one,
-        occupancy=one,
-        block_rows=0 * one,
-        block_cols=0 * one,
     )
 
 
@@ -179,6 +182,20 @@ def _occupancy(n_blocks: np.ndarray, n_units: ArrayLike | None) -> np.ndarray:
     u = _pos("n_units", n_units)
     waves = np.ceil(n_blocks / u)
     return n_blocks / (waves * u)
+
+
+def _given_block(
+    name: str, given: ArrayLike | None, seq_len: np.ndarray, default: np.ndarray
+) -> np.ndarray:
+    """An explicit tile size (checked to divide ``seq_len``), else ``default``."""
+    if given is None:
+        return default
+    g = _pos(name, given)
+    if np.any(np.mod(seq_len, g) != 0):
+        raise ValueError(
+            f"attention {name}={given!r} does not divide the sequence length {seq_len!r}"
+        )
+    return g
 
 
 def flash_attention(
@@ -212,29 +229,13 @@ def flash_attention(
     """
     if version not in (1, 2):
         raise ValueError(f"flash attention version={version!r}; allowed: 1, 2")
-    B, H, N, L, d = (
-        _pos(k, v)
-        for k, v in (
-            ("batch", batch),
-            ("n_heads", n_heads),
-            ("q_len", q_len),
-            ("kv_len", kv_len),
-            ("head_dim", head_dim),
-        )
+    B, H, N, L, d = _dims(
+        batch=batch, n_heads=n_heads, q_len=q_len, kv_len=kv_len, head_dim=head_dim
     )
     b = bytes_per_element
     br, bc = flash_block_sizes(sram_B, d, bytes_per_element=b)
-    for nm, given, dim in (("block_rows", block_rows, N), ("block_cols", block_cols, L)):
-        if given is not None:
-            g = _pos(nm, given)
-            if np.any(np.mod(dim, g) != 0):
-                raise ValueError(
-                    f"attention {nm}={given!r} does not divide the sequence length {dim!r}"
-                )
-            if nm == "block_rows":
-                br = g
-            else:
-                bc = g
+    br = _given_block("block_rows", block_rows, N, br)
+    bc = _given_block("block_cols", block_cols, L, bc)
     m_el = np.floor(_pos("sram_B", sram_B) / b)
     if np.any((br + 2 * bc) * d + br * bc > m_el * 1.0 + 1e-9) and (
         block_rows is not None or block_cols is not None
@@ -310,15 +311,8 @@ def cascade_attention(
     p = np.asarray(n_passes, dtype=np.float64)
     if np.any((p < 1) | (p > 3) | (p != np.round(p))):
         raise ValueError(f"cascade n_passes={n_passes!r}; allowed: 1, 2, 3")
-    B, H, N, L, d = (
-        _pos(k, v)
-        for k, v in (
-            ("batch", batch),
-            ("n_heads", n_heads),
-            ("q_len", q_len),
-            ("kv_len", kv_len),
-            ("head_dim", head_dim),
-        )
+    B, H, N, L, d = _dims(
+        batch=batch, n_heads=n_heads, q_len=q_len, kv_len=kv_len, head_dim=head_dim
     )
     b = bytes_per_element
     bh = B * H
@@ -326,16 +320,14 @@ def cascade_attention(
     row_fits = L * b <= _pos("onchip_B", onchip_B)
     spill = np.where(row_fits | (p == 1), 0.0, bh * N * L * b * (1.0 + p))
     one = np.ones(np.broadcast(B, H, N, L, d, p).shape)
-    return AttentionCost(
+    return _untiled(
+        one,
+        bh,
         matmul_flop=attention_flop(B, H, N, L, d),
         nonmatmul_flop=bh * N * L * (4.0 + p),
         dram_B=comp + spill,
         compulsory_B=comp * one,
         extra_memory_B=np.where(spill > 0, bh * N * L * b, 0.0),
-        n_blocks=bh * one,
-        occupancy=one,
-        block_rows=0 * one,
-        block_cols=0 * one,
     )
 
 
@@ -351,15 +343,12 @@ def decode_attention(
     n_units: ArrayLike | None = None,
 ) -> AttentionCost:
     """One decode step: each sequence's single query over its KV cache (GQA/MQA aware)."""
-    B, H, Hkv, L, d = (
-        _pos(k, v)
-        for k, v in (
-            ("batch", batch),
-            ("n_heads", n_heads),
-            ("n_kv_heads", n_kv_heads),
-            ("context_len", context_len),
-            ("head_dim", head_dim),
-        )
+    B, H, Hkv, L, d = _dims(
+        batch=batch,
+        n_heads=n_heads,
+        n_kv_heads=n_kv_heads,
+        context_len=context_len,
+        head_dim=head_dim,
     )
     if np.any(np.mod(H, Hkv) != 0):
         raise ValueError(

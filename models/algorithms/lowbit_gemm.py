@@ -165,13 +165,27 @@ def _shape(m: ArrayLike, n: ArrayLike, k: ArrayLike) -> tuple[np.ndarray, np.nda
     return out[0], out[1], out[2]
 
 
-def _bytes(
-    m: np.ndarray, n: np.ndarray, k: np.ndarray, w: Format, a: Format
-) -> tuple[np.ndarray, ...]:
-    return (
-        n * k * w.effective_bits / 8.0,
-        m * k * a.effective_bits / 8.0,
-        m * n * a.effective_bits / 8.0,
+def _cost(
+    strategy: str,
+    m: np.ndarray,
+    n: np.ndarray,
+    k: np.ndarray,
+    w: Format,
+    a: Format,
+    **cost: object,
+) -> GemmCost:
+    """A strategy's :class:`GemmCost` with the bytes every strategy moves: weights ``n k`` at
+    the weight format's effective bits, activations ``m k`` in and ``m n`` out at the
+    activation format's."""
+    return GemmCost(
+        strategy=strategy,
+        m=m,
+        n=n,
+        k=k,
+        weight_read_B=n * k * w.effective_bits / 8.0,
+        act_read_B=m * k * a.effective_bits / 8.0,
+        act_write_B=m * n * a.effective_bits / 8.0,
+        **cost,  # type: ignore[arg-type]
     )
 
 
@@ -204,17 +218,15 @@ def dequant_gemm(
     # but for m >= 1 never less than once per weight
     extra = 2.0 * per_weight_slots * n_ * k_
     mac = _mac_dtype(a)
-    wb, ab, ob = _bytes(m_, n_, k_, w, a)
-    return GemmCost(
-        strategy="dequant",
-        m=m_,
-        n=n_,
-        k=k_,
+    return _cost(
+        "dequant",
+        m_,
+        n_,
+        k_,
+        w,
+        a,
         op_by_dtype={mac: 2.0 * m_ * n_ * k_},
         extra_op_by_dtype={mac: extra} if extra.any() else {},
-        weight_read_B=wb,
-        act_read_B=ab,
-        act_write_B=ob,
     )
 
 
@@ -252,17 +264,15 @@ def native_gemm(
     extra: dict[str, np.ndarray] = {}
     if blocks:
         extra["fp32"] = 2.0 * m_ * n_ * k_ / min(blocks)
-    wb, ab, ob = _bytes(m_, n_, k_, w, a)
-    return GemmCost(
-        strategy="native",
-        m=m_,
-        n=n_,
-        k=k_,
+    return _cost(
+        "native",
+        m_,
+        n_,
+        k_,
+        w,
+        a,
         op_by_dtype={dt: 2.0 * m_ * n_ * k_},
         extra_op_by_dtype=extra,
-        weight_read_B=wb,
-        act_read_B=ab,
-        act_write_B=ob,
     )
 
 
@@ -313,17 +323,15 @@ def lut_gemm(
             f"lut tables need {float(np.max(table_B)):.0f} B per k-tile but onchip_capacity_B="
             f"{onchip_capacity_B:.0f}; reduce k_tile or g"
         )
-    wb, ab, ob = _bytes(m_, n_, k_, w, a)
-    return GemmCost(
-        strategy="lut",
-        m=m_,
-        n=n_,
-        k=k_,
+    return _cost(
+        "lut",
+        m_,
+        n_,
+        k_,
+        w,
+        a,
         op_by_dtype={"int8": main},
         extra_op_by_dtype={"int8": precompute + scale},
-        weight_read_B=wb,
-        act_read_B=ab,
-        act_write_B=ob,
         table_B=table_B,
     )
 
@@ -337,17 +345,15 @@ def bitserial_gemm(
         raise ValueError(f"bitserial: activation format {a.name!r} must be an integer format")
     m_, n_, k_ = _shape(m, n, k)
     bw, ba = float(np.ceil(w.element_bits)), float(np.ceil(a.element_bits))
-    wb, ab, ob = _bytes(m_, n_, k_, w, a)
-    return GemmCost(
-        strategy="bitserial",
-        m=m_,
-        n=n_,
-        k=k_,
+    return _cost(
+        "bitserial",
+        m_,
+        n_,
+        k_,
+        w,
+        a,
         op_by_dtype={"int1": 2.0 * m_ * n_ * k_ * bw * ba},
         extra_op_by_dtype={"int32": 2.0 * m_ * n_ * bw * ba},
-        weight_read_B=wb,
-        act_read_B=ab,
-        act_write_B=ob,
     )
 
 
@@ -367,17 +373,15 @@ def mixpe_gemm(
     if np.any(np.mod(k_, gs) != 0):
         raise ValueError(f"mixpe group_size={gs} does not divide k={k!r}")
     dt = a.compute_dtype if not a.is_float else "int8"
-    wb, ab, ob = _bytes(m_, n_, k_, w, a)
-    return GemmCost(
-        strategy="mixpe",
-        m=m_,
-        n=n_,
-        k=k_,
+    return _cost(
+        "mixpe",
+        m_,
+        n_,
+        k_,
+        w,
+        a,
         op_by_dtype={dt: 2.0 * m_ * n_ * k_},
         extra_op_by_dtype={"fp32": 2.0 * m_ * n_ * k_ / gs},
-        weight_read_B=wb,
-        act_read_B=ab,
-        act_write_B=ob,
     )
 
 

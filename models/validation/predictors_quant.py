@@ -102,16 +102,12 @@ def comet_w4a4_kernel_speedup(
     """Time of an fp16 GEMM (tensor cores) over the W4A4 GEMM on native int4 units with the
     per-group dequantization of partial sums on the vector units (MixPE/COMET style)."""
     t = get_target(target)
-    base = gemm_table(
-        {"gemm": (price_gemm("native", m, n, k, baseline, baseline, target=t), 1)}, phase="forward"
-    )
-    low = gemm_table(
-        {"gemm": (price_gemm("native", m, n, k, weight_format, act_format, target=t), 1)},
-        phase="forward",
-    )
-    return float(
-        evaluate(t, base, detail=False).latency_s[0] / evaluate(t, low, detail=False).latency_s[0]
-    )
+
+    def latency_s(weight: str, act: str) -> float:
+        cost = price_gemm("native", m, n, k, weight, act, target=t)
+        return float(evaluate(t, gemm_table({"gemm": (cost, 1)}, phase="forward"), detail=False).latency_s[0])
+
+    return latency_s(baseline, baseline) / latency_s(weight_format, act_format)
 
 
 @predictor("lmul.energy_saving")

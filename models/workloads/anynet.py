@@ -117,35 +117,9 @@ def anynet(
         groups = w_b / gw
         for j, (cnt, ci, s) in enumerate(((1.0, c_in, 2), (dep - 1, w_out, 1))):
             tag = f"s{i + 1}.b{'1' if j == 0 else 'n'}"
-            held = batch * h * wd * ci * nb.b
-            nb.conv(f"{tag}.conv1x1a", h, wd, ci, w_b, 1, count=cnt, held_B=held)
-            ho, wo = nb.conv(
-                f"{tag}.conv3x3",
-                h,
-                wd,
-                w_b,
-                w_b,
-                3,
-                stride=s,
-                groups=groups,
-                count=cnt,
-                held_B=held,
+            ho, wo = nb.bottleneck(
+                tag, h, wd, ci, w_b, w_out, stride=s, groups=groups, count=cnt, projection=j == 0
             )
-            nb.conv(f"{tag}.conv1x1b", ho, wo, w_b, w_out, 1, count=cnt, act=None, held_B=held)
-            if j == 0:
-                nb.conv(
-                    f"{tag}.shortcut",
-                    h,
-                    wd,
-                    ci,
-                    w_out,
-                    1,
-                    stride=s,
-                    count=cnt,
-                    act=None,
-                    held_B=held,
-                )
-            nb.add_residual(f"{tag}.add_relu", batch * ho * wo * w_out, count=cnt)
             h, wd = ho, wo
         c_in = w_out
     nb.global_pool("head.avgpool", h, wd, c_in)

@@ -122,6 +122,16 @@ class NetBuilder:
         )
         return op
 
+    def _with_bias(self, op: Op, c_out: ArrayLike) -> Op:
+        """``op`` with one bias per output channel added to its parameters and weight bytes."""
+        co = _arr(c_out)
+        return patch(
+            op,
+            n_params=_arr(op.values["n_params"]) + co,
+            weight_read_B=_arr(op.values["weight_read_B"]) + co * self.b,
+            footprint_B=_arr(op.values["footprint_B"]) + co * self.b,
+        )
+
     def conv(
         self,
         name: str,
@@ -157,13 +167,7 @@ class NetBuilder:
             kernel_w=kernel_w,
         )
         if bias:
-            co = _arr(c_out)
-            op = patch(
-                op,
-                n_params=_arr(op.values["n_params"]) + co,
-                weight_read_B=_arr(op.values["weight_read_B"]) + co * self.b,
-                footprint_B=_arr(op.values["footprint_B"]) + co * self.b,
-            )
+            op = self._with_bias(op, c_out)
         self.add(op, held_B)
         if bn:
             self.bn_act(
@@ -242,6 +246,75 @@ class NetBuilder:
             )
         )
 
+    def bottleneck(
+        self,
+        tag: str,
+        h: ArrayLike,
+        w: ArrayLike,
+        c_in: ArrayLike,
+        width: ArrayLike,
+        c_out: ArrayLike,
+        *,
+        stride: int,
+        groups: ArrayLike,
+        count: ArrayLike,
+        projection: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Bottleneck residual block (ResNet-50 style, ResNeXt, RegNet X): 1x1 to ``width``,
+        grouped 3x3 with the stride, 1x1 to ``c_out`` without activation, then
+        :meth:`shortcut_add`; the block input is held for the add. Returns ``(h_out, w_out)``."""
+        held = self.batch * h * w * c_in * self.b
+        self.conv(f"{tag}.conv1x1a", h, w, c_in, width, 1, count=count, held_B=held)
+        ho, wo = self.conv(
+            f"{tag}.conv3x3",
+            h,
+            w,
+            width,
+            width,
+            3,
+            stride=stride,
+            groups=groups,
+            count=count,
+            held_B=held,
+        )
+        self.conv(f"{tag}.conv1x1b", ho, wo, width, c_out, 1, count=count, act=None, held_B=held)
+        self.shortcut_add(
+            tag, h, w, c_in, c_out, stride=stride, count=count, held_B=held, projection=projection
+        )
+        return ho, wo
+
+    def shortcut_add(
+        self,
+        tag: str,
+        h: ArrayLike,
+        w: ArrayLike,
+        c_in: ArrayLike,
+        c_out: ArrayLike,
+        *,
+        stride: int,
+        count: ArrayLike,
+        held_B: ArrayLike,
+        projection: bool,
+    ) -> None:
+        """End of a residual block with input ``h x w x c_in`` and stride ``stride``: the 1x1
+        projection shortcut if ``projection``, then the residual add (with its ReLU) over the
+        block output ``ceil(h / stride) x ceil(w / stride) x c_out``."""
+        h_out, w_out = np.ceil(_arr(h) / stride), np.ceil(_arr(w) / stride)
+        if projection:
+            self.conv(
+                f"{tag}.shortcut",
+                h,
+                w,
+                c_in,
+                c_out,
+                1,
+                stride=stride,
+                count=count,
+                act=None,
+                held_B=held_B,
+            )
+        self.add_residual(f"{tag}.add_relu", self.batch * h_out * w_out * c_out, count=count)
+
     def pool(
         self,
         name: str,
@@ -285,13 +358,7 @@ class NetBuilder:
         """Fully connected layer ``rows x c_in -> rows x c_out`` (a GEMM), with bias parameters."""
         op = gemm(name, rows, c_out, c_in, dtype=self.dtype, count=count, phase="forward")
         if bias:
-            co = _arr(c_out)
-            op = patch(
-                op,
-                n_params=_arr(op.values["n_params"]) + co,
-                weight_read_B=_arr(op.values["weight_read_B"]) + co * self.b,
-                footprint_B=_arr(op.values["footprint_B"]) + co * self.b,
-            )
+            op = self._with_bias(op, c_out)
         self.add(op, held_B)
 
     def table(
@@ -401,14 +468,17 @@ def resnet(
         # First block (stride, projection shortcut) then the n - 1 identical ones.
         for j, (cnt, ci, s) in enumerate(((1.0, c_in, stride), (n - 1, c_out, 1))):
             tag = f"s{i + 1}.b{'1' if j == 0 else 'n'}"
-            held = batch * h * w * ci * b  # block input kept for the residual add
             projection = j == 0 and (s != 1 or kind == "bottleneck")
             if kind == "basic":
+                held = batch * h * w * ci * b  # block input kept for the residual add
                 ho, wo = nb.conv(
                     f"{tag}.conv3x3a", h, w, ci, planes, 3, stride=s, count=cnt, held_B=held
                 )
                 nb.conv(
                     f"{tag}.conv3x3b", ho, wo, planes, planes, 3, count=cnt, act=None, held_B=held
+                )
+                nb.shortcut_add(
+                    tag, h, w, ci, c_out, stride=s, count=cnt, held_B=held, projection=projection
                 )
             else:
                 width = np.floor(planes * base_width / 64.0) * cardinality
@@ -419,36 +489,18 @@ def resnet(
                         "group_width", group_width, width, f"stage {i + 1} (bottleneck width)"
                     )
                     groups = width / _arr(group_width)
-                nb.conv(f"{tag}.conv1x1a", h, w, ci, width, 1, count=cnt, held_B=held)
-                ho, wo = nb.conv(
-                    f"{tag}.conv3x3",
-                    h,
-                    w,
-                    width,
-                    width,
-                    3,
-                    stride=s,
-                    groups=groups,
-                    count=cnt,
-                    held_B=held,
-                )
-                nb.conv(
-                    f"{tag}.conv1x1b", ho, wo, width, c_out, 1, count=cnt, act=None, held_B=held
-                )
-            if projection:
-                nb.conv(
-                    f"{tag}.shortcut",
+                ho, wo = nb.bottleneck(
+                    tag,
                     h,
                     w,
                     ci,
+                    width,
                     c_out,
-                    1,
                     stride=s,
+                    groups=groups,
                     count=cnt,
-                    act=None,
-                    held_B=held,
+                    projection=projection,
                 )
-            nb.add_residual(f"{tag}.add_relu", batch * ho * wo * c_out, count=cnt)
             h, w = ho, wo
         c_in = c_out
     nb.global_pool("head.avgpool", h, w, c_in)

@@ -658,7 +658,9 @@ def _moe(b: _Builder, tokens: np.ndarray) -> None:
     shapes = (
         [("expert_gate", i, h), ("expert_up", i, h)] if cfg.gated_mlp else [("expert_fc1", i, h)]
     )
-    for name, n, kk in shapes:
+
+    def expert_gemm(name: str, n: int, kk: int, extra_flop: ArrayLike = 0.0) -> None:
+        # all E experts are stored, only the distinct routed ones are read
         op = gemm(name, routed, n, kk, dtype=b.ad, weight_dtype=b.wd, phase=b.phase)
         w_read = distinct * n * kk * wb
         b.add(
@@ -666,12 +668,16 @@ def _moe(b: _Builder, tokens: np.ndarray) -> None:
                 op,
                 n_params=float(E * n * kk),
                 weight_read_B=w_read,
+                flop=np.asarray(op.values["flop"]) + extra_flop,
                 footprint_B=w_read
                 + np.asarray(op.values["act_read_B"])
                 + np.asarray(op.values["act_write_B"]),
             ),
-            per_layer=True
+            per_layer=True,
         )
+
+    for name, n, kk in shapes:
+        expert_gemm(name, n, kk)
     b.add(
         elementwise(
             "act",
@@ -683,21 +689,8 @@ def _moe(b: _Builder, tokens: np.ndarray) -> None:
         ),
         per_layer=True,
     )
-    op = gemm("expert_down", routed, h, i, dtype=b.ad, weight_dtype=b.wd, phase=b.phase)
-    w_read = distinct * h * i * wb
     # the weighted sum of the k expert outputs per token: 2 FLOP per element
-    b.add(
-        _with(
-            op,
-            n_params=float(E * h * i),
-            weight_read_B=w_read,
-            flop=np.asarray(op.values["flop"]) + 2.0 * routed * h,
-            footprint_B=w_read
-            + np.asarray(op.values["act_read_B"])
-            + np.asarray(op.values["act_write_B"]),
-        ),
-        per_layer=True
-    )
+    expert_gemm("expert_down", h, i, extra_flop=2.0 * routed * h)
 
 
 def _embed(b: _Builder, tokens: np.ndarray) -> None:
@@ -756,8 +749,6 @@ def _finish(
     item_name: str,
     knobs: Mapping[str, np.ndarray],
 ) -> OperatorTable:
-    resident = b.stored_B + kv_cache_B
-    ops = []
     live = np.zeros(1)
     for op in b.ops:
         v = op.values
@@ -765,10 +756,9 @@ def _finish(
             v.get("act_write_B", 0.0)
         )
         live = np.maximum(live, acts)
-        ops.append(op)
-    peak = {b.phase: resident + live}
+    peak = {b.phase: b.stored_B + kv_cache_B + live}
     return table_from_ops(
-        ops,
+        b.ops,
         workload=workload,
         n_items=n_items,
         item_name=item_name,

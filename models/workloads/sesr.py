@@ -103,47 +103,27 @@ def sesr(
     def block(
         name: str, c_in: int, c_o: int, k: int, count: int = 1, held: ArrayLike = 0.0
     ) -> None:
+        def linear_conv(label: str, ci: int, co: int, kk: int) -> None:
+            # SESR convs are linear: bias, no BN, no activation (PReLU is its own row)
+            nb.conv(
+                f"{name}.{label}",
+                h,
+                w,
+                ci,
+                co,
+                kk,
+                bias=True,
+                bn=False,
+                act=None,
+                count=count,
+                held_B=held,
+            )
+
         if expanded:
-            nb.conv(
-                f"{name}.expand{k}x{k}",
-                h,
-                w,
-                c_in,
-                feature_size,
-                k,
-                bias=True,
-                bn=False,
-                act=None,
-                count=count,
-                held_B=held,
-            )
-            nb.conv(
-                f"{name}.squeeze1x1",
-                h,
-                w,
-                feature_size,
-                c_o,
-                1,
-                bias=True,
-                bn=False,
-                act=None,
-                count=count,
-                held_B=held,
-            )
+            linear_conv(f"expand{k}x{k}", c_in, feature_size, k)
+            linear_conv("squeeze1x1", feature_size, c_o, 1)
         else:
-            nb.conv(
-                f"{name}.conv{k}x{k}",
-                h,
-                w,
-                c_in,
-                c_o,
-                k,
-                bias=True,
-                bn=False,
-                act=None,
-                count=count,
-                held_B=held,
-            )
+            linear_conv(f"conv{k}x{k}", c_in, c_o, k)
 
     image_B = px * nb.b
     block("first", 1, f, 5, held=image_B)

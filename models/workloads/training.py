@@ -29,9 +29,11 @@ gradients; ``update`` = weights + gradients + state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
+import polars as pl
 
 from models.workloads.ops import bytes_per_element, elementwise
 from models.workloads.table import ARRAY_FIELDS, OperatorTable, concat_tables
@@ -47,6 +49,22 @@ OPTIMIZERS: dict[str, tuple[int, float]] = {
 
 _WEIGHT_KINDS = ("conv", "dwconv", "gemm", "gemv")
 _ELEMENTWISE_KINDS = ("elementwise", "norm", "softmax")
+
+
+def _rows_like(
+    fwd: OperatorTable, meta: pl.DataFrame, arrays: dict[str, np.ndarray]
+) -> OperatorTable:
+    """New rows with the workload, items and knobs of ``fwd`` (peak memory is set on the
+    whole step)."""
+    return OperatorTable(
+        workload=fwd.workload,
+        meta=meta,
+        arrays=arrays,
+        peak_memory_B={},
+        n_items=fwd.n_items,
+        item_name=fwd.item_name,
+        knobs=fwd.knobs,
+    )
 
 
 def _rows(
@@ -65,15 +83,23 @@ def _rows(
         if a.ndim < 2:
             a = np.broadcast_to(a, (1, fwd.n_ops))
         out[k] = np.ascontiguousarray(a[:, idx])
-    return OperatorTable(
-        workload=fwd.workload,
-        meta=meta,
-        arrays=out,
-        peak_memory_B={},
-        n_items=fwd.n_items,
-        item_name=fwd.item_name,
-        knobs=fwd.knobs,
-    )
+    return _rows_like(fwd, meta, out)
+
+
+def _grad(a: Mapping[str, np.ndarray], **fields: np.ndarray) -> dict[str, np.ndarray]:
+    """Arrays of backward rows derived from the forward arrays ``a``: the forward count and
+    ``m, n, k`` unless ``fields`` give them, no parameters of their own, and a footprint of all
+    the bytes they touch."""
+    v = {
+        "count": a["count"],
+        "m": a["m"],
+        "n": a["n"],
+        "k": a["k"],
+        "n_params": np.zeros_like(a["flop"]),
+        **fields,
+    }
+    v["footprint_B"] = v["weight_read_B"] + v["act_read_B"] + v["act_write_B"]
+    return v
 
 
 def training_step(
@@ -120,63 +146,46 @@ def training_step(
     if skip_first_input_grad and layer_idx.size:
         dgrad_mask[layer_idx[0]] = False
 
-    cnt = a["count"]
     zero = np.zeros_like(a["flop"])
-    dgrad = {
-        "count": cnt,
-        "m": a["m"],
-        "n": a["k"],
-        "k": a["n"],
-        "flop": a["flop"],
-        "n_params": zero,
-        "weight_read_B": a["weight_read_B"],
-        "act_read_B": a["act_write_B"],
-        "act_write_B": a["act_read_B"],
-    }
-    wgrad = {
-        "count": cnt,
-        "m": a["k"],
-        "n": a["n"],
-        "k": a["m"],
-        "flop": a["flop"],
-        "n_params": zero,
-        "weight_read_B": zero,
-        "act_read_B": a["act_read_B"] + a["act_write_B"],
-        "act_write_B": a["weight_read_B"],
-    }
-    attn = {
-        "count": cnt,
-        "m": a["m"],
-        "n": a["n"],
-        "k": a["k"],
-        "flop": 2.5 * a["flop"],
-        "n_params": zero,
-        "weight_read_B": zero,
-        "act_read_B": a["act_read_B"] + a["kv_read_B"] + 2.0 * a["act_write_B"],
-        "act_write_B": a["act_read_B"] + a["kv_read_B"],
-    }
-    act_gemm = {
-        "count": cnt,
-        "m": a["m"],
-        "n": a["n"],
-        "k": a["k"],
-        "flop": 2.0 * a["flop"],
-        "n_params": zero,
-        "weight_read_B": zero,
-        "act_read_B": a["act_read_B"] + a["act_write_B"],
-        "act_write_B": a["act_read_B"],
-    }
-    ew = {
-        "count": cnt,
-        "m": a["m"],
-        "n": a["n"],
-        "k": a["k"],
-        "flop": a["flop"],
-        "n_params": zero,
-        "weight_read_B": a["weight_read_B"],
-        "act_read_B": a["act_read_B"] + a["act_write_B"],
-        "act_write_B": a["act_read_B"] + a["weight_read_B"],
-    }
+    dgrad = _grad(
+        a,
+        n=a["k"],
+        k=a["n"],
+        flop=a["flop"],
+        weight_read_B=a["weight_read_B"],
+        act_read_B=a["act_write_B"],
+        act_write_B=a["act_read_B"],
+    )
+    wgrad = _grad(
+        a,
+        m=a["k"],
+        k=a["m"],
+        flop=a["flop"],
+        weight_read_B=zero,
+        act_read_B=a["act_read_B"] + a["act_write_B"],
+        act_write_B=a["weight_read_B"],
+    )
+    attn = _grad(
+        a,
+        flop=2.5 * a["flop"],
+        weight_read_B=zero,
+        act_read_B=a["act_read_B"] + a["kv_read_B"] + 2.0 * a["act_write_B"],
+        act_write_B=a["act_read_B"] + a["kv_read_B"],
+    )
+    act_gemm = _grad(
+        a,
+        flop=2.0 * a["flop"],
+        weight_read_B=zero,
+        act_read_B=a["act_read_B"] + a["act_write_B"],
+        act_write_B=a["act_read_B"],
+    )
+    ew = _grad(
+        a,
+        flop=a["flop"],
+        weight_read_B=a["weight_read_B"],
+        act_read_B=a["act_read_B"] + a["act_write_B"],
+        act_write_B=a["act_read_B"] + a["weight_read_B"],
+    )
     parts: list[OperatorTable] = [fwd]
     for mask, suffix, vals in (
         (is_ew, ".bwd", ew),
@@ -185,8 +194,6 @@ def training_step(
         (dgrad_mask, ".dgrad", dgrad),
         (is_layer, ".wgrad", wgrad),
     ):
-        for v in (vals,):
-            v["footprint_B"] = v["weight_read_B"] + v["act_read_B"] + v["act_write_B"]
         t = _rows(fwd, mask, suffix, "backward", vals)
         if t is not None:
             parts.append(t)
@@ -230,17 +237,7 @@ def training_step(
         fwd.meta[:1]["weight_dtype"].str.replace(r".*", update_dtype),
         fwd.meta[:1]["kv_dtype"].str.replace(r".*", ""),
     )
-    parts.append(
-        OperatorTable(
-            workload=fwd.workload,
-            meta=upd_meta,
-            arrays=upd_arrays,
-            peak_memory_B={},
-            n_items=fwd.n_items,
-            item_name=fwd.item_name,
-            knobs=fwd.knobs,
-        )
-    )
+    parts.append(_rows_like(fwd, upd_meta, upd_arrays))
 
     table = concat_tables(parts, workload=f"{fwd.workload}-train-{optimizer}")
     weights_B = fwd.total("weight_read_B")

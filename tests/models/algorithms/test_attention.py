@@ -87,9 +87,8 @@ def test_decode_gqa_op_per_byte():
 
 
 def test_fa2_a100_efficiency_rises_and_stays_in_range():
-    from models.validation.predictors_attention import fa2_forward_efficiency
-
     from models.validation import load_cases
+    from models.validation.predictors_attention import fa2_forward_efficiency
 
     # the published range and the precision the validation cases declare for it
     case = next(c for c in load_cases() if c.id == "fa2-a100-fwd-efficiency-d128-n16384")
