@@ -30,7 +30,6 @@ __all__ = [
     "compare_data",
     "dominant_bound",
     "knob_values",
-    "pareto_mask",
     "roofline_data",
     "save_target_copy",
     "target_fields_frame",
@@ -195,44 +194,6 @@ def compare_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any]
     return pl.DataFrame(rows)
 
 
-def pareto_mask(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Non-dominated rows of ``values`` (N, k) under ``directions`` ("minimize"/"maximize").
-
-    Two objectives use one sort (O(N log N)); more use a pairwise filter over the candidates.
-    Rows with a NaN are never on the front. Exact duplicates are all kept.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    if v.ndim != 2 or v.shape[1] != len(directions):
-        raise ValueError(f"values of shape {v.shape}: need (N, {len(directions)}) for directions {list(directions)}")
-    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
-    w = v * sign
-    ok = ~np.isnan(w).any(axis=1)
-    mask = np.zeros(v.shape[0], dtype=bool)
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
-        return mask
-    w = w[idx]
-    if w.shape[1] == 1:
-        mask[idx[w[:, 0] == w[:, 0].min()]] = True
-        return mask
-    if w.shape[1] == 2:
-        # unique rows come sorted by (x, y): a row is on the front iff its y beats every row
-        # with a smaller x; exact duplicates share the verdict through the inverse index
-        uniq, inv = np.unique(w, axis=0, return_inverse=True)
-        y = uniq[:, 1]
-        best_before = np.concatenate(([np.inf], np.minimum.accumulate(y)[:-1]))
-        mask[idx] = (y < best_before)[inv.reshape(-1)]
-        return mask
-    cand = np.ones(w.shape[0], dtype=bool)
-    for i in range(w.shape[0]):
-        if not cand[i]:
-            continue
-        dominated = np.all(w[i] <= w, axis=1) & np.any(w[i] < w, axis=1)
-        cand &= ~dominated
-    mask[idx[cand]] = True
-    return mask
-
-
 # ---------------------------------------------------------------------------------- targets page
 def user_targets_dir() -> Path:
     """Folder where edited target copies are saved (``TRADESPACE_USER_TARGETS`` or ~/.tradespace/targets)."""
@@ -355,39 +316,31 @@ def split_space(space: Any, n_blocks: int) -> list[Any]:
 def explore_front(space: Any, results: pl.DataFrame) -> pl.DataFrame:
     """The Pareto front of ``results`` under the space's objectives (feasible points), sorted by x.
 
-    Uses :func:`pareto_mask` (one sort for two objectives): a million points take well under
-    a second, where a general pairwise filter takes tens of seconds.
+    :func:`models.dse.pareto_front` (one sort for two objectives: a million points in about
+    half a second). Rows with a NaN objective are dropped first: they cannot be drawn on the
+    log axes, so they are never on the dashboard's front.
     """
+    from models.dse import pareto_front
+
     objectives = list(space.objectives)
     for o in objectives:
         if o.metric not in results.columns:
             raise KeyError(f"objective {o.metric!r} is not a result column; columns: {', '.join(results.columns)}")
-    df = results.filter(pl.col("feasible")) if "feasible" in results.columns else results
-    y = df.select([o.metric for o in objectives]).to_numpy()
-    mask = pareto_mask(y, [o.direction for o in objectives])
-    return df.filter(pl.Series(mask)).sort(objectives[0].metric)
+    df = results.filter(pl.all_horizontal([pl.col(o.metric).is_not_nan() for o in objectives]))
+    return pareto_front(df, objectives).sort(objectives[0].metric)
 
 
 def point_breakdown(space: Any, row: Mapping[str, Any]) -> pl.DataFrame:
-    """Per-operator breakdown of one design point (a row of a results frame)."""
-    from models.dse import get_workload
+    """Per-operator breakdown of one design point (a row of a results frame).
 
-    target = get_target(str(row.get("target", space.target)))
-    wname = str(row.get("workload", space.workload))
-    spec = get_workload(wname)
-    knobs: dict[str, Any] = {**spec.knobs, **spec.dtype_knobs, **dict(space.workload_knobs)}
-    overrides: dict[str, float] = {}
-    for p in space.parameters:
-        v = row[p.name]
-        if p.scope == "target_field":
-            overrides[p.key] = float(v)
-        elif p.scope == "workload_knob":
-            knobs[p.key] = float(v)
-        elif p.scope == "algorithm" and p.key in spec.dtype_knobs:
-            knobs[p.key] = v
-    table = spec.build(**knobs)
-    res = evaluate(with_overrides(target, overrides), table, mode=space.mode)
-    return res.breakdown(0)
+    The point is rebuilt by :func:`models.dse.point_table`, the path the sweep takes (algorithm
+    knobs such as formats, GEMM strategy and attention tiling included), so the breakdown's
+    total latency is the row's ``latency_s``.
+    """
+    from models.dse import point_table
+
+    target, table = point_table(space, row)
+    return evaluate(target, table, mode=space.mode).breakdown(0)
 
 
 EXPORT_FORMATS = ("csv", "parquet", "json", "html")

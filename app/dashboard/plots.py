@@ -1,22 +1,32 @@
-"""Drawing functions: data (from :mod:`app.dashboard.data`) in, HoloViews objects out.
+"""Drawing functions: data (from :mod:`app.dashboard.data`) in, plots out.
 
 Polars frames are converted to numpy column dicts here, at the plotting boundary: HoloViews'
 narwhals path breaks in-place ``DynamicMap`` updates when the length changes (see
 stack-recipes.md section 2). Axis labels carry units.
+
+The Roofline page is the one users drag knobs on, so it is drawn with Bokeh models directly
+(:class:`RooflineFigure`, :class:`BreakdownFigure`): a knob change replaces the data of the
+existing ColumnDataSources (only those whose columns changed) instead of re-running the
+HoloViews pipeline, which cost ~150 ms of server time per change. The column functions
+(:func:`roofline_columns`, :func:`breakdown_columns`) are separate and tested without a browser.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import holoviews as hv
 import numpy as np
 import polars as pl
+from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LabelSet, Range1d
+from bokeh.plotting import figure
 
 from app.dashboard.data import INTENSITY_RANGE_FLOP_PER_B, RooflineData
 
-__all__ = ["BREAKDOWN_METRICS", "breakdown_bars", "compare_bars", "explore_breakdown", "explore_scatter", "roofline_plot",
-           "RASTERIZE_THRESHOLD"]
+__all__ = ["BREAKDOWN_METRICS", "BreakdownFigure", "RASTERIZE_THRESHOLD", "RooflineFigure", "breakdown_bars",
+           "breakdown_columns", "compare_bars", "explore_breakdown", "explore_scatter", "roofline_columns",
+           "roofline_plot"]
 
 # Above this many points the Explore cloud is rasterized server-side (datashader).
 RASTERIZE_THRESHOLD = 50_000
@@ -129,9 +139,12 @@ def compare_bars(frame: pl.DataFrame | None) -> hv.Layout:
         else:
             d = _cols(frame, ["target", col, "bound"])
         pos = d[col][d[col] > 0]
-        # log axis: the bars start a factor 3 below the smallest value instead of at zero
-        ylim = (float(pos.min()) / 3, float(pos.max()) * 3) if pos.size else (1e-3, 1.0)
-        plots.append(hv.Bars(d, ["target"], [col, "bound"]).opts(ylim=ylim,
+        # log axis: the bars start below the smallest value instead of at zero; whole decades,
+        # so that the axis always has at least two labelled decade ticks (no crowded minor labels)
+        ylim = ((10.0 ** np.floor(np.log10(pos.min() / 2)), 10.0 ** np.ceil(np.log10(pos.max() * 2)))
+                if pos.size else (1e-3, 1.0))
+        decades = [10.0 ** k for k in range(int(round(np.log10(ylim[0]))), int(round(np.log10(ylim[1]))) + 1)]
+        plots.append(hv.Bars(d, ["target"], [col, "bound"]).opts(ylim=ylim, yticks=decades,
             title=label.split(" (")[0], ylabel=label, xlabel="target", logy=True, tools=["hover"],
             width=330, height=320, framewise=True, xrotation=30, color="#1f77b4"))
     return hv.Layout(plots).cols(3)
@@ -185,3 +198,189 @@ def explore_breakdown(bd: pl.DataFrame | None) -> hv.Bars:
         title="Selected point: latency per operator", xlabel="operator", ylabel="latency per run (s)",
         xrotation=45, tools=["hover"], width=800, height=320, framewise=True, color="bound",
         cmap=_BOUND_COLORS)
+
+
+# ------------------------------------------------------------------ Roofline page, drawn with Bokeh
+_OP_COLS = ["intensity_FLOP_per_B", "achieved_FLOP_per_s", "target", "operator", "kind", "flop", "bytes_B",
+            "latency_s", "total_latency_s", "bound", "engine"]
+_TARGET_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                  "#bcbd22", "#17becf"]
+
+
+def roofline_columns(data: RooflineData | None) -> dict[str, dict[str, Any]]:
+    """Source columns of the roofline figure, keyed by source.
+
+    Returns
+    -------
+    dict
+        ``"ceilings"``: one row per polyline (xs, ys: vertex lists in FLOP/B and FLOP/s; ceiling
+        label; line_color). ``"ops"``: one row per (target, operator) point, the columns of
+        ``RooflineData.ops`` used by the hover plus ``color`` (by bound). ``"roof_labels"`` /
+        ``"slope_labels"``: x (FLOP/B), y (FLOP/s), text: one label per compute roof (right end)
+        and per (target, memory level) slope (left end).
+    """
+    lo, hi = INTENSITY_RANGE_FLOP_PER_B
+    ceil: dict[str, list[Any]] = {"xs": [], "ys": [], "ceiling": [], "line_color": []}
+    roof: dict[str, list[Any]] = {"x": [], "y": [], "text": []}
+    slope: dict[str, list[Any]] = {"x": [], "y": [], "text": []}
+    c = data.ceilings if data is not None else pl.DataFrame()
+    if c.height:
+        for i, ((name,), g) in enumerate(c.group_by("ceiling", maintain_order=True)):
+            ceil["xs"].append(g["intensity_FLOP_per_B"].to_numpy())
+            ceil["ys"].append(g["attainable_FLOP_per_s"].to_numpy())
+            ceil["ceiling"].append(name)
+            ceil["line_color"].append(_CEILING_COLORS[i % len(_CEILING_COLORS)])
+        for r in c.group_by("target", "engine", "dtype", maintain_order=True).agg(
+                pl.col("attainable_FLOP_per_s").max()).iter_rows(named=True):
+            roof["x"].append(hi / 1.3)
+            roof["y"].append(r["attainable_FLOP_per_s"])
+            roof["text"].append(f"{r['target']} {r['engine']} {r['dtype']}")
+        # engines sharing a level share its slope: one label per (target, level), sitting on the
+        # slope; each target's labels a factor 5 further right, so close slopes of two targets
+        # do not put their labels on top of each other
+        tix = {t: i for i, t in enumerate(dict.fromkeys(c["target"].to_list()))}
+        for r in c.filter(pl.col("intensity_FLOP_per_B") == lo).group_by("target", "level", maintain_order=True).agg(
+                pl.col("attainable_FLOP_per_s").first()).iter_rows(named=True):
+            x = lo * 1.3 * 5.0 ** tix[r["target"]]
+            slope["x"].append(x)
+            slope["y"].append(r["attainable_FLOP_per_s"] * x / lo)
+            slope["text"].append(f"{r['level']} ({r['target']})")
+    ops = data.ops if data is not None else pl.DataFrame()
+    op = _cols(ops, _OP_COLS) if ops.height else {k: np.array([]) for k in _OP_COLS}
+    cmap = _bound_cmap(np.asarray(op["bound"]))
+    op["color"] = np.array([cmap[b] for b in op["bound"]], dtype=object)
+    return {"ceilings": ceil, "ops": op, "roof_labels": roof, "slope_labels": slope}
+
+
+def _same_columns(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when two source column dicts hold equal values (then the source is left alone)."""
+    if old.keys() != new.keys():
+        return False
+    for k, v in new.items():
+        a, b = old[k], v
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):
+            if not np.array_equal(np.asarray(x), np.asarray(y)):
+                return False
+    return True
+
+
+def _set(source: ColumnDataSource, columns: dict[str, Any]) -> bool:
+    """Replace ``source.data`` unless it already holds ``columns``; True when it changed."""
+    if _same_columns(dict(source.data), columns):
+        return False
+    source.data = columns
+    return True
+
+
+class RooflineFigure:
+    """Log-log rooflines with operators as points, as one Bokeh figure updated in place.
+
+    ``figure`` is the Bokeh figure; :meth:`update` puts new :class:`RooflineData` in its sources.
+    Ceilings and labels only change with the targets, the phase or the engines in use, so a
+    workload knob change usually sends the operator points alone to the browser.
+    """
+
+    def __init__(self, data: RooflineData | None) -> None:
+        lo, hi = INTENSITY_RANGE_FLOP_PER_B
+        cols = roofline_columns(data)
+        self.sources = {k: ColumnDataSource(v) for k, v in cols.items()}
+        fig = figure(title="Roofline: operators on each engine x memory-level ceiling", x_axis_type="log",
+                     y_axis_type="log", x_range=Range1d(lo, hi), sizing_mode="stretch_width", height=440,
+                     min_width=400, tools="pan,wheel_zoom,box_zoom,reset,save",
+                     x_axis_label="arithmetic intensity (FLOP/B)", y_axis_label="attainable rate (FLOP/s)")
+        lines = fig.multi_line("xs", "ys", source=self.sources["ceilings"], line_color="line_color", line_width=2,
+                               line_alpha=0.8)
+        pts = fig.scatter("intensity_FLOP_per_B", "achieved_FLOP_per_s", source=self.sources["ops"], size=9,
+                          fill_color="color", line_color="black", legend_field="bound")
+        fig.add_tools(HoverTool(renderers=[lines], tooltips=[("ceiling", "@ceiling")]),
+                      HoverTool(renderers=[pts], tooltips=[
+                          ("target", "@target"), ("operator", "@operator"), ("kind", "@kind"),
+                          ("FLOPs", "@flop{0.000a}"), ("bytes (B)", "@bytes_B{0.000a}"),
+                          ("time per instance (s)", "@latency_s{0.000e}"), ("bound", "@bound"),
+                          ("engine", "@engine")]))
+        for key, align in (("roof_labels", "right"), ("slope_labels", "left")):
+            fig.add_layout(LabelSet(x="x", y="y", text="text", source=self.sources[key], text_font_size="8pt",
+                                    text_baseline="bottom", text_align=align, text_color="#333333"))
+        fig.legend.location = "bottom_right"
+        fig.legend.title = "bound by"
+        self.figure = fig
+
+    def update(self, data: RooflineData | None) -> list[str]:
+        """Put ``data`` in the sources; returns the names of the sources that changed."""
+        return [k for k, v in roofline_columns(data).items() if _set(self.sources[k], v)]
+
+
+def breakdown_columns(data: RooflineData | None, col: str = "total_latency_s", *,
+                      top: int = 12) -> dict[str, Any]:
+    """Bars of the latency or energy breakdown: the ``top`` operators (the rest summed as ``other``).
+
+    Returns
+    -------
+    dict
+        ``x`` (operator, or (operator, target) with several targets), operator, target, ``col``
+        (s or J per run) and color (by target), largest operator first and ``other`` last; ``factors``:
+        the x factors in order.
+    """
+    if data is None or not data.breakdown.height:
+        return {"x": [], "operator": [], "target": [], col: np.array([]), "color": [], "factors": []}
+    b = data.breakdown.group_by("operator").agg(pl.col(col).sum()).sort(col, descending=True)
+    keep = set(b["operator"].head(top).to_list())
+    op = pl.when(pl.col("operator").is_in(keep)).then(pl.col("operator")).otherwise(pl.lit("other"))
+    df = data.breakdown.with_columns(op.alias("operator")).group_by("target", "operator", maintain_order=True).agg(
+        pl.col(col).sum())
+    order = [o for o in b["operator"].to_list() if o in keep] + ["other"]  # largest first, "other" last
+    targets = list(dict.fromkeys(data.breakdown["target"].to_list()))
+    df = df.with_columns(pl.col("operator").replace_strict({o: i for i, o in enumerate(order)}).alias("_o"),
+                         pl.col("target").replace_strict({t: i for i, t in enumerate(targets)}).alias("_t")).sort(
+        "_o", "_t")
+    ops, tgs = df["operator"].to_list(), df["target"].to_list()
+    x: list[Any] = ops if len(targets) == 1 else list(zip(ops, tgs, strict=True))
+    colors = {t: _TARGET_COLORS[i % len(_TARGET_COLORS)] for i, t in enumerate(targets)}
+    return {"x": x, "operator": ops, "target": tgs, col: df[col].to_numpy(), "color": [colors[t] for t in tgs],
+            "factors": list(x)}
+
+
+class BreakdownFigure:
+    """Latency or energy per operator as Bokeh bars (colored by target), updated in place."""
+
+    def __init__(self, data: RooflineData | None, col: str = "total_latency_s") -> None:
+        label, title = BREAKDOWN_METRICS[col]
+        self.col = col
+        cols = breakdown_columns(data, col)
+        factors = cols.pop("factors")
+        self.source = ColumnDataSource(cols)
+        fig = figure(title=title, x_range=FactorRange(factors=factors), width=470, height=380,
+                     tools="pan,wheel_zoom,box_zoom,reset,save", y_axis_label=label, x_axis_label="operator")
+        bars = fig.vbar(x="x", top=col, width=0.8, source=self.source, fill_color="color", line_color="black",
+                        legend_field="target")
+        unit = "s" if col.endswith("_s") else "J"
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("operator", "@operator"), ("target", "@target"),
+                                                            (f"{title.split()[0].lower()} ({unit})",
+                                                             f"@{col}{{0.000e}}")]))
+        fig.y_range.start = 0
+        fig.xgrid.grid_line_color = None
+        fig.legend.location = "top_right"
+        self.figure = fig
+        self._style(factors)
+
+    def _style(self, factors: list[Any]) -> None:
+        """With several targets the factors are (operator, target): the legend names the target,
+        so the axis shows the operators only, slanted like the single-target labels."""
+        axis = self.figure.xaxis[0]
+        nested = bool(factors) and isinstance(factors[0], tuple)
+        axis.major_label_text_font_size = "0pt" if nested else "11px"
+        axis.major_label_orientation = math.pi / 4
+        axis.group_label_orientation = math.pi / 4
+        axis.group_text_font_size = "11px"
+        axis.group_text_font_style = "normal"
+
+    def update(self, data: RooflineData | None) -> bool:
+        """Put ``data`` in the source (and the x factors); True when something changed."""
+        cols = breakdown_columns(data, self.col)
+        factors = cols.pop("factors")
+        if list(self.figure.x_range.factors) != factors:
+            self.figure.x_range.factors = factors
+            self._style(factors)
+        return _set(self.source, cols)

@@ -1,6 +1,6 @@
 """Design-space exploration: spaces, vectorized sweeps, Optuna search, Pareto fronts, export."""
 
-from models.dse.evaluator import GroupModel, evaluate_points, split_parameters
+from models.dse.evaluator import GroupModel, evaluate_points, point_table, split_parameters
 from models.dse.export import (
     FORMATS,
     atomic_write,
@@ -73,6 +73,7 @@ __all__ = [
     "pareto_mask",
     "parse_objectives",
     "plot_data",
+    "point_table",
     "read_json_results",
     "read_results",
     "results_frame",

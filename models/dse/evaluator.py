@@ -28,10 +28,10 @@ import polars as pl
 from models.dse.knobs import apply_knobs, get_knob
 from models.dse.space import DesignSpace, Parameter
 from models.dse.workloads import get_workload
-from models.hardware import OP_KINDS, Target, get_target
+from models.hardware import OP_KINDS, Target, get_target, with_overrides
 from models.perf import compile_target, evaluate
 
-__all__ = ["GroupModel", "evaluate_points", "structural_parameters", "split_parameters"]
+__all__ = ["GroupModel", "evaluate_points", "point_table", "structural_parameters", "split_parameters"]
 
 
 def split_parameters(
@@ -633,6 +633,39 @@ def evaluate_points(
                 metrics[k] = np.full(n, np.nan)
             metrics[k][idx] = v
     return assemble(space, points, metrics)
+
+
+def point_table(space: DesignSpace, row: Mapping[str, Any]) -> tuple[Target, Any]:
+    """The target and operator table of one design point, built as a sweep builds them.
+
+    The point goes through :class:`GroupModel` (workload build with the point's workload and
+    datatype knobs, :func:`models.dse.knobs.apply_knobs` with its algorithm knobs: formats,
+    GEMM strategy, attention tiling, softmax variant...), and its target-field values become
+    overrides of the target. ``models.perf.evaluate(target, table, mode=space.mode)`` then gives
+    the point's per-operator breakdown, and its ``latency_s`` equals the sweep's.
+
+    Parameters
+    ----------
+    space
+        The design space.
+    row
+        One design point: a value per parameter name of ``space`` (SI values, as in a results
+        frame row; extra keys are ignored).
+
+    Returns
+    -------
+    (Target, OperatorTable)
+        The target with the point's overrides, and the operator table (arrays of shape ``(1, O)``).
+    """
+    missing = [n for n in space.names if n not in row]
+    if missing:
+        raise KeyError(f"design point lacks parameter {missing[0]!r}; expected: {', '.join(space.names)}")
+    struct, wrow, hrow = split_parameters(space)
+    w_rows = pl.DataFrame({p.name: [row[p.name]] for p in wrow})
+    h_rows = pl.DataFrame({p.name: [float(row[p.name])] for p in hrow})
+    model = GroupModel(space, {p.name: row[p.name] for p in struct}, w_rows, h_rows)
+    target = with_overrides(model.target, {k: float(v[0]) for k, v in model.overrides.items()})
+    return target, model.table
 
 
 def _unique_rows(g: pl.DataFrame, cols: list[str]) -> tuple[pl.DataFrame, np.ndarray]:

@@ -18,18 +18,22 @@ def _table(frame: pl.DataFrame | None) -> Any:
     if frame is None:
         return pn.pane.Markdown("")
     item = frame["item_name"][0]
+    # short headers (units kept) and 3 significant digits, so that all 11 columns fit the main
+    # area of a 1400 px window without horizontal scrolling; long headers wrap
     show = frame.select(
         "target", pl.col("target_class").alias("class"), pl.col("latency_s").alias("latency (s)"),
-        pl.col("energy_J").alias("energy (J)"), pl.col("energy_J_per_item").alias(f"energy per {item} (J)"),
+        pl.col("energy_J").alias("energy (J)"), pl.col("energy_J_per_item").alias(f"J per {item}"),
         pl.col("items_per_s").alias(f"{item}s per s"), pl.col("edp_J_s").alias("EDP (J·s)"),
         (pl.col("peak_memory_B") / 1e9).alias("peak memory (GB)"),
-        (pl.col("memory_capacity_B") / 1e9).alias("capacity (GB)"), pl.col("fits_memory").alias("fits"),
+        (pl.col("memory_capacity_B") / 1e9).alias("capacity (GB)"),
+        pl.when(pl.col("fits_memory")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("fits"),
         pl.col("bound").alias("bound by"))
     # format at the display edge only (the state keeps floats)
-    show = show.with_columns([pl.col(c).map_elements(lambda v: f"{v:.4g}", return_dtype=pl.String)
+    show = show.with_columns([pl.col(c).map_elements(lambda v: f"{v:.3g}", return_dtype=pl.String)
                               for c in show.columns if show[c].dtype == pl.Float64])
     return pn.widgets.Tabulator(show.to_pandas(), disabled=True, show_index=False, sizing_mode="stretch_width",
-                                css_classes=["compare-table"], layout="fit_data_stretch")
+                                css_classes=["compare-table"], layout="fit_columns",
+                                configuration={"columnDefaults": {"headerWordWrap": True}})
 
 
 def view(state: CompareState) -> pn.Column:

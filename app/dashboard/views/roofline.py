@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import holoviews as hv
 import panel as pn
 
 from app.dashboard import plots
@@ -68,12 +67,22 @@ def _summary(data: Any) -> str:
 def view(state: RooflineState) -> pn.Column:
     notify_errors(state)
     sync_url(state, URL_PARAMS)
-    roof = pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.roofline_plot, state.param.data)),
-                             sizing_mode="stretch_width", min_height=440, css_classes=["roofline-plot"])
-    bars = pn.Row(*[pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.breakdown_bars, state.param.data, col)))
-                    for col in plots.BREAKDOWN_METRICS])
-    summary = pn.pane.Markdown(pn.bind(_summary, state.param.data), css_classes=["roofline-summary"])
-    return page("Roofline", "roofline", workload_inputs(state), [summary, roof, bars])
+    # Bokeh figures updated in place: a knob change sends only the sources whose data changed
+    roof = plots.RooflineFigure(state.data)
+    bars = [plots.BreakdownFigure(state.data, col) for col in plots.BREAKDOWN_METRICS]
+    summary = pn.pane.Markdown(_summary(state.data), css_classes=["roofline-summary"])
+
+    def redraw(event: Any) -> None:
+        with pn.io.hold():  # one document patch per knob change
+            roof.update(state.data)
+            for b in bars:
+                b.update(state.data)
+            summary.object = _summary(state.data)
+
+    state.param.watch(redraw, "data")
+    roof_pane = pn.pane.Bokeh(roof.figure, sizing_mode="stretch_width", min_height=440, css_classes=["roofline-plot"])
+    row = pn.Row(*[pn.pane.Bokeh(b.figure) for b in bars])
+    return page("Roofline", "roofline", workload_inputs(state), [summary, roof_pane, row])
 
 
 def create(**params: Any) -> pn.Column:

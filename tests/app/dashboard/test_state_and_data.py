@@ -11,6 +11,7 @@ import pytest
 
 from app.dashboard import data as D
 from app.dashboard.state import CompareState, ExploreState, RooflineState, TargetsState
+from models.dse import pareto_mask
 from models.hardware import get_target
 
 
@@ -69,11 +70,69 @@ def test_compare_rows_per_target_and_mcu_does_not_fit_llm() -> None:
     assert np.allclose(df["edp_J_s"], df["energy_J"] * df["latency_s"])
 
 
-def test_pareto_mask_hand_computed() -> None:
-    v = np.array([[1, 5], [2, 3], [3, 4], [4, 1], [2, 3], [5, 5]], dtype=float)
-    # (3,4) is dominated by (2,3); (5,5) by everything; the duplicate (2,3) stays
-    assert D.pareto_mask(v, ["minimize", "minimize"]).tolist() == [True, True, False, True, True, False]
-    assert D.pareto_mask(v, ["maximize", "maximize"]).tolist() == [False, False, False, False, False, True]
+def test_explore_front_hand_computed() -> None:
+    from models.dse import parse_space
+
+    space = parse_space({"name": "f", "workload": "llama-2-7b",
+                         "parameters": [{"name": "batch", "sets": "workload.batch", "kind": "int", "bounds": [1, 8]}],
+                         "objectives": [{"metric": "latency_s"}, {"metric": "energy_J"}]})
+    res = pl.DataFrame({"batch": [1, 2, 3, 4, 5, 6, 7],
+                        "latency_s": [1.0, 2.0, 3.0, 4.0, 2.0, 5.0, np.nan],
+                        "energy_J": [5.0, 3.0, 4.0, 1.0, 3.0, 5.0, 0.5],
+                        "feasible": [True, True, True, True, True, True, True]})
+    # (3,4) is dominated by (2,3); (5,5) by everything; the duplicate (2,3) stays; the NaN row
+    # (best energy) is dropped, not treated as a front point; sorted by latency
+    assert D.explore_front(space, res)["batch"].to_list() == [1, 2, 5, 4]
+    infeasible = res.with_columns(pl.Series("feasible", [True, False, True, True, True, True, True]))
+    assert D.explore_front(space, infeasible)["batch"].to_list() == [1, 5, 4]
+
+
+def test_point_breakdown_applies_algorithm_knobs() -> None:
+    from models.dse import parse_space, point_table, sweep
+    from models.perf import evaluate
+
+    space = parse_space({
+        "name": "wf", "workload": "llama-2-7b", "workload_knobs": {"phase": "decode", "n_generated": 16},
+        "parameters": [{"name": "wf", "sets": "algorithm.weight_format", "kind": "categorical",
+                        "choices": ["bf16", "int4-g128"]},
+                       {"name": "bw", "sets": "target.memories.hbm.bandwidth", "kind": "float",
+                        "bounds": [1000.0, 3000.0], "unit": "GB/s", "n_grid": 2}],
+        "objectives": [{"metric": "latency_s"}, {"metric": "error_proxy"}]})
+    res = sweep(space, progress=False)
+    lat = {}
+    for row in res.iter_rows(named=True):
+        bd = D.point_breakdown(space, row)
+        assert bd["total_latency_s"].sum() == pytest.approx(row["latency_s"], rel=1e-9)
+        target, table = point_table(space, row)
+        assert target.memory("hbm").bandwidth_B_per_s == pytest.approx(row["bw"])
+        assert float(evaluate(target, table, mode=space.mode).latency_s[0]) == pytest.approx(row["latency_s"], rel=1e-9)
+        lat[(row["wf"], row["bw"])] = row["latency_s"]
+    # decode at batch 1 is HBM-bound: int4 weights (~4.1 bits with scales) cut the time ~3x,
+    # which a breakdown built without the format knob (bf16 weights) would not show
+    assert lat[("int4-g128", 1e12)] < 0.45 * lat[("bf16", 1e12)]
+    with pytest.raises(KeyError, match="wf"):
+        point_table(space, {"bw": 1e12})
+
+
+def test_roofline_columns_and_breakdown_columns() -> None:
+    from app.dashboard import plots
+
+    d = D.roofline_data(["h100-sxm", "a100-80gb"], "llama-2-7b", {}, phase="decode")
+    cols = plots.roofline_columns(d)
+    # one polyline (3 vertices) per ceiling label; one point per operator row
+    assert len(cols["ceilings"]["xs"]) == d.ceilings["ceiling"].n_unique()
+    assert all(len(x) == 3 for x in cols["ceilings"]["xs"])
+    assert len(cols["ops"]["intensity_FLOP_per_B"]) == d.ops.height
+    ops = d.ops
+    np.testing.assert_allclose(cols["ops"]["intensity_FLOP_per_B"], ops["flop"] / ops["bytes_B"])
+    bars = plots.breakdown_columns(d, "total_latency_s", top=3)
+    # two targets: factors are (operator, target); the top 3 operators plus "other", per target
+    assert len(bars["factors"]) == 8 and bars["factors"][-1][0] == "other"
+    assert sum(bars["total_latency_s"]) == pytest.approx(d.breakdown["total_latency_s"].sum())
+    fig = plots.RooflineFigure(d)
+    d2 = D.roofline_data(["h100-sxm", "a100-80gb"], "llama-2-7b", {"weight_dtype": "int4"}, phase="decode")
+    # a weight-format change moves the points; the ceilings source is left alone
+    assert "ops" in fig.update(d2) and "ceilings" not in fig.update(d)
 
 
 def test_targets_edit_bounds_and_save(tmp_path, monkeypatch) -> None:
@@ -94,8 +153,7 @@ def test_explore_sweep_front_breakdown_and_exports() -> None:
     s = ExploreState(axis1_n=4, axis2_n=3, axis3_n=3)
     run_async(s)
     assert s.error == "" and s.results.height == 36 and s.progress == 1.0
-    ref = D.pareto_mask(s.results.filter(pl.col("feasible")).select("latency_s", "energy_J_per_item").to_numpy(),
-                        ["minimize", "minimize"]).sum()
+    ref = pareto_mask(s.results.filter(pl.col("feasible")).select("latency_s", "energy_J_per_item").to_numpy()).sum()
     assert s.front.height == ref
     s.select(0)
     assert s.breakdown is not None and s.breakdown["total_latency_s"].sum() == pytest.approx(
