@@ -13,8 +13,10 @@ from pathlib import Path
 __all__ = ["atomic_write", "atomic_write_text"]
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
+
+    Whatever ``write`` returns (e.g. the byte count of ``Path.write_text``) is ignored.
 
     Raises ValueError naming the path when the directory is missing or not writable; the
     temporary file is removed on any error. The file gets the permissions a plain ``open()``

@@ -59,7 +59,7 @@ def parity_data(result: SuiteResult) -> dict[str, list[Any]]:
 
 def _html(result: SuiteResult) -> str:
     from bokeh.embed import components
-    from bokeh.models import ColumnDataSource, HoverTool
+    from bokeh.models import ColumnDataSource, HoverTool, Range1d
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
@@ -74,8 +74,8 @@ def _html(result: SuiteResult) -> str:
         height=520,
         x_axis_label="published",
         y_axis_label="predicted",
-        x_range=(lo, hi),
-        y_range=(lo, hi),
+        x_range=Range1d(lo, hi),
+        y_range=Range1d(lo, hi),
     )
     fig.line([lo, hi], [lo, hi], color="gray", line_dash="dashed")
     src = ColumnDataSource({k: [abs(v) if isinstance(v, float) else v for v in vals] for k, vals in d.items()})

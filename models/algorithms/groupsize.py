@@ -65,16 +65,16 @@ class GroupConvCost:
 def _groups(
     channels: np.ndarray, group_size: ArrayLike | None, n_groups: ArrayLike | None
 ) -> np.ndarray:
-    if (group_size is None) == (n_groups is None):
-        raise ValueError("give exactly one of group_size and n_groups")
-    if group_size is not None:
+    if group_size is not None and n_groups is None:
         check_divides("group_size", group_size, channels, "the layer")
         return channels / np.asarray(group_size, dtype=np.float64)
-    check_divides("n_groups", n_groups, channels, "the layer")  # type: ignore[arg-type]
-    return np.broadcast_to(
-        np.asarray(n_groups, dtype=np.float64),
-        np.broadcast_shapes(np.shape(n_groups), np.shape(channels)),
-    )
+    if n_groups is not None and group_size is None:
+        check_divides("n_groups", n_groups, channels, "the layer")
+        return np.broadcast_to(
+            np.asarray(n_groups, dtype=np.float64),
+            np.broadcast_shapes(np.shape(n_groups), np.shape(channels)),
+        )
+    raise ValueError("give exactly one of group_size and n_groups")
 
 
 def group_conv_table(

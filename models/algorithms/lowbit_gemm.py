@@ -37,6 +37,7 @@ import numpy as np
 
 from models.algorithms.quant import Format, get_format
 from models.hardware.dtypes import DTYPE_BITS
+from models.hardware.schema import Target
 from models.workloads.ops import Op, gemm
 from models.workloads.table import OperatorTable
 
@@ -230,7 +231,7 @@ def dequant_gemm(
     )
 
 
-def _native_dtypes(target: object) -> set[str]:
+def _native_dtypes(target: Target) -> set[str]:
     return set(target.native_dtypes())
 
 
@@ -241,7 +242,7 @@ def native_gemm(
     weight: Format | str,
     act: Format | str,
     *,
-    target: object | None = None,
+    target: Target | None = None,
     fallback: bool = False,
 ) -> GemmCost:
     """GEMM on native low-precision units in the wider of the two datatypes; per-group scales
@@ -256,7 +257,7 @@ def native_gemm(
     )
     if target is not None and not fallback and dt not in _native_dtypes(target):
         raise ValueError(
-            f"strategy='native': target {getattr(target, 'name', '?')!r} has no native {dt!r} rate "
+            f"strategy='native': target {target.name!r} has no native {dt!r} rate "
             f"(native: {', '.join(sorted(_native_dtypes(target)))}); choose another strategy or "
             "fallback=True"
         )
@@ -406,7 +407,7 @@ def price_gemm(
     """Dispatch to a strategy by name: dequant, native, lut, bitserial or mixpe."""
     if strategy not in STRATEGIES:
         raise KeyError(f"gemm strategy={strategy!r}; allowed: {', '.join(STRATEGIES)}")
-    return STRATEGIES[strategy](m, n, k, weight, act, **kw)  # type: ignore[operator]
+    return STRATEGIES[strategy](m, n, k, weight, act, **kw)
 
 
 def gemm_table(

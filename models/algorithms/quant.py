@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from models.hardware.dtypes import DTYPE_BITS, check_dtype
+from models.hardware.schema import Target
 from models.workloads.table import OperatorTable
 
 __all__ = [
@@ -421,7 +422,7 @@ def apply_quant(
     config: QuantConfig | str,
     *,
     strategy: str = "dequant",
-    target: object | None = None,
+    target: Target | None = None,
     fallback: bool = False,
 ) -> OperatorTable:
     """Store weights, activations and KV cache of ``table`` in the formats of ``config``.
@@ -478,7 +479,7 @@ def apply_quant(
             native = set(target.native_dtypes())
             if gemm_dtype not in native:
                 raise ValueError(
-                    f"strategy='native': target {getattr(target, 'name', target)!r} has no native "
+                    f"strategy='native': target {target.name!r} has no native "
                     f"{gemm_dtype!r} rate (native: {', '.join(sorted(native))}); use "
                     "strategy='dequant' or fallback=True"
                 )

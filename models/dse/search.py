@@ -240,7 +240,7 @@ def fail_stale_trials(study: Any, stale_after_s: float = 0.0) -> int:
     now = _dt.datetime.now()
     n = 0
     if isinstance(study._storage, optuna.storages.RDBStorage):
-        n += len(optuna.storages.fail_stale_trials(study) or [])  # type: ignore[func-returns-value]
+        n += len(optuna.storages.fail_stale_trials(study) or [])
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if (
             t.datetime_start is not None

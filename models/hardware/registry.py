@@ -11,6 +11,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from models.hardware.loader import TargetFileError, load_target_file
 from models.hardware.schema import Target, field_spec
@@ -137,23 +138,27 @@ _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
 
 def _set(t: Target, path: str, value: float, source: str) -> Target:
     parts = path.split(".")
+    # the changed field is named at run time, so the keyword arguments are built as a dict
+    changes: dict[str, Any]
     if len(parts) == 1 and parts[0] in _TARGET_ATTR:
-        return dataclasses.replace(t, **{_TARGET_ATTR[parts[0]]: value},
-                                   sources={**t.sources, parts[0]: source})
+        changes = {_TARGET_ATTR[parts[0]]: value, "sources": {**t.sources, parts[0]: source}}
+        return dataclasses.replace(t, **changes)
     if parts[0] == "engines" and len(parts) in (3, 4):
         e = t.engine(parts[1])
         leaf = parts[2]
         if len(parts) == 3 and leaf in _ENGINE_ATTR:
-            e2 = dataclasses.replace(e, **{_ENGINE_ATTR[leaf]: value}, sources={**e.sources, leaf: source})
+            changes = {_ENGINE_ATTR[leaf]: value, "sources": {**e.sources, leaf: source}}
         elif len(parts) == 4 and leaf in _ENGINE_MAPS:
             attr = _ENGINE_MAPS[leaf]
-            e2 = dataclasses.replace(e, **{attr: {**getattr(e, attr), parts[3]: value}},
-                                     sources={**e.sources, f"{leaf}.{parts[3]}": source})
+            changes = {attr: {**getattr(e, attr), parts[3]: value},
+                       "sources": {**e.sources, f"{leaf}.{parts[3]}": source}}
         else:
             raise KeyError(f"unknown field {path!r}")
+        e2 = dataclasses.replace(e, **changes)
         return dataclasses.replace(t, engines=tuple(e2 if x.name == e.name else x for x in t.engines))
     if parts[0] == "memories" and len(parts) == 3 and parts[2] in _MEMORY_ATTR:
         m = t.memory(parts[1])
-        m2 = dataclasses.replace(m, **{_MEMORY_ATTR[parts[2]]: value}, sources={**m.sources, parts[2]: source})
+        changes = {_MEMORY_ATTR[parts[2]]: value, "sources": {**m.sources, parts[2]: source}}
+        m2 = dataclasses.replace(m, **changes)
         return dataclasses.replace(t, memories=tuple(m2 if x.name == m.name else x for x in t.memories))
     raise KeyError(f"unknown field {path!r}; allowed: {', '.join(sorted(t.numeric_fields()))}")

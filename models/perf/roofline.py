@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -369,8 +370,9 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                 inv_i = inv_u[i][s:e_][:, ucols]
                 eop_i = e_u[i][s:e_][:, ucols]
             t_c = flop * inv_i
-            if hk_u[i] is not None:  # size curve: efficiency x k / (k + half_k)
-                hk = hk_u[i][s:e_] if hk_u[i].shape[0] > 1 else hk_u[i]
+            hk_i = hk_u[i]
+            if hk_i is not None:  # size curve: efficiency x k / (k + half_k)
+                hk = hk_i[s:e_] if hk_i.shape[0] > 1 else hk_i
                 hk = hk[:, ucols]
                 kk = cut(arr["k"], cols)
                 t_c = t_c * np.where(hk > 0, (kk + hk) / np.maximum(kk, 1e-300), 1.0)
@@ -436,7 +438,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     peak_mem = np.zeros(1)
     for v in table.peak_memory_B.values():
         peak_mem = np.maximum(peak_mem, v)
-    res = dict(
+    # the keyword arguments of PerfResult; the detail fields join below only when asked for
+    res: dict[str, Any] = dict(
         target=ct.target.name, workload=table.workload, mode=mode, n_points=P, latency_s=lat_tot,
         energy_J=dyn_tot + static_tot, dynamic_energy_J=dyn_tot, static_energy_J=static_tot,
         n_items=np.broadcast_to(table.n_items, (P,)), item_name=table.item_name,

@@ -115,7 +115,9 @@ def anynet(
         w_b = np.round(w_out * br)
         check_divides("group_widths", gw, w_b, f"stage {i + 1} (bottleneck width)")
         groups = w_b / gw
-        for j, (cnt, ci, s) in enumerate(((1.0, c_in, 2), (dep - 1, w_out, 1))):
+        # first block (stride 2, projection shortcut) then the dep - 1 identical ones
+        block_runs: tuple[tuple[ArrayLike, np.ndarray, int], ...] = ((1.0, c_in, 2), (dep - 1, w_out, 1))
+        for j, (cnt, ci, s) in enumerate(block_runs):
             tag = f"s{i + 1}.b{'1' if j == 0 else 'n'}"
             ho, wo = nb.bottleneck(
                 tag, h, wd, ci, w_b, w_out, stride=s, groups=groups, count=cnt, projection=j == 0

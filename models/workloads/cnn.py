@@ -466,7 +466,8 @@ def resnet(
         n = np.maximum(1.0, np.round(n_blocks * dm))
         c_out = planes * expansion
         # First block (stride, projection shortcut) then the n - 1 identical ones.
-        for j, (cnt, ci, s) in enumerate(((1.0, c_in, stride), (n - 1, c_out, 1))):
+        block_runs: tuple[tuple[ArrayLike, ArrayLike, int], ...] = ((1.0, c_in, stride), (n - 1, c_out, 1))
+        for j, (cnt, ci, s) in enumerate(block_runs):
             tag = f"s{i + 1}.b{'1' if j == 0 else 'n'}"
             projection = j == 0 and (s != 1 or kind == "bottleneck")
             if kind == "basic":

@@ -703,7 +703,7 @@ def _embed(b: _Builder, tokens: np.ndarray) -> None:
     for name, rows in (("embedding", cfg.vocab), ("pos_embedding", cfg.n_position_rows)):
         if rows == 0:
             continue
-        vals = {
+        vals: dict[str, ArrayLike] = {
             "count": 1.0,
             "m": tokens,
             "n": float(h),

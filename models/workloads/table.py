@@ -19,6 +19,8 @@ Conventions
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -220,7 +222,7 @@ class OperatorTable:
             a = self.arrays[k]
             row = a[point] if a.shape[0] > 1 else a[0]
             cols[k] = row
-        cols["bytes_B"] = sum(cols[k] for k in _BYTES)
+        cols["bytes_B"] = functools.reduce(operator.add, (cols[k] for k in _BYTES))
         mac = self.mac
         cols["mac"] = mac[point] if mac.shape[0] > 1 else mac[0]
         cols["intensity_FLOP_per_B"] = np.divide(cols["flop"], cols["bytes_B"],
