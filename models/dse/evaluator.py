@@ -180,7 +180,7 @@ class GroupModel:
         dt, kd = t.compute_dtype_index, t.kind_index
         kinds = t.meta["kind"].to_numpy()
         bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
-        engines = []
+        raw: list[dict[str, Any]] = []
         for i, e in enumerate(ct.target.engines):
             runnable = (ct.resolved_dtype[i, dt] >= 0) & np.isin(kinds, e.runs)
             if not runnable.any():
@@ -197,7 +197,7 @@ class GroupModel:
                 bw[:, idx], ct.unit_cap_B_per_s[:, i, idx]
             )  # per-unit caps (cores x per-core)
             hk = None if ideal or not ct.half_k[:, i, :].any() else hb(ct.half_k[:, i, :][:, kd])
-            engines.append(
+            raw.append(
                 dict(
                     ir=np.broadcast_to(ir, (H, O)),
                     eop=np.broadcast_to(ct.energy_J_per_op[:, i, :][:, dt], (H, O)),
@@ -208,7 +208,7 @@ class GroupModel:
                     cap_const=bool(np.all(cap == cap[:1])),
                 )
             )
-        engines = self._candidates(engines, O)
+        engines: list[_Engine] = self._candidates(raw, O)
         if not engines:
             raise ValueError(
                 f"target {self.target.name!r} has no engine for workload {t.workload!r}"
@@ -384,7 +384,7 @@ class GroupModel:
         F, B, FP, K = self.flop[w], self.bytes[w], self.fp[w], self.k[w]
         m = self.onehot * self.count[w][:, None]  # (O, n_ph): count-weighted phase membership
         n = out_lat.shape[0]
-        plans = []
+        plans: list[tuple[Any, ...] | None] = []
         for en in self.engines:
             x = en.cols_x
             if x.size == 0:
@@ -486,8 +486,9 @@ class GroupModel:
                 better = (t < best_t) | ((t == best_t) & (e < best_e))
                 best_t = np.where(better, t, best_t)
                 best_e = np.where(better, e, best_e)
-        lat += best_t @ m[cols]  # type: ignore[operator]
-        dyn += best_e @ m[cols]  # type: ignore[operator]
+        assert best_t is not None and best_e is not None  # some engine shares a column here
+        lat += best_t @ m[cols]
+        dyn += best_e @ m[cols]
 
     def _finish(
         self, w_idx: np.ndarray, h_idx: np.ndarray, lat_ph: np.ndarray, dyn_ph: np.ndarray
@@ -550,11 +551,13 @@ def assemble(
     ``n`` rows (the fast path used by sweeps).
     """
     if not isinstance(points, pl.DataFrame):
+        if n is None:
+            raise ValueError("assemble: n (the number of rows) is required when points is a mapping")
         cols_d: dict[str, Any] = dict(points)
         for name in _metric_columns(space):
             v = metrics.get(name)
-            cols_d[name] = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64)  # type: ignore[arg-type]
-        feas_d = np.ones(n, bool)  # type: ignore[arg-type]
+            cols_d[name] = np.full(n, np.nan) if v is None else np.asarray(v, dtype=np.float64)
+        feas_d = np.ones(n, dtype=np.bool_)
         for name, v in constraint_values(space, metrics).items():
             cols_d[name] = v
             feas_d &= v <= 0

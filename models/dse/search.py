@@ -240,7 +240,10 @@ def fail_stale_trials(study: Any, stale_after_s: float = 0.0) -> int:
     now = _dt.datetime.now()
     n = 0
     if isinstance(study._storage, optuna.storages.RDBStorage):
-        n += len(optuna.storages.fail_stale_trials(study) or [])
+        # Optuna's heartbeat check fails (and retries) stale trials but returns nothing: count them
+        before = len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        optuna.storages.fail_stale_trials(study)
+        n += len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))) - before
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if (
             t.datetime_start is not None
@@ -249,7 +252,7 @@ def fail_stale_trials(study: Any, stale_after_s: float = 0.0) -> int:
             continue
         try:
             study.tell(t.number, state=TrialState.FAIL)
-        except Exception:  # noqa: BLE001 - another worker finished it meanwhile
+        except (RuntimeError, ValueError):  # another worker finished or failed it meanwhile
             continue
         if t.params:
             study.enqueue_trial(t.params, skip_if_exists=False)
