@@ -5,6 +5,7 @@ An interrupted write never leaves a partial file behind, and a reader never sees
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -40,10 +41,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return path
 
