@@ -269,8 +269,12 @@ def save_target_copy(target: Target, folder: Path | None = None, *, overwrite: b
 
 
 # ---------------------------------------------------------------------------------- explore page
-def axis_unit(sets: str) -> str:
-    """Display unit of an Explore axis: the FIELD_SPECS unit of a target field, else ``"1"``."""
+def axis_unit(sets: str, workload: str | None = None) -> str:
+    """Display unit of an Explore axis: the FIELD_SPECS unit of a target field, else ``"1"``.
+
+    With ``workload``, a ``workload.<knob>`` axis gets the knob's declared unit (``count``,
+    ``tokens``...) for display; without it, ``"1"`` (the bounds are taken as plain numbers).
+    """
     from models.hardware import field_spec
 
     if sets.startswith("target."):
@@ -278,6 +282,14 @@ def axis_unit(sets: str) -> str:
             return field_spec(sets.partition(".")[2]).unit
         except (KeyError, IndexError):
             return "1"
+    if workload and sets.startswith("workload."):
+        from models.dse import get_workload
+
+        try:
+            kd = get_workload(workload).declarations.get(sets.partition(".")[2])
+        except KeyError:
+            return "1"
+        return (kd.unit or "1") if kd is not None else "1"
     return "1"
 
 

@@ -24,27 +24,97 @@ from bokeh.plotting import figure
 
 from app.dashboard.data import INTENSITY_RANGE_FLOP_PER_B, RooflineData
 
-__all__ = ["BREAKDOWN_METRICS", "BreakdownFigure", "RASTERIZE_THRESHOLD", "RooflineFigure", "breakdown_bars",
-           "breakdown_columns", "compare_bars", "explore_breakdown", "explore_scatter", "roofline_columns",
-           "roofline_plot"]
+__all__ = ["BOUND_MEANINGS", "BREAKDOWN_METRICS", "BreakdownFigure", "RASTERIZE_THRESHOLD", "RooflineFigure",
+           "bound_legend_label", "breakdown_bars", "breakdown_columns", "compare_bars", "explore_breakdown",
+           "explore_scatter", "log_axis_ticks", "roofline_columns", "roofline_plot"]
 
 # Above this many points the Explore cloud is rasterized server-side (datashader).
 RASTERIZE_THRESHOLD = 50_000
 _CEILING_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
                    "#bcbd22", "#7f7f7f", "#d62728"]
-_BOUND_COLORS = ["#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 
 
 def _cols(df: pl.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
     return {c: df[c].to_numpy() for c in names}
 
 
-def _bound_cmap(bounds: np.ndarray) -> dict[str, str]:
-    """Fixed colors: compute red, overhead gray, memory levels from a palette (innermost first)."""
+def _bound_cmap(bounds: np.ndarray, label: Any = None) -> dict[str, str]:
+    """Fixed colors: compute red, overhead gray, memory levels from a palette (innermost first).
+
+    ``label`` (bound -> text) gives the keys when the plotted values are legend labels rather
+    than bare bound names.
+    """
     fixed = {"compute": "#d62728", "overhead": "#7f7f7f"}
+    if label is not None:
+        fixed = {label(k): c for k, c in fixed.items()}
     others = [b for b in dict.fromkeys(bounds.tolist()) if b not in fixed]
     palette = ["#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
     return {**fixed, **{b: palette[i % len(palette)] for i, b in enumerate(others)}}
+
+
+# Mantissas of log-axis ticks, coarse to fine (one decade: 1, 10, 100, ...; then 1-2-5, ...).
+_LOG_MANTISSAS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+
+
+def _tick_label(v: float) -> str:
+    """``2``, ``0.05``, ``1e-5``, ``3e6``: short, no zero-padded exponent."""
+    text = f"{v:.3g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        text = f"{mant}e{int(exp)}"
+    return text
+
+
+def log_axis_ticks(values: np.ndarray, *, min_ticks: int = 4,
+                   max_ticks: int = 12) -> tuple[tuple[float, float], list[tuple[float, str]]]:
+    """Range and labelled ticks of a log axis showing ``values``, with a labelled tick at each end.
+
+    The range is snapped outwards to tick values, so the axis is labelled at its left (bottom)
+    end as well as inside; Bokeh's own log ticker labels only whole decades, and none at all
+    inside a span shorter than a decade. Ticks are ``m x 10^k`` for the coarsest mantissa set
+    that gives ``min_ticks`` to ``max_ticks`` ticks without widening the range by more than about
+    a third; a span too short for any of them gets evenly spaced (linear) ticks.
+
+    Parameters
+    ----------
+    values
+        Data values (any shape, any unit); non-positive and non-finite ones are ignored.
+
+    Returns
+    -------
+    tuple
+        ``(low, high)`` of the axis and ``[(tick value, label), ...]``, in the unit of ``values``;
+        ``((0.01, 1.0), decades)`` when no value is positive.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return (1e-2, 1.0), [(x, _tick_label(x)) for x in (1e-2, 1e-1, 1.0)]
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo * (1 + 1e-9):
+        lo, hi = lo / 1.2, hi * 1.2
+    span = np.log10(hi / lo)
+    exps = range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 2)
+    fallback = None
+    for mantissas in _LOG_MANTISSAS:
+        cands = sorted(float(f"{m * 10.0 ** e:.12g}") for e in exps for m in mantissas)
+        lo_t = max(c for c in cands if c <= lo * (1 + 1e-12))
+        hi_t = min(c for c in cands if c >= hi * (1 - 1e-12))
+        ticks = [c for c in cands if lo_t <= c <= hi_t]
+        waste = np.log10(hi_t / lo_t) - span
+        if min_ticks <= len(ticks) <= max_ticks and waste <= 0.35 * np.log10(hi_t / lo_t):
+            return (lo_t, hi_t), [(t, _tick_label(t)) for t in ticks]
+        if fallback is None and 3 <= len(ticks) <= max_ticks:
+            fallback = (lo_t, hi_t), [(t, _tick_label(t)) for t in ticks]
+    if fallback is not None and span > 0.3:
+        return fallback
+    # less than about a third of a decade: evenly spaced ticks of a 1-2-2.5-5 step
+    raw = (hi - lo) / (min_ticks - 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * mag >= raw)
+    k_lo, k_hi = max(int(np.floor(lo / step)), 1), int(np.ceil(hi / step))
+    ticks = [float(f"{k * step:.12g}") for k in range(k_lo, k_hi + 1)]  # 12 digits: no 0.20500000000000002
+    return (min(ticks[0], lo), ticks[-1]), [(t, _tick_label(t)) for t in ticks]
 
 
 def roofline_plot(data: RooflineData | None) -> hv.Overlay:
@@ -171,6 +241,9 @@ def explore_scatter(results: pl.DataFrame | None, front: pl.DataFrame | None, x:
             cmap="Blues", cnorm="log", colorbar=True, clabel="points per pixel", tools=[])
     else:
         cloud = cloud.opts(color="#9ecae1", size=3, alpha=0.5 if n else 0.0)
+    # ranges snapped to labelled ticks: the axes are labelled at both ends, even over less than a decade
+    xlim, xticks = log_axis_ticks(cloud_data[x] if n else np.array([]))
+    ylim, yticks = log_axis_ticks(cloud_data[y] if n else np.array([]))
     fcols = list(front.columns) if front is not None else [x, y]
     fdata = _cols(front, fcols) if front is not None and front.height else {c: np.array([]) for c in [x, y]}
     vd = [c for c in fdata if c not in (x, y)]
@@ -181,23 +254,43 @@ def explore_scatter(results: pl.DataFrame | None, front: pl.DataFrame | None, x:
         selection_color="#ff7f0e", selection_line_width=3)
     overlay = (cloud * fpts).opts(hv.opts.Overlay(
         title=f"{n} design points; Pareto front in red (click a point for its breakdown)",
-        xlabel=xl, ylabel=yl, logx=True, logy=True, responsive=True, min_height=450,
-        legend_position="top_right"))
+        xlabel=xl, ylabel=yl, logx=True, logy=True, responsive=True, min_height=450, xlim=xlim, ylim=ylim,
+        xticks=xticks, yticks=yticks,
+        # outside the frame: a front can reach any corner of it
+        legend_position="right"))
     return overlay, fpts
 
 
+BOUND_MEANINGS = {"compute": "compute (peak op rate)", "overhead": "overhead (per-op launch cost)"}
+
+
+def bound_legend_label(bound: str) -> str:
+    """What a bound colour means: compute, overhead, or a memory level's bandwidth."""
+    return BOUND_MEANINGS.get(bound, f"{bound} (memory bandwidth)")
+
+
 def explore_breakdown(bd: pl.DataFrame | None) -> hv.Bars:
-    """Latency per operator of the selected design point."""
+    """Latency per operator of the selected design point, coloured by what bounds each operator.
+
+    The bars are "stacked" on the bound (one segment per operator) so that HoloViews draws a
+    legend naming each colour; colours are fixed (compute red, overhead gray, memory levels from
+    a palette), as on the Roofline page.
+    """
     if bd is None or not bd.height:
-        d = {"name": np.array([], dtype=str), "total_latency_s": np.array([]), "bound": np.array([], dtype=str)}
+        d = {"name": np.array([], dtype=str), "bound": np.array([], dtype=str), "total_latency_s": np.array([])}
     else:
         d = _cols(bd.group_by("name", maintain_order=True).agg(pl.col("total_latency_s").sum(),
                                                                pl.col("bound").first()),
-                  ["name", "total_latency_s", "bound"])
-    return hv.Bars(d, ["name"], ["total_latency_s", "bound"]).opts(
-        title="Selected point: latency per operator", xlabel="operator", ylabel="latency per run (s)",
-        xrotation=45, tools=["hover"], width=800, height=320, framewise=True, color="bound",
-        cmap=_BOUND_COLORS)
+                  ["name", "bound", "total_latency_s"])
+    labels = np.array([bound_legend_label(b) for b in d["bound"]], dtype=object)
+    d = {"name": d["name"], "bound by": labels, "total_latency_s": d["total_latency_s"]}
+    cmap = _bound_cmap(np.asarray(d["bound by"]), label=bound_legend_label)
+    opts = dict(title="Selected point: latency per operator (colour: what bounds it)", xlabel="operator",
+                ylabel="latency per run (s)", xrotation=45, tools=["hover"], width=900, height=340, framewise=True)
+    if not d["name"].size:  # HoloViews cannot stack zero bars
+        return hv.Bars(d, ["name"], ["total_latency_s"]).opts(**opts)
+    return hv.Bars(d, ["name", "bound by"], ["total_latency_s"]).opts(
+        **opts, stacked=True, cmap=cmap, show_legend=True, legend_position="right")
 
 
 # ------------------------------------------------------------------ Roofline page, drawn with Bokeh
@@ -249,6 +342,7 @@ def roofline_columns(data: RooflineData | None) -> dict[str, dict[str, Any]]:
     op = _cols(ops, _OP_COLS) if ops.height else {k: np.array([]) for k in _OP_COLS}
     cmap = _bound_cmap(np.asarray(op["bound"]))
     op["color"] = np.array([cmap[b] for b in op["bound"]], dtype=object)
+    op["bound_label"] = np.array([bound_legend_label(b) for b in op["bound"]], dtype=object)
     return {"ceilings": ceil, "ops": op, "roof_labels": roof, "slope_labels": slope}
 
 
@@ -293,7 +387,7 @@ class RooflineFigure:
         lines = fig.multi_line("xs", "ys", source=self.sources["ceilings"], line_color="line_color", line_width=2,
                                line_alpha=0.8)
         pts = fig.scatter("intensity_FLOP_per_B", "achieved_FLOP_per_s", source=self.sources["ops"], size=9,
-                          fill_color="color", line_color="black", legend_field="bound")
+                          fill_color="color", line_color="black", legend_field="bound_label")
         fig.add_tools(HoverTool(renderers=[lines], tooltips=[("ceiling", "@ceiling")]),
                       HoverTool(renderers=[pts], tooltips=[
                           ("target", "@target"), ("operator", "@operator"), ("kind", "@kind"),

@@ -188,17 +188,20 @@ class ExploreState(_Base):
 
     target = param.String(default="h100-sxm")
     workload = param.String(default="llama-2-7b", doc="workload name (models.dse registry)")
-    axis1 = param.String(default="target.memories.hbm.bandwidth")
-    axis1_low = param.Number(default=1000.0)
-    axis1_high = param.Number(default=8000.0)
+    # Default space with a real trade-off: a larger batch amortizes the weight reads over more
+    # sequences (less energy per token) but makes each run longer; HBM bandwidth and clock move
+    # the whole curve. The grids of batch, bandwidth and clock are logarithmic (their declared scale).
+    axis1 = param.String(default="workload.batch")
+    axis1_low = param.Number(default=1.0)
+    axis1_high = param.Number(default=256.0)
     axis1_n = param.Integer(default=10, bounds=(1, 10_000))
-    axis2 = param.String(default="target.engines.tensor.n_units")
-    axis2_low = param.Number(default=66.0)
-    axis2_high = param.Number(default=1056.0)
+    axis2 = param.String(default="target.memories.hbm.bandwidth")
+    axis2_low = param.Number(default=1000.0)
+    axis2_high = param.Number(default=8000.0)
     axis2_n = param.Integer(default=10, bounds=(1, 10_000))
-    axis3 = param.String(default="workload.batch")
+    axis3 = param.String(default="target.clock")
     axis3_low = param.Number(default=1.0)
-    axis3_high = param.Number(default=64.0)
+    axis3_high = param.Number(default=2.0)
     axis3_n = param.Integer(default=10, bounds=(1, 10_000))
     x_metric = param.Selector(default="latency_s", objects=list(EXPLORE_METRICS))
     y_metric = param.Selector(default="energy_J_per_item", objects=list(EXPLORE_METRICS))

@@ -43,7 +43,7 @@ def view(state: ExploreState) -> pn.Column:
         cur = getattr(state, f"axis{i}")
         sel = _w(pn.widgets.Select(label=f"parameter {i}", options=sorted(set(choices) | {cur}), value=cur,
                                    css_classes=[f"w-axis{i}"]), state, f"axis{i}")
-        unit = pn.pane.Markdown(pn.bind(lambda s: f"bounds in **{axis_unit(s) if s else '-'}**", sel),
+        unit = pn.pane.Markdown(pn.bind(lambda s: f"bounds in **{axis_unit(s, state.workload) if s else '-'}**", sel),
                                 margin=(0, 10))
         lo = _w(pn.widgets.FloatInput(label="low", value=getattr(state, f"axis{i}_low"), width=95,
                                       css_classes=[f"w-axis{i}-low"]), state, f"axis{i}_low")
@@ -93,8 +93,15 @@ def view(state: ExploreState) -> pn.Column:
 
     # plot: rebuilt when a run finishes; the front is a real glyph with hover and tap
     plot_pane = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=470, css_classes=["explore-plot"])
-    bd_pane = pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.explore_breakdown, state.param.breakdown)),
-                                sizing_mode="stretch_width", min_height=320, css_classes=["explore-breakdown"])
+    # redrawn whole on each selection (not a DynamicMap): the empty chart and the stacked,
+    # legend-carrying bars of a selected point are different element shapes
+    bd_pane = pn.pane.HoloViews(plots.explore_breakdown(state.breakdown), sizing_mode="stretch_width",
+                                min_height=340, css_classes=["explore-breakdown"])
+
+    def draw_breakdown(event: Any) -> None:
+        bd_pane.object = plots.explore_breakdown(state.breakdown)
+
+    state.param.watch(draw_breakdown, "breakdown")
 
     def draw(event: Any = None) -> None:
         x, y = state.x_metric, state.y_metric

@@ -18,7 +18,9 @@ def _fields_table(frame: pl.DataFrame | None) -> Any:
         [pl.col(c).map_elements(lambda v: f"{v:.6g}", return_dtype=pl.String) for c in ("value", "low", "high")])
     return pn.widgets.Tabulator(show.to_pandas(), disabled=True, show_index=False, sizing_mode="stretch_width",
                                 layout="fit_data_table", css_classes=["fields-table"], page_size=40,
-                                pagination="local")
+                                pagination="local",
+                                # long sources wrap in a fixed-width column instead of running off the page
+                                formatters={"source": {"type": "textarea"}}, widths={"source": 470})
 
 
 def view(state: TargetsState) -> pn.Column:

@@ -168,3 +168,61 @@ def test_explore_bad_space_is_an_error_not_an_exception() -> None:
     s = ExploreState(axis1_low=9000.0, axis1_high=1000.0)
     run_async(s)
     assert s.error and s.results is None and not s.running
+
+
+def test_default_explore_space_has_a_trade_off() -> None:
+    s = ExploreState()
+    assert [a.sets for a in s.axes()] == ["workload.batch", "target.memories.hbm.bandwidth", "target.clock"]
+    run_async(s)
+    assert s.error == "" and s.results.height == 1000
+    # batch 1 answers soonest, a larger batch spends less energy per token: the default front
+    # holds several batch sizes (the old default, all-hardware axes, had a single-point front)
+    assert s.front.height >= 4 and s.front["batch"].n_unique() == s.front.height
+    assert s.front["batch"].min() == 1.0
+    lat, e = s.front["latency_s"].to_numpy(), s.front["energy_J_per_item"].to_numpy()
+    assert np.all(np.diff(lat) > 0) and np.all(np.diff(e) < 0)
+
+
+def test_axis_unit_names_the_knob_unit_for_display() -> None:
+    assert D.axis_unit("target.memories.hbm.bandwidth") == "GB/s"
+    assert D.axis_unit("workload.batch") == "1"  # the bounds are plain numbers in the space
+    assert D.axis_unit("workload.batch", "llama-2-7b") == "count"
+    assert D.axis_unit("workload.prompt_len", "llama-2-7b") == "tokens"
+
+
+def test_log_axis_ticks_label_both_ends() -> None:
+    from app.dashboard.plots import log_axis_ticks
+
+    # 1.3..5.1 s (under a decade): Bokeh's log ticker would label no end; snapped to 1..6 with
+    # 1, 1.5, 2, 3, 4, 5, 6 (whole decades or 1-2-5 would leave over 40% of the axis empty)
+    (lo, hi), ticks = log_axis_ticks(np.array([1.3, 2.0, 5.1]))
+    assert (lo, hi) == (1.0, 6.0) and [t for t, _ in ticks] == [1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0]
+    # six decades: one tick per decade, labels without zero-padded exponents
+    (lo, hi), ticks = log_axis_ticks(np.array([2e-4, 0.0, np.nan, 50.0]))
+    assert (lo, hi) == pytest.approx((1e-4, 100.0)) and len(ticks) == 7
+    assert [lbl for _, lbl in ticks][0] == "0.0001" and ticks[-1][1] == "100"
+    assert log_axis_ticks(np.array([3e6, 2e7]))[1][0][1] == "2e6"
+    # a narrow span (0.2 to 0.21) gets evenly spaced ticks that still enclose the data
+    (lo, hi), ticks = log_axis_ticks(np.array([0.2, 0.21]))
+    assert lo <= 0.2 and hi >= 0.21 and len(ticks) >= 3 and ticks[0][0] == lo and ticks[-1][0] == hi
+
+
+def test_explore_breakdown_colours_by_bound_with_a_legend() -> None:
+    import holoviews as hv
+
+    from app.dashboard import plots
+
+    hv.extension("bokeh", logo=False)
+    bd = pl.DataFrame({"name": ["embedding", "q_proj", "attn_norm", "k_proj"],
+                       "total_latency_s": [1e-4, 0.07, 0.03, 0.07],
+                       "bound": ["overhead", "hbm", "compute", "hbm"]})
+    fig = hv.render(plots.explore_breakdown(bd))
+    glyph = next(r.glyph for r in fig.renderers if hasattr(r.glyph, "top"))
+    cmap = glyph.fill_color.transform
+    colours = dict(zip(cmap.factors, cmap.palette, strict=False))
+    # compute red and overhead gray whatever order the bounds come in; every colour in the legend
+    assert colours["compute (peak op rate)"] == "#d62728" and colours["overhead (per-op launch cost)"] == "#7f7f7f"
+    assert "hbm (memory bandwidth)" in colours
+    assert fig.legend and fig.legend[0].items
+    # before a point is selected: an empty chart, not an error
+    assert hv.render(plots.explore_breakdown(None)).renderers
