@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,9 @@ class Knob:
             raise ValueError(f"knob {self.name!r}: got {value!r}; allowed: [{lo:g}, {hi:g}] {self.unit}".rstrip())
         if self.kind == "int" and np.any(a != np.round(a)):
             raise ValueError(f"knob {self.name!r}: got {value!r}; an integer is required")
-        return a if a.ndim else float(a)
+        if a.ndim:
+            return a
+        return int(a) if self.kind == "int" else float(a)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,11 +243,21 @@ def available_workloads() -> list[str]:
 
 
 def workload_spec(name: str) -> WorkloadSpec:
-    """The spec of a named workload, or a clear error listing the names."""
+    """The spec of a named workload, or of a user's Hugging Face ``config.json`` given by path
+    (a file, or a folder holding one); a clear error listing the names otherwise."""
     specs = _specs()
-    if name not in specs:
-        raise KeyError(f"unknown workload {name!r}; available: {', '.join(specs)}")
-    return specs[name]
+    if name in specs:
+        return specs[name]
+    path = Path(name)
+    if path.is_file() or (path.is_dir() and (path / "config.json").is_file()):
+        from models.workloads.llm import load_llm_config
+
+        cfg = load_llm_config(path)  # validates the config; errors name the field
+        return WorkloadSpec(name=str(path), family="llm", item_name="token",
+                            description=f"decoder LLM from {path} ({cfg.family})",
+                            knobs=_LLM_KNOBS, builder=_llm_builder(str(path)))
+    raise KeyError(f"unknown workload {name!r}; available: {', '.join(specs)}, "
+                   "or a path to a Hugging Face config.json")
 
 
 def build_workload(name: str, **knobs: Any) -> OperatorTable:

@@ -100,3 +100,19 @@ def test_console_script_entry_point():
     p = subprocess.run(exe, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert "gap9" in p.stdout
+
+
+def test_evaluate_a_users_own_config_json(capsys, tmp_path):
+    # a user's Hugging Face config.json by path: same numbers as the shipped preset
+    from models.hardware import DATA_DIR
+
+    cfg = tmp_path / "config.json"
+    cfg.write_text((DATA_DIR / "workloads" / "llama-2-7b.json").read_text())
+    args = ["--target", "h100-sxm", "--set", "phase=decode", "--json"]
+    _, mine, _ = run(capsys, "evaluate", "--workload", str(cfg), *args)
+    _, shipped, _ = run(capsys, "evaluate", "--workload", "llama-2-7b", *args)
+    assert json.loads(mine)["totals"]["latency_s"] == pytest.approx(json.loads(shipped)["totals"]["latency_s"])
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model_type": "llama", "hidden_size": 4096}')
+    code, _, err = run(capsys, "evaluate", "--workload", str(bad), *args)
+    assert code == 2 and ("num_attention_heads" in err or "num_hidden_layers" in err), err
