@@ -143,7 +143,8 @@ def test_blocked_kernel_equals_perf_evaluate_on_every_target(target):
     """Contract: the sweep kernel gives models.perf.evaluate's numbers on every preset."""
     t = get_target(target)
     main = t.main_memory().name
-    dtype = "int8" if t.target_class in ("mcu", "npu") else "fp16"
+    native = t.native_dtypes()
+    dtype = "int8" if t.target_class in ("mcu", "npu") else ("fp16" if "fp16" in native else "bf16")
     s = parse_space(
         {
             "name": "c",
