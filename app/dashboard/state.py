@@ -70,41 +70,38 @@ class _WorkloadInputs(_Base):
         raise KeyError(f"workload {self.workload!r} has no knob {name!r}")
 
 
-class RooflineState(_WorkloadInputs):
+class _ComputedFromInputs(_WorkloadInputs):
+    """A page whose ``data`` is one pure function of the workload inputs, recomputed on change."""
+
+    data = param.Parameter(default=None, doc="result of the last successful update")
+    # the page's pure data function: f(targets, workload, knobs, *, phase, mode)
+    _data_fn: Any = None
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.refresh()
+
+    @param.depends("targets", "workload", "phase", "mode", "knobs", watch=True)
+    def refresh(self) -> None:
+        try:
+            fn = type(self)._data_fn
+            self.data = fn(self.targets, self.workload, self.knobs, phase=self.phase, mode=self.mode)
+            self.error = ""
+        except (KeyError, ValueError, TypeError) as exc:
+            self._fail(exc)
+
+
+class RooflineState(_ComputedFromInputs):
     """Roofline page: targets x workload -> :class:`app.dashboard.data.RooflineData`."""
 
-    data = param.Parameter(default=None, doc="RooflineData of the last successful update")
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.refresh()
-
-    @param.depends("targets", "workload", "phase", "mode", "knobs", watch=True)
-    def refresh(self) -> None:
-        try:
-            self.data = D.roofline_data(self.targets, self.workload, self.knobs, phase=self.phase, mode=self.mode)
-            self.error = ""
-        except (KeyError, ValueError, TypeError) as exc:
-            self._fail(exc)
+    _data_fn = staticmethod(D.roofline_data)
 
 
-class CompareState(_WorkloadInputs):
-    """Compare page: one workload across targets of any class -> one row per target."""
+class CompareState(_ComputedFromInputs):
+    """Compare page: one workload across targets of any class -> one row per target (polars frame)."""
 
     targets = param.List(default=["h100-sxm", "a100-80gb", "raspberry-pi-5", "hbm-pim"], item_type=str)
-    data = param.Parameter(default=None, doc="polars frame of compare_data")
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self.refresh()
-
-    @param.depends("targets", "workload", "phase", "mode", "knobs", watch=True)
-    def refresh(self) -> None:
-        try:
-            self.data = D.compare_data(self.targets, self.workload, self.knobs, phase=self.phase, mode=self.mode)
-            self.error = ""
-        except (KeyError, ValueError, TypeError) as exc:
-            self._fail(exc)
+    _data_fn = staticmethod(D.compare_data)
 
 
 class TargetsState(_Base):
