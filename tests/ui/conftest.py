@@ -6,6 +6,7 @@ reason, except under ``CI=true`` where they fail: CI must run them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -82,11 +83,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                                 stdout=fh, stderr=subprocess.STDOUT, env=env)
     url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
     while True:
-        try:
+        with contextlib.suppress(OSError):  # not listening yet
             if urllib.request.urlopen(url + "/roofline", timeout=5).status == 200:
                 break
-        except OSError:
-            pass
         if time.time() > deadline or proc.poll() is not None:
             proc.kill()
             raise RuntimeError("tradespace serve did not start:\n" + log.read_text(errors="replace"))
