@@ -41,13 +41,13 @@ __all__ = [
 ]
 
 VALIDATION_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
-ROLES = ("check", "calibration")
+ROLES = ("check", "calibration", "gap")
 # Display units the units module does not list (derived ratios); the predictor returns the
 # value in the case's unit, so the relative error never needs a conversion.
 _EXTRA_UNITS = ("FLOP/B", "OP/B", "MAC/B")
 
 _REQUIRED = ("id", "paper", "quantity", "unit", "conditions", "source", "tolerance", "role", "predictor")
-_OPTIONAL = ("published", "published_range", "params")
+_OPTIONAL = ("published", "published_range", "params", "gap_reason")
 
 _REGISTRY: dict[str, Callable[..., float]] = {}
 _LOADED = False
@@ -79,7 +79,10 @@ class ValidationCase:
         Relative tolerance ``|pred - pub| / |pub|``; for a range the prediction must lie in
         ``[low (1 - tol), high (1 + tol)]``.
     role
-        ``"check"``, or ``"calibration"`` when the case was used to set an efficiency factor.
+        ``"check"``; ``"calibration"`` when the case was used to set an efficiency factor; or
+        ``"gap"``: a published number the model is known not to meet. A gap case is run and
+        reported next to the others but does not count towards passing; it says why in
+        ``gap_reason`` (required for gaps, refused otherwise). No factor may be fitted to it.
     predictor
         Name of a registered predictor; ``params`` are its keyword arguments.
     file
@@ -98,6 +101,7 @@ class ValidationCase:
     published: float | None = None
     published_range: tuple[float, float] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    gap_reason: str | None = None
     file: str = "<memory>"
 
     @property
@@ -126,42 +130,68 @@ class CaseResult:
             "published_range": list(c.published_range) if c.published_range else None,
             "relative_error": self.relative_error, "tolerance": c.tolerance,
             "within_tolerance": self.within_tolerance, "role": c.role, "predictor": c.predictor,
-            "params": dict(c.params), "file": c.file,
+            "params": dict(c.params), "file": c.file, "gap_reason": c.gap_reason,
         }
 
 
 @dataclass(frozen=True, kw_only=True)
 class SuiteResult:
-    """Every case's result and the summary."""
+    """Every case's result and the summary.
+
+    ``results`` holds every case in file order; ``checked`` the check and calibration cases
+    (the ones that must be within tolerance) and ``gaps`` the known gaps (role ``"gap"``),
+    which are reported but never counted as passing or failing.
+    """
 
     results: tuple[CaseResult, ...]
 
     @property
+    def checked(self) -> tuple[CaseResult, ...]:
+        return tuple(r for r in self.results if r.case.role != "gap")
+
+    @property
+    def gaps(self) -> tuple[CaseResult, ...]:
+        return tuple(r for r in self.results if r.case.role == "gap")
+
+    @property
     def all_within(self) -> bool:
-        return all(r.within_tolerance for r in self.results)
+        return all(r.within_tolerance for r in self.checked)
 
     def summary(self) -> dict[str, Any]:
-        """n_cases, n_within, papers covered, median |relative error| of the check cases."""
-        checks = [abs(r.relative_error) for r in self.results if r.case.role == "check"]
+        """Counts, papers covered, median |relative error| of the check cases, and the gaps.
+
+        ``n_cases`` counts the check and calibration cases; ``n_gap`` the known gaps, whose
+        median |relative error| is given separately so a reader sees how far off they are.
+        """
+        checked = self.checked
+        checks = [abs(r.relative_error) for r in checked if r.case.role == "check"]
         # range cases score 0 anywhere inside their range; point values say more
-        point = [abs(r.relative_error) for r in self.results
+        point = [abs(r.relative_error) for r in checked
                  if r.case.role == "check" and r.case.published is not None]
-        papers = sorted({r.case.paper for r in self.results})
+        gap_err = [abs(r.relative_error) for r in self.gaps]
+        papers = sorted({r.case.paper for r in checked})
         return {
-            "n_cases": len(self.results),
-            "n_within": sum(r.within_tolerance for r in self.results),
+            "n_cases": len(checked),
+            "n_within": sum(r.within_tolerance for r in checked),
             "n_check": len(checks),
-            "n_calibration": sum(r.case.role == "calibration" for r in self.results),
+            "n_calibration": sum(r.case.role == "calibration" for r in checked),
             "n_papers": len(papers),
             "papers": papers,
             "median_abs_relative_error_check": float(np.median(checks)) if checks else None,
             "median_abs_relative_error_check_point_values": float(np.median(point)) if point else None,
             "max_abs_relative_error_check_point_values": float(np.max(point)) if point else None,
             "all_within_tolerance": self.all_within,
+            "n_gap": len(gap_err),
+            "n_gap_papers": len({r.case.paper for r in self.gaps}),
+            "median_abs_relative_error_gap": float(np.median(gap_err)) if gap_err else None,
         }
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cases": [r.as_dict() for r in self.results], "summary": self.summary()}
+        return {
+            "cases": [r.as_dict() for r in self.checked],
+            "gaps": [r.as_dict() for r in self.gaps],
+            "summary": self.summary(),
+        }
 
 
 # ---------------------------------------------------------------------------- predictors
@@ -233,6 +263,13 @@ def _parse_case(raw: object, file: str, i: int, *, check_predictor: bool) -> Val
     for k in ("id", "paper", "quantity", "unit", "conditions", "source", "role", "predictor"):
         if not isinstance(raw[k], str) or not raw[k].strip():
             raise ValidationFileError(file, f"{where}.{k}", raw[k], "allowed: a non-empty string")
+    gap_reason = raw.get("gap_reason")
+    if raw["role"] == "gap" and (not isinstance(gap_reason, str) or not gap_reason.strip()):
+        raise ValidationFileError(file, f"{where}.gap_reason", gap_reason,
+                                  "a case with role 'gap' needs a non-empty string saying why the model misses it")
+    if raw["role"] != "gap" and "gap_reason" in raw:
+        raise ValidationFileError(file, f"{where}.gap_reason", gap_reason,
+                                  "allowed only with role = 'gap'")
     has_pub, has_rng = "published" in raw, "published_range" in raw
     if has_pub == has_rng:
         raise ValidationFileError(file, f"{where}.published", raw.get("published", raw.get("published_range")),
@@ -276,7 +313,7 @@ def _parse_case(raw: object, file: str, i: int, *, check_predictor: bool) -> Val
     return ValidationCase(id=raw["id"], paper=raw["paper"], quantity=raw["quantity"], unit=unit,
                           conditions=raw["conditions"], source=raw["source"], tolerance=tol, role=raw["role"],
                           predictor=raw["predictor"], published=published, published_range=rng,
-                          params=dict(params), file=file)
+                          params=dict(params), gap_reason=gap_reason, file=file)
 
 
 def load_case_file(path: str | Path, *, check_predictor: bool = True) -> list[ValidationCase]:
