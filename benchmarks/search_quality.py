@@ -47,7 +47,7 @@ def main() -> None:
                 },
                 {
                     "name": "weight_dtype",
-                    "sets": "algorithm.weight_dtype",
+                    "sets": "workload.weight_dtype",
                     "kind": "categorical",
                     "choices": ["bf16", "fp8", "int8", "int4"],
                 },

@@ -1,49 +1,72 @@
-"""``tradespace evaluate``: one workload on one target: totals and the per-operator breakdown."""
+"""``tradespace evaluate``: one design point: totals and the per-operator breakdown."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from app.commands._common import print_json, print_table
 from models.hardware import get_target
-from models.perf import evaluate
+from models.perf import evaluate_point
+from models.point import knob, setting
 from models.units import format_si
-from models.workloads.registry import parse_knob, workload_spec
+from models.workloads import workload_spec
 
 
-def evaluation_summary(target_name: str, workload: str, knobs: dict, *, mode: str = "calibrated",
-                       engine: dict[str, str] | None = None) -> dict:
-    """Totals and breakdown of one design point, JSON-ready (SI units in every key)."""
+def parse_settings(texts: list[str], target: str, workload: str) -> dict[str, Any]:
+    """``NAME=VALUE`` strings as checked values, by qualified name.
+
+    ``NAME`` is a workload knob or an algorithm knob (``batch``, ``weight_format``), or a
+    qualified setting: ``workload.<knob>``, ``algorithm.<knob>``, ``target.<field>`` (a number
+    with an optional unit: ``target.memories.hbm.bandwidth=4TB/s``) or ``engine.<kind>``. Each
+    value is parsed and checked by its declaration, as in a design-space file.
+    """
     spec = workload_spec(workload)
-    table = spec.build(**knobs)
-    t = get_target(target_name)
-    r = evaluate(t, table, mode=mode, engine=engine or None)
-    item = r.item_name
-    totals = {k: v[0] for k, v in r.totals().to_dict(as_series=False).items()}
-    main = max(t.memories, key=lambda m: m.capacity_B)
-    totals["fits_in_memory"] = bool(totals["peak_memory_B"] <= main.capacity_B)
-    totals["memory_capacity_B"] = main.capacity_B
-    return {"target": t.name, "workload": workload, "knobs": {**spec.defaults(), **knobs}, "mode": mode,
-            "result_kind": "ideal roofline bound" if mode == "ideal" else "calibrated estimate",
-            "item": item, "totals": totals, "operators": r.breakdown().to_dicts()}
+    t = get_target(target)
+    out: dict[str, Any] = {}
+    for text in texts:
+        if "=" not in text:
+            raise ValueError(f"--set {text!r}: expected NAME=VALUE; knobs: {', '.join(k.name for k in spec.knobs)}")
+        name, raw = (s.strip() for s in text.split("=", 1))
+        head = name.partition(".")[0]
+        if head in ("target", "engine"):
+            q, decl = name, setting(name, target=t)
+        else:
+            q, decl = knob(name, spec)
+        out[q] = decl.parse(raw)
+    return out
+
+
+def evaluation_summary(target_name: str, workload: str, settings: dict[str, Any], *, mode: str = "calibrated",
+                       engine: dict[str, str] | None = None) -> dict[str, Any]:
+    """Totals and breakdown of one design point, JSON-ready (SI units in every key)."""
+    r = evaluate_point(target_name, workload, settings, engine=engine or None, mode=mode)
+    out = r.summary()
+    out["operators"] = r.perf.breakdown().to_dicts()
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
-    spec = workload_spec(args.workload)
-    knobs = dict(parse_knob(spec, s) for s in args.set or [])
+    if args.top < 0:
+        raise ValueError(f"--top {args.top}: allowed: an integer >= 0")
+    settings = parse_settings(args.set or [], args.target, args.workload)
     engine = {}
     for s in args.engine or []:
         if "=" not in s:
             raise ValueError(f"--engine {s!r}: expected KIND=ENGINE, e.g. gemv=pim")
         k, v = s.split("=", 1)
         engine[k.strip()] = v.strip()
-    out = evaluation_summary(args.target, args.workload, knobs, mode=args.mode, engine=engine)
+    out = evaluation_summary(args.target, args.workload, settings, mode=args.mode, engine=engine)
     if args.json:
         print_json(out)
         return 0
     tt, item = out["totals"], out["item"]
     print(f"{out['workload']} on {out['target']} ({out['result_kind']}); knobs: "
           + ", ".join(f"{k}={v}" for k, v in out["knobs"].items()))
+    extra = [f"{k}={v}" for k, v in out["algorithm"].items()] + [f"{k}={v:g}" for k, v in out["overrides"].items()]
+    extra += [f"engine.{k}={v}" for k, v in out["engine"].items()]
+    if extra:
+        print("  settings     " + ", ".join(extra))
     print(f"  latency      {format_si(tt['latency_s'], 's')}")
     print(f"  energy       {format_si(tt['energy_J'], 'J')}  (static {format_si(tt['static_energy_J'], 'J')})")
     print(f"  throughput   {tt[f'{item}s_per_s']:.4g} {item}s/s")
@@ -51,6 +74,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  avg power    {format_si(tt['average_power_W'], 'W')}")
     fits = "fits" if tt["fits_in_memory"] else "DOES NOT FIT"
     print(f"  peak memory  {format_si(tt['peak_memory_B'], 'B')} ({fits} in {format_si(tt['memory_capacity_B'], 'B')})")
+    print(f"  error proxy  {tt['error_proxy']:.4g} (relative L2 error of the formats)")
+    if args.top == 0:
+        return 0
     ops = sorted(out["operators"], key=lambda o: -o["total_latency_s"])[: args.top]
     print(f"\nTop {len(ops)} operators by time:")
     print_table(["operator", "phase", "kind", "count", "time", "share", "bound", "engine", "dtype"],
@@ -61,16 +87,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a workload on a target",
-                       description="Latency, energy, throughput, energy per item and peak memory of one "
-                                   "workload on one target, with the per-operator breakdown and its bound.")
+    p = sub.add_parser("evaluate", help="evaluate one design point",
+                       description="Latency, energy, throughput, energy per item, peak memory and the accuracy "
+                                   "proxy of one workload on one target with any workload knob, algorithm knob, "
+                                   "target field or engine assignment, with the per-operator breakdown and its "
+                                   "bound. Knobs are declared once: `tradespace workloads` lists them.")
     p.add_argument("--target", required=True, help="target preset name or .toml path")
     p.add_argument("--workload", required=True, help="workload name (see `tradespace workloads`)")
-    p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="set a workload knob (repeatable)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="a workload knob (batch=8), an algorithm knob (weight_format=int4-g128, "
+                        "gemm_strategy=lut, attention_tiling=flash2, softmax_variant=two_pass), a target field "
+                        "(target.memories.hbm.bandwidth=4TB/s) or an engine (engine.gemv=pim); repeatable")
     p.add_argument("--engine", action="append", metavar="KIND=ENGINE",
                    help="force an operator kind onto an engine, e.g. gemv=pim (repeatable)")
     p.add_argument("--mode", choices=("calibrated", "ideal"), default="calibrated",
                    help="calibrated estimate (default) or ideal roofline bound")
-    p.add_argument("--top", type=int, default=12, help="operators to list (text output)")
+    p.add_argument("--top", type=int, default=12, help="operators to list (text output; 0: none)")
     p.add_argument("--json", action="store_true", help="print JSON with every operator")
     p.set_defaults(func=_run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.commands._common import print_json, print_table
-from models.hardware import Target, load_all_targets
+from models.hardware import TARGET_CLASSES, Target, load_all_targets
 from models.units import format_si, from_si
 
 
@@ -57,5 +57,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List every target preset: class, peak per datatype, bandwidth per "
                                    "memory level, ridge points, and (with --json) the source of each number.")
     p.add_argument("--json", action="store_true", help="print JSON with every number and its source")
-    p.add_argument("--class", dest="cls", choices=("gpu", "cpu", "mcu", "npu", "pim"), help="only one class")
+    p.add_argument("--class", dest="cls", choices=TARGET_CLASSES, help="only one class")
     p.set_defaults(func=_run)

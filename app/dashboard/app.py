@@ -13,7 +13,7 @@ from typing import Any
 import holoviews as hv
 import panel as pn
 
-PAGES = ("roofline", "compare", "explore", "targets")
+from app.dashboard.state import PAGES
 
 
 def _setup() -> None:

@@ -21,7 +21,7 @@ from models.hardware import Target, get_target, target_to_toml, with_overrides
 from models.io import atomic_write
 from models.perf import evaluate
 from models.units import from_si, to_si
-from models.workloads import OperatorTable, build_workload, workload_spec
+from models.workloads import OperatorTable, workload_spec
 
 __all__ = [
     "INTENSITY_RANGE_FLOP_PER_B",
@@ -30,11 +30,11 @@ __all__ = [
     "compare_data",
     "dominant_bound",
     "knob_values",
+    "point_table",
     "roofline_data",
     "save_target_copy",
     "target_fields_frame",
     "user_targets_dir",
-    "workload_table",
 ]
 
 # Arithmetic-intensity span of the roofline chart (FLOP/B): from embedding lookups (~0.01) to
@@ -44,14 +44,17 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def knob_values(workload: str, knobs: Mapping[str, Any], phase: str = "all") -> dict[str, Any]:
-    """Knob values for ``build_workload``: only the workload's own knobs, phase folded in.
+    """Knob values for :func:`models.point.build_point`: the workload's own knobs and the
+    algorithm knobs that apply to it, phase folded in.
 
     ``phase`` ``"all"`` maps to an LLM's ``"inference"`` (prefill + decode); other phases set the
     LLM ``phase`` knob when it allows them. Knobs of other workloads are dropped, so switching
-    workload keeps the shared knobs (batch, datatypes) and forgets the rest.
+    workload keeps the shared knobs (batch, datatypes, formats) and forgets the rest.
     """
+    from models.point import applicable_knobs
+
     spec = workload_spec(workload)
-    names = {k.name for k in spec.knobs}
+    names = {k.name for k in spec.knobs} | {k.name for k in applicable_knobs(spec)}
     out = {k: v for k, v in knobs.items() if k in names and k != "phase"}
     if "phase" in names:
         choices = spec.knob("phase").choices
@@ -65,9 +68,12 @@ def knob_values(workload: str, knobs: Mapping[str, Any], phase: str = "all") -> 
     return out
 
 
-def workload_table(workload: str, knobs: Mapping[str, Any], phase: str = "all") -> OperatorTable:
-    """The operator table of ``workload`` with ``knobs``, restricted to ``phase`` (or all)."""
-    table = build_workload(workload, **knob_values(workload, knobs, phase))
+def point_table(target: Target, workload: str, knobs: Mapping[str, Any], phase: str = "all") -> OperatorTable:
+    """The operator table of ``workload`` with ``knobs`` on ``target`` (the one builder),
+    restricted to ``phase`` (or all)."""
+    from models.point import build_point
+
+    table = build_point(workload, knob_values(workload, knobs, phase), target=target).table
     if phase != "all":
         mask = (table.meta["phase"] == phase).to_numpy()
         if not mask.any():
@@ -104,23 +110,22 @@ class RooflineData:
 
 
 def _ceilings(target: Target, used: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Polyline vertices of every (engine, dtype) in ``used`` against each level of its path."""
+    """Polyline vertices of every (engine, dtype) in ``used`` against each level of its path
+    (the ceilings of :func:`models.perf.roofline_ceilings`)."""
+    from models.perf import roofline_ceilings
+
     lo, hi = INTENSITY_RANGE_FLOP_PER_B
     rows: list[dict[str, Any]] = []
+    c = roofline_ceilings(target)
     for eng, dtype in used:
-        e = target.engine(eng)
-        peak = e.peak_op_per_s(dtype, target.clock_Hz)
-        if peak <= 0:
-            continue
-        for m in target.path_of(eng):
-            ridge = peak / m.bandwidth_B_per_s
-            xs = np.array([lo, min(max(ridge, lo), hi), hi])
-            ys = np.minimum(peak, m.bandwidth_B_per_s * xs)
-            label = f"{target.name} {eng} {dtype} / {m.name}"
+        for r in c.filter((pl.col("engine") == eng) & (pl.col("dtype") == dtype)).iter_rows(named=True):
+            peak, bw = r["peak_op_per_s"], r["bandwidth_B_per_s"]
+            xs = np.array([lo, min(max(r["ridge_FLOP_per_B"], lo), hi), hi])
+            ys = np.minimum(peak, bw * xs)
+            label = f"{target.name} {eng} {dtype} / {r['level']}"
             for x, y in zip(xs, ys, strict=True):
                 rows.append({"target": target.name, "ceiling": label, "engine": eng, "dtype": dtype,
-                             "level": m.name, "intensity_FLOP_per_B": float(x),
-                             "attainable_FLOP_per_s": float(y)})
+                             "level": r["level"], "intensity_FLOP_per_B": float(x), "attainable_FLOP_per_s": float(y)})
     return rows
 
 
@@ -134,12 +139,11 @@ def roofline_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any
     """
     if not targets:
         raise ValueError("targets: got an empty selection; pick at least one target")
-    table = workload_table(workload, knobs, phase)
     ceil_rows: list[dict[str, Any]] = []
     ops, bds, tots = [], [], []
     for name in targets:
         t = get_target(name)
-        res = evaluate(t, table, mode=mode)
+        res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
         bd = res.breakdown(0)
         used = sorted(set(zip(bd["engine"].to_list(), bd["compute_dtype"].to_list(), strict=True)))
         ceil_rows += _ceilings(t, used)
@@ -176,12 +180,11 @@ def compare_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any]
     """
     if not targets:
         raise ValueError("targets: got an empty selection; pick at least one target")
-    table = workload_table(workload, knobs, phase)
     rows = []
     for name in targets:
         t = get_target(name)
-        res = evaluate(t, table, mode=mode)
-        cap = max(m.capacity_B for m in t.memories)
+        res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
+        cap = float(np.asarray(res.memory_capacity_B).reshape(-1)[0])
         peak_mem = float(np.asarray(res.peak_memory_B).reshape(-1)[0])
         rows.append({
             "target": name, "target_class": t.target_class,
@@ -270,59 +273,48 @@ def save_target_copy(target: Target, folder: Path | None = None, *, overwrite: b
 
 # ---------------------------------------------------------------------------------- explore page
 def axis_unit(sets: str, workload: str | None = None) -> str:
-    """Display unit of an Explore axis: the FIELD_SPECS unit of a target field, else ``"1"``.
+    """Display unit of an Explore axis, from the setting's declaration (``"1"`` when unknown)."""
+    from models.point import SettingError, setting
 
-    With ``workload``, a ``workload.<knob>`` axis gets the knob's declared unit (``count``,
-    ``tokens``...) for display; without it, ``"1"`` (the bounds are taken as plain numbers).
-    """
-    from models.hardware import field_spec
-
-    if sets.startswith("target."):
-        try:
-            return field_spec(sets.partition(".")[2]).unit
-        except (KeyError, IndexError):
-            return "1"
-    if workload and sets.startswith("workload."):
-        from models.dse import get_workload
-
-        try:
-            kd = get_workload(workload).declarations.get(sets.partition(".")[2])
-        except KeyError:
-            return "1"
-        return (kd.unit or "1") if kd is not None else "1"
-    return "1"
+    try:
+        return setting(sets, workload=workload).unit
+    except (SettingError, KeyError):
+        return "1"
 
 
 def explore_axis_choices(target: str, workload: str) -> list[str]:
-    """What an Explore axis may set: numeric fields of ``target`` and numeric knobs of ``workload``."""
-    from models.dse import get_workload
+    """What an Explore axis may set: the numeric fields of ``target``, the numeric knobs of
+    ``workload`` and the numeric algorithm knobs that apply to it."""
+    from models.point import applicable_knobs
 
     t = get_target(target)
+    spec = workload_spec(workload)
     out = [f"target.{p}" for p, (v, _, _) in t.numeric_fields().items() if v is not None]
-    out += [f"workload.{k}" for k in get_workload(workload).knobs]
+    out += [f"workload.{k.name}" for k in spec.knobs if k.numeric and not k.structural]
+    out += [f"algorithm.{k.name}" for k in applicable_knobs(spec) if k.numeric]
     return out
 
 
-def split_space(space: Any, n_blocks: int) -> list[Any]:
-    """Cut ``space`` into at most ``n_blocks`` sub-spaces along its longest numeric grid.
+def axis_defaults(sets: str, target: str, workload: str) -> tuple[float, float, bool]:
+    """Default ``(low, high, log)`` of an Explore axis in its display unit, from the declaration:
+    a target field spans half to twice its preset value (within its declared range), a knob its
+    declared range (a batch from 1 to 256)."""
+    from models.point import setting
 
-    The union of the sub-grids is the full grid, so sweeping the blocks one after another
-    gives progress and a cancel point between blocks at no extra cost.
-    """
-    import dataclasses
-
-    params = list(space.parameters)
-    numeric = [i for i, p in enumerate(params) if p.kind in ("float", "int")]
-    if not numeric or n_blocks <= 1:
-        return [space]
-    i = max(numeric, key=lambda j: len(params[j].grid()))
-    grid = np.asarray(params[i].grid(), dtype=np.float64)
-    out = []
-    for chunk in np.array_split(grid, min(n_blocks, grid.size)):
-        p = dataclasses.replace(params[i], values=tuple(float(v) for v in chunk), low=float(chunk.min()),
-                                high=float(chunk.max()))
-        out.append(dataclasses.replace(space, parameters=tuple(params[:i] + [p] + params[i + 1:])))
-    return out
+    t = get_target(target)
+    decl = setting(sets, workload=workload, target=t)
+    lo, hi = decl.low if decl.low is not None else 0.0, decl.high if decl.high is not None else 1.0
+    if sets.startswith("target."):
+        v = t.numeric_fields()[sets.partition(".")[2]][0]
+        assert v is not None
+        lo, hi = max(lo, 0.5 * v), min(hi, 2.0 * v)
+        if decl.name.endswith("efficiency") or decl.unit == "1":
+            hi = min(hi, decl.high if decl.high is not None else hi)
+    elif decl.name == "batch":
+        hi = min(hi, 256.0)
+    elif decl.log and hi / max(lo, 1e-300) > 1e4:
+        hi = lo * 1e4
+    return decl.from_si(lo), decl.from_si(hi), decl.log
 
 
 def explore_front(space: Any, results: pl.DataFrame) -> pl.DataFrame:
@@ -345,14 +337,13 @@ def explore_front(space: Any, results: pl.DataFrame) -> pl.DataFrame:
 def point_breakdown(space: Any, row: Mapping[str, Any]) -> pl.DataFrame:
     """Per-operator breakdown of one design point (a row of a results frame).
 
-    The point is rebuilt by :func:`models.dse.point_table`, the path the sweep takes (algorithm
+    :func:`models.dse.point_result` prices the point on the path the sweep took (algorithm
     knobs such as formats, GEMM strategy and attention tiling included), so the breakdown's
     total latency is the row's ``latency_s``.
     """
-    from models.dse import point_table
+    from models.dse import point_result
 
-    target, table = point_table(space, row)
-    return evaluate(target, table, mode=space.mode).breakdown(0)
+    return point_result(space, row).breakdown(0)
 
 
 EXPORT_FORMATS = ("csv", "parquet", "json", "html")

@@ -23,10 +23,13 @@ import param
 import polars as pl
 
 from app.dashboard import data as D
+from models.workloads.kinds import PHASES as WORKLOAD_PHASES
 
-__all__ = ["CompareState", "ExploreState", "RooflineState", "TargetsState", "PHASES", "EXPLORE_METRICS"]
+__all__ = ["CompareState", "EXPLORE_METRICS", "ExploreState", "PAGES", "PHASES", "RooflineState", "TargetsState"]
 
-PHASES = ("all", "prefill", "decode", "forward", "backward", "update")
+# the dashboard's pages, in navigation order, and the phases a page can show ("all" or one)
+PAGES = ("roofline", "compare", "explore", "targets")
+PHASES = ("all", *WORKLOAD_PHASES)
 # Metrics offered as Explore objectives (columns of models.dse results), with display units.
 EXPLORE_METRICS = {"latency_s": "s", "energy_J": "J", "energy_J_per_item": "J/item", "items_per_s": "items/s",
                    "edp_J_s": "J·s", "average_power_W": "W", "peak_memory_B": "B", "error_proxy": "1"}
@@ -55,19 +58,28 @@ class _WorkloadInputs(_Base):
         self.knobs = {**self.knobs, name: value}
 
     def knob_specs(self) -> list[Any]:
-        """The workload's knobs (models.workloads Knob), without ``phase`` (its own widget)."""
+        """The declarations of the workload's knobs (without ``phase``: its own widget) and of
+        the algorithm knobs that apply to it (:func:`models.point.applicable_knobs`)."""
+        from models.point import applicable_knobs
         from models.workloads import workload_spec
 
         try:
-            return [k for k in workload_spec(self.workload).knobs if k.name != "phase"]
+            spec = workload_spec(self.workload)
         except KeyError:
             return []
+        return [k for k in spec.knobs if k.name != "phase"] + applicable_knobs(spec)
 
     def knob_value(self, name: str) -> Any:
+        """The knob's value: set, else its default (None: an algorithm knob left as built)."""
         for k in self.knob_specs():
             if k.name == name:
                 return self.knobs.get(name, k.default)
         raise KeyError(f"workload {self.workload!r} has no knob {name!r}")
+
+    def clear_knob(self, name: str) -> None:
+        """Unset a knob (back to its default / as built)."""
+        if name in self.knobs:
+            self.knobs = {k: v for k, v in self.knobs.items() if k != name}
 
 
 class _ComputedFromInputs(_WorkloadInputs):
@@ -226,14 +238,19 @@ class ExploreState(_Base):
             sets = getattr(self, f"axis{i}").strip()
             if sets:
                 out.append(Axis(sets=sets, low=getattr(self, f"axis{i}_low"), high=getattr(self, f"axis{i}_high"),
-                                n_grid=getattr(self, f"axis{i}_n"), unit=D.axis_unit(sets)))
+                                n_grid=getattr(self, f"axis{i}_n"), unit=D.axis_unit(sets, self.workload)))
         return out
 
     def space_dict(self) -> dict[str, Any]:
+        from models.point import SettingError, setting
+
         params = []
         for ax in self.axes():
-            name = ax.sets.rsplit(".", 1)[-1] if ax.sets.startswith("workload.") else ax.sets.partition(".")[2]
-            kind = "int" if ax.sets.startswith("workload.") else "float"
+            name = ax.sets.rsplit(".", 1)[-1] if not ax.sets.startswith("target.") else ax.sets.partition(".")[2]
+            try:
+                kind = setting(ax.sets, workload=self.workload).kind
+            except (SettingError, KeyError):
+                kind = "float"  # the space's validation names the bad setting
             params.append({"name": name.replace(".", "_"), "sets": ax.sets, "kind": kind,
                            "bounds": [ax.low, ax.high], "unit": ax.unit, "n_grid": ax.n_grid})
         return {
@@ -289,16 +306,21 @@ class ExploreState(_Base):
             self.param.update(running=False, cancel_requested=False)
 
     async def _run_sweep(self, space: Any) -> pl.DataFrame | None:
-        from models.dse import sweep
+        from models.dse import sweep_chunks
 
-        blocks = D.split_space(space, n_blocks=20)
-        parts = []
-        for i, sub in enumerate(blocks):
+        total = space.n_grid_points
+        chunks = sweep_chunks(space, chunk_size=max(1, min(1 << 16, -(-total // 20))))
+        parts: list[pl.DataFrame] = []
+        done = 0
+        while True:
             if self.cancel_requested:
                 return None
-            parts.append(await asyncio.to_thread(sweep, sub, progress=False))
-            self.param.update(progress=(i + 1) / len(blocks),
-                              status=f"sweep: {sum(p.height for p in parts)} of {space.n_grid_points} points")
+            part = await asyncio.to_thread(next, chunks, None)
+            if part is None:
+                break
+            parts.append(part)
+            done += part.height
+            self.param.update(progress=done / total, status=f"sweep: {done} of {total} points")
         return pl.concat(parts, how="vertical")
 
     async def _run_search(self, space: Any) -> pl.DataFrame | None:

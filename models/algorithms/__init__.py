@@ -20,7 +20,7 @@ from models.algorithms.attention import (
     standard_attention,
 )
 from models.algorithms.error_proxy import QuantError, quant_error, quant_error_table, quantize, synthetic_tensor
-from models.algorithms.groupsize import e2gc_gain, group_conv_cost, group_conv_table, optimal_group_size
+from models.algorithms.groupsize import GroupConvCost, group_conv_counts, group_conv_table, groups_of
 from models.algorithms.lowbit_gemm import (
     STRATEGIES,
     GemmCost,
@@ -57,9 +57,7 @@ from models.algorithms.softmax import (
     SOFTMAX_VARIANTS,
     softmax_counts,
     softmax_passes,
-    softmax_speedup,
     softmax_table,
-    softmax_time,
 )
 
 __all__ = [
@@ -80,20 +78,20 @@ __all__ = [
     "cascade_attention",
     "decode_attention",
     "dequant_gemm",
-    "e2gc_gain",
     "effective_bits",
     "flash_attention",
     "flash_block_sizes",
     "gemm_table",
     "get_format",
-    "group_conv_cost",
+    "GroupConvCost",
+    "group_conv_counts",
+    "groups_of",
     "group_conv_table",
     "grouped",
     "lmul_energy",
     "lut_gemm",
     "mixpe_gemm",
     "native_gemm",
-    "optimal_group_size",
     "parse_quant_config",
     "price_gemm",
     "quant_error",
@@ -106,9 +104,7 @@ __all__ = [
     "scaling_exponents",
     "softmax_counts",
     "softmax_passes",
-    "softmax_speedup",
     "softmax_table",
-    "softmax_time",
     "standard_attention",
     "synthetic_tensor",
 ]

@@ -413,8 +413,12 @@ def _storage_dtype(fmt: Format) -> str:
     return fmt.compute_dtype
 
 
-def _ratio(new_bits: float, old: np.ndarray) -> np.ndarray:
-    return np.where(old > 0, new_bits / np.where(old > 0, old, 1.0), 1.0)
+def _ratio(new_bits: float, old_bits: float) -> float:
+    return new_bits / old_bits if old_bits > 0 else 1.0
+
+
+def _first_bits(dtypes: list[str], default: str) -> float:
+    return float(DTYPE_BITS[next((d for d in dtypes if d), default)])
 
 
 def apply_quant(
@@ -428,9 +432,10 @@ def apply_quant(
     """Store weights, activations and KV cache of ``table`` in the formats of ``config``.
 
     Bytes are rescaled by ``effective_bits / current bits`` (the current bits come from the
-    meta datatype columns), per operator. The footprint is rescaled by the ratio of new to
-    old total bytes. The compute datatype of weight-bearing GEMM-like operators follows the
-    strategy:
+    meta datatype columns), per operator. Weights are those of matrix, convolution and embedding
+    operators; normalization gains keep their datatype (quantizers leave them in high
+    precision). The footprint is rescaled by the ratio of new to old total bytes. The compute
+    datatype of weight-bearing GEMM-like operators follows the strategy:
 
     - ``"dequant"``: weights are expanded to the activation format; compute in the
       activation's datatype (fp16 for A16, int8 for A8).
@@ -442,6 +447,10 @@ def apply_quant(
     their datatype (norms and softmax stay in high precision). Attention reads the KV cache
     at the KV format.
 
+    Resident memory follows the formats: with the table's ``memory_parts_B``, the weights
+    become ``parameters x effective weight bits / 8`` and the KV cache and the activations
+    scale by their bit ratios; without them, the weights' change is added to ``peak_memory_B``.
+
     Returns a new table; the original is not changed.
     """
     cfg = parse_quant_config(config)
@@ -452,24 +461,23 @@ def apply_quant(
         )
     meta = table.meta
     kinds = meta["kind"].to_list()
-
-    def bits_col(col: str) -> np.ndarray:
-        return np.array(
-            [DTYPE_BITS[d] if d else 0.0 for d in meta[col].to_list()], dtype=np.float64
-        )
-
-    wb, ab, kb = bits_col("weight_dtype"), bits_col("act_dtype"), bits_col("kv_dtype")
-    a = table.arrays
-    old_bytes = table.bytes_B
-    w_new = a["weight_read_B"] * _ratio(cfg.weight.effective_bits, wb)[None, :]
-    ar_new = a["act_read_B"] * _ratio(cfg.act.effective_bits, ab)[None, :]
-    aw_new = a["act_write_B"] * _ratio(cfg.act.effective_bits, ab)[None, :]
-    kr_new = a["kv_read_B"] * _ratio(cfg.kv.effective_bits, kb)[None, :]
-    kw_new = a["kv_write_B"] * _ratio(cfg.kv.effective_bits, kb)[None, :]
-    new_bytes = w_new + ar_new + aw_new + kr_new + kw_new
-    fp_new = a["footprint_B"] * np.where(
-        old_bytes > 0, new_bytes / np.where(old_bytes > 0, old_bytes, 1.0), 1.0
-    )
+    wdt, adt, kdt = (meta[c].to_list() for c in ("weight_dtype", "act_dtype", "kv_dtype"))
+    cols = []
+    for i, c in enumerate(table.columns):
+        quantized = kinds[i] in _W_KINDS or kinds[i] == "embedding"
+        rw = _ratio(cfg.weight.effective_bits, DTYPE_BITS[wdt[i]] if wdt[i] and quantized else 0.0)
+        ra = _ratio(cfg.act.effective_bits, DTYPE_BITS[adt[i]] if adt[i] else 0.0)
+        rk = _ratio(cfg.kv.effective_bits, DTYPE_BITS[kdt[i]] if kdt[i] else 0.0)
+        old = table.column_bytes_B(i)
+        new = dict(c)
+        new["weight_read_B"] = c["weight_read_B"] * rw
+        new["act_read_B"] = c["act_read_B"] * ra
+        new["act_write_B"] = c["act_write_B"] * ra
+        new["kv_read_B"] = c["kv_read_B"] * rk
+        new["kv_write_B"] = c["kv_write_B"] * rk
+        nb = new["weight_read_B"] + new["act_read_B"] + new["act_write_B"] + new["kv_read_B"] + new["kv_write_B"]
+        new["footprint_B"] = c["footprint_B"] * np.where(old > 0, nb / np.where(old > 0, old, 1.0), 1.0)
+        cols.append(new)
 
     wd, ad, kd = _storage_dtype(cfg.weight), _storage_dtype(cfg.act), _storage_dtype(cfg.kv)
     act_compute = cfg.act.compute_dtype
@@ -488,25 +496,34 @@ def apply_quant(
     comp, wcol, acol, kvcol = [], [], [], []
     old_comp = meta["compute_dtype"].to_list()
     for i, k in enumerate(kinds):
-        has_w = wb[i] > 0
+        has_w = bool(wdt[i])
+        quantized = k in _W_KINDS or k == "embedding"
         if k in _W_KINDS and has_w:
             comp.append(gemm_dtype)
         elif k in ("gemm", "gemv", "attention") and cfg.act.is_float:
             comp.append(act_compute)  # activation x activation products in the activation format
         else:
             comp.append(old_comp[i])  # norms, softmax, integer-activation attention keep theirs
-        wcol.append(wd if has_w else "")
-        acol.append(ad if ab[i] > 0 else "")
-        kvcol.append(kd if kb[i] > 0 else "")
+        wcol.append((wd if quantized else wdt[i]) if has_w else "")
+        acol.append(ad if adt[i] else "")
+        kvcol.append(kd if kdt[i] else "")
     acc = ["int32" if c.startswith("int") else "fp32" for c in comp]
-    out = table.with_arrays(
-        weight_read_B=w_new,
-        act_read_B=ar_new,
-        act_write_B=aw_new,
-        kv_read_B=kr_new,
-        kv_write_B=kw_new,
-        footprint_B=fp_new,
-    )
+
+    old_w = _first_bits(wdt, "bf16")
+    new_weights = table.total_params() * cfg.weight.effective_bits / 8.0
+    peak: dict[str, np.ndarray] = {}
+    parts_out: dict[str, dict[str, np.ndarray]] = {}
+    for ph, total in table.peak_memory_B.items():
+        parts = table.memory_parts_B.get(ph)
+        if parts is None:
+            peak[ph] = total + table.total_params() * (cfg.weight.effective_bits - old_w) / 8.0
+            continue
+        scale = {"kv_cache": _ratio(cfg.kv.effective_bits, _first_bits(kdt, "bf16")),
+                 "activations": _ratio(cfg.act.effective_bits, _first_bits(adt, "bf16"))}
+        p2 = {name: (new_weights if name == "weights" else v * scale.get(name, 1.0)) for name, v in parts.items()}
+        parts_out[ph] = p2
+        peak[ph] = sum(p2.values(), np.zeros(1))
+    out = replace(table, columns=tuple(cols), peak_memory_B=peak, memory_parts_B=parts_out)
     return out.with_meta(
         compute_dtype=comp, weight_dtype=wcol, act_dtype=acol, kv_dtype=kvcol, acc_dtype=acc
     )

@@ -18,8 +18,8 @@ depths to integers (at least 1), widths to multiples of 8, the group width scale
 width and snapped (<= 2 kept, <= 5 -> 4, else a multiple of 8), the bottleneck width made a
 multiple of the group width, resolution to a multiple of 4. :func:`scale_anynet` builds the
 rounded net with :func:`models.workloads.anynet.anynet`, so its FLOPs, parameters and
-activations (and its cost on a target through :func:`models.perf.evaluate`) can be set
-against the closed form.
+activations can be set against the closed form (its cost on a target:
+:func:`models.studies.scaled_net_cost`, through the ``scaling_*`` knobs of the one builder).
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
-from models.hardware import Target, get_target
-from models.perf import evaluate
 from models.workloads import OperatorTable
 from models.workloads.anynet import REGNETX_PRESETS, anynet, complexity, regnet_params
 
@@ -141,7 +139,7 @@ def _snap_group(g: np.ndarray) -> np.ndarray:
 
 
 def scale_anynet(depths: ArrayLike, widths: ArrayLike, group_widths: ArrayLike, s: ArrayLike, strategy: str,
-                 alpha: ArrayLike = 0.8, *, bottleneck_ratio: float = 1.0, resolution: float = 224,
+                 alpha: ArrayLike = 0.8, *, bottleneck_ratio: float = 1.0, resolution: ArrayLike = 224,
                  batch: ArrayLike = 1, dtype: str = "fp16", scale_groups: bool = True,
                  fold_bn: bool = False) -> ScaledNet:
     """Scale a base AnyNet by flops factor ``s`` with ``strategy`` and round it like pycls.
@@ -191,16 +189,15 @@ def regnetx_base(name: str = "regnetx-400mf") -> tuple[np.ndarray, np.ndarray, n
     return regnet_params(w0, wa, wm, dep, gw)
 
 
-def scaling_cost(base: str, s: ArrayLike, strategy: str, alpha: ArrayLike = 0.8, *,
-                 target: Target | str | None = None, batch: int = 1, dtype: str = "fp16",
-                 overrides: dict[str, ArrayLike] | None = None) -> pl.DataFrame:
-    """Closed form vs real-rounded net, and (with ``target``) its cost, one row per point.
+def scaling_cost(base: str, s: ArrayLike, strategy: str, alpha: ArrayLike = 0.8, *, batch: int = 1,
+                 dtype: str = "fp16") -> pl.DataFrame:
+    """Closed form vs real-rounded net, one row per point.
 
     Columns: ``s``, ``alpha``, closed-form exponents (``e_flops``, ``e_params``, ``e_acts``),
     the rounded net's ratios to the base (``flops_ratio``, ``params_ratio``, ``acts_ratio``),
     their measured exponents ``log(ratio)/log(s)`` (NaN at s = 1) and the relative deviation of
-    each ratio from ``s ** e`` (``*_deviation``); with a target, ``latency_s``, ``energy_J``
-    of the scaled net and ``latency_ratio`` to the base on that target.
+    each ratio from ``s ** e`` (``*_deviation``). Its time and energy on a target:
+    :func:`models.studies.scaled_net_cost`.
     """
     d0, w0, g0 = regnetx_base(base)
     sa = np.atleast_1d(_check_s(s))
@@ -221,11 +218,4 @@ def scaling_cost(base: str, s: ArrayLike, strategy: str, alpha: ArrayLike = 0.8,
             out[f"{key}_ratio"] = ratio
             out[f"{key}_exponent"] = np.where(np.abs(logs) > 0, np.log(ratio) / logs, np.nan)
             out[f"{key}_deviation"] = ratio / sP**ex - 1.0
-    if target is not None:
-        t = get_target(target) if isinstance(target, str) else target
-        res = evaluate(t, net.table, overrides=overrides, detail=False)
-        res0 = evaluate(t, ref, overrides=overrides, detail=False)
-        out["latency_s"] = np.broadcast_to(res.latency_s, (P,))
-        out["energy_J"] = np.broadcast_to(res.energy_J, (P,))
-        out["latency_ratio"] = np.broadcast_to(res.latency_s / res0.latency_s, (P,))
     return pl.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in out.items()})

@@ -18,8 +18,9 @@ softmax of Milakov & Gimelshein, arXiv 1805.02867; the fused form of FlashAttent
     no main-memory traffic for the softmax itself (the normalization is applied to the output
     block, not to the scores).
 
-Each pass is one operator of kind ``softmax`` in an operator table, so :func:`models.perf.evaluate`
-prices it: ``time = max(compute, bytes / bandwidth of the home level) + overhead`` per pass,
+Each pass is one operator of kind ``softmax`` in an operator table (the ``softmax_variant`` knob
+of :func:`models.point.build_point` puts them in any table), so the perf model prices it:
+``time = max(compute, bytes / bandwidth of the home level) + overhead`` per pass,
 where the home level is decided by the working set (input + output tensors): a softmax whose
 tensors fit in a cache streams from that cache in every pass, one that does not streams from
 DRAM in every pass.
@@ -34,8 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.hardware import Target, get_target
-from models.perf import PerfResult, evaluate
+from models.hardware import Target
 from models.workloads import OperatorTable, bytes_per_element, elementwise, table_from_ops
 
 __all__ = [
@@ -43,13 +43,10 @@ __all__ = [
     "SOFTMAX_VARIANTS",
     "PassSpec",
     "SoftmaxCounts",
-    "SoftmaxTiming",
     "default_write_allocate",
     "softmax_counts",
     "softmax_passes",
-    "softmax_speedup",
     "softmax_table",
-    "softmax_time",
 ]
 
 ArrayLike = float | int | np.ndarray
@@ -203,42 +200,3 @@ def softmax_table(variant: str, n_elements: ArrayLike, *, dtype: str = "fp32", w
         ops.append(type(op)(meta=op.meta, values=vals))
     return table_from_ops(ops, workload=f"softmax-{variant}", item_name="softmax",
                           knobs={"n_elements": n})
-
-
-@dataclass(frozen=True, kw_only=True)
-class SoftmaxTiming:
-    """Time and energy of one softmax, per design point ``(P,)``, plus the per-pass result."""
-
-    variant: str
-    latency_s: np.ndarray
-    energy_J: np.ndarray
-    bytes_B: np.ndarray
-    perf: PerfResult
-
-    @property
-    def bound(self) -> list[str]:
-        """What bounds each pass at point 0 (``compute`` or a memory level name)."""
-        return self.perf.breakdown(0)["bound"].to_list()
-
-
-def softmax_time(target: Target | str, variant: str, n_elements: ArrayLike, *, dtype: str = "fp32",
-                 write_allocate: bool | None = None, mode: str = "calibrated",
-                 overrides: dict[str, ArrayLike] | None = None) -> SoftmaxTiming:
-    """Time and energy of ``variant`` on ``target`` (write-allocate default by target class)."""
-    t = get_target(target) if isinstance(target, str) else target
-    wa = default_write_allocate(t) if write_allocate is None else bool(write_allocate)
-    tab = softmax_table(variant, n_elements, dtype=dtype, write_allocate=wa)
-    res = evaluate(t, tab, overrides=overrides, mode=mode)
-    return SoftmaxTiming(variant=variant, latency_s=res.latency_s, energy_J=res.energy_J,
-                         bytes_B=tab.total("act_read_B") + tab.total("act_write_B"), perf=res)
-
-
-def softmax_speedup(target: Target | str, n_elements: ArrayLike, *, variant: str = "two_pass",
-                    baseline: str = "three_pass_recompute", dtype: str = "fp32",
-                    write_allocate: bool | None = None, mode: str = "calibrated",
-                    overrides: dict[str, ArrayLike] | None = None) -> np.ndarray:
-    """Time of ``baseline`` / time of ``variant`` on ``target``, shape ``(P,)``."""
-    kw = dict(dtype=dtype, write_allocate=write_allocate, mode=mode, overrides=overrides)
-    base = softmax_time(target, baseline, n_elements, **kw)  # type: ignore[arg-type]
-    new = softmax_time(target, variant, n_elements, **kw)  # type: ignore[arg-type]
-    return base.latency_s / new.latency_s

@@ -30,7 +30,7 @@ _CHUNK = 512
 
 def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     """``(n, k)`` values with maximized columns negated and NaN replaced by +inf."""
-    y = np.array(values, dtype=np.float64, copy=True).reshape(len(values), -1)
+    y = np.array(values, dtype=np.float64, copy=True).reshape(len(values), len(directions) if len(values) == 0 else -1)
     if y.shape[1] != len(directions):
         raise ValueError(f"{y.shape[1]} objective columns but {len(directions)} directions")
     for j, d in enumerate(directions):

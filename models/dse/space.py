@@ -1,18 +1,20 @@
 """Design spaces: parameters, constraints and objectives, from TOML or Python.
 
-A parameter says what it sets with ``sets``:
+A parameter says what it sets with ``sets``; every setting is declared once (see
+:mod:`models.point.knobs`), and the declaration gives the parameter its default unit, log flag and
+allowed range or choices:
 
 - ``"target"``: the target itself (categorical over preset names, any class);
 - ``"target.<override path>"``: a numeric target field (``"target.memories.hbm.bandwidth"``),
-  given in ``unit`` and converted to SI with :func:`models.units.to_si`; the unit and log flag
-  default to the field's :data:`models.hardware.FIELD_SPECS` entry;
-- ``"workload"``: the workload (categorical over :func:`models.workloads.registry.available_workloads`);
-- ``"workload.<knob>"``: a workload knob (``batch``, ``prompt_len``, ``group_size`` ...); the
-  unit, log flag and allowed range default to the workload's
-  :class:`~models.workloads.registry.Knob` declaration;
-- ``"algorithm.<knob>"``: an algorithm knob of :func:`models.dse.knobs.knob_handlers` (formats,
-  GEMM strategy, attention tiling, softmax variant, scaling); unit, log flag and allowed range
-  or choices come from its :class:`~models.dse.knobs.KnobHandler` declaration.
+  given in ``unit`` and converted to SI (:data:`models.hardware.FIELD_SPECS`);
+- ``"workload"``: the workload (categorical over :func:`models.workloads.available_workloads`);
+- ``"workload.<knob>"``: a workload knob (``batch``, ``prompt_len``, ``group_size`` ...);
+- ``"algorithm.<knob>"``: an algorithm knob of :data:`models.point.ALGORITHM_KNOBS` (formats,
+  GEMM strategy, attention tiling and SRAM, softmax variant, scaling);
+- ``"engine.<kind>"``: the engine that runs every operator of a kind (categorical).
+
+Fixed settings: ``target``, ``workload``, ``mode``, ``workload_knobs``, ``algorithm_knobs``,
+``engine`` (``{kind = "engine"}``) and ``policy`` (``"time"`` or ``"energy"``).
 
 Example (``data/spaces/*.toml``)::
 
@@ -43,7 +45,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from models.hardware import available_targets, field_spec, get_target
+from models.hardware import available_targets, get_target
+from models.params import Param, ParamError
 from models.units import to_si
 
 __all__ = [
@@ -105,6 +108,8 @@ _SPACE_KEYS = {
     "mode",
     "workload_knobs",
     "algorithm_knobs",
+    "engine",
+    "policy",
     "parameters",
     "constraints",
     "objectives",
@@ -155,13 +160,19 @@ class Parameter:
 
     @property
     def scope(self) -> str:
-        """``"target"``, ``"target_field"``, ``"workload"``, ``"workload_knob"`` or ``"algorithm"``."""
+        """``"target"``, ``"target_field"``, ``"workload"``, ``"workload_knob"``, ``"algorithm"`` or
+        ``"engine"``."""
         head, _, rest = self.sets.partition(".")
         if head == "target":
             return "target_field" if rest else "target"
         if head == "workload":
             return "workload_knob" if rest else "workload"
-        return "algorithm"
+        return "engine" if head == "engine" else "algorithm"
+
+    @property
+    def structural(self) -> bool:
+        """Changes the structure of the evaluation (grouped by, not vectorized over)."""
+        return self.kind in ("categorical", "bool") or self.scope in ("target", "workload", "engine")
 
     @property
     def key(self) -> str:
@@ -187,6 +198,8 @@ class Parameter:
         if self.kind in ("categorical", "bool"):
             idx = rng.integers(0, len(self.choices), n)
             return [self.choices[i] for i in idx]
+        if self.values:  # an explicit list of values: sample among them
+            return np.asarray(self.values, dtype=np.float64)[rng.integers(0, len(self.values), n)]
         lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
         if self.kind == "int":
             if self.log:
@@ -235,6 +248,8 @@ class DesignSpace:
     mode: str = "calibrated"
     workload_knobs: Mapping[str, Any] = field(default_factory=dict)
     algorithm_knobs: Mapping[str, Any] = field(default_factory=dict)
+    engine: Mapping[str, str] = field(default_factory=dict)
+    policy: str = "time"
     description: str = ""
     source: str = "<python>"
 
@@ -276,11 +291,11 @@ class DesignSpace:
 
     def metrics(self) -> tuple[str, ...]:
         """Metric columns the evaluator produces for this space."""
-        from models.dse.workloads import get_workload
+        from models.workloads import workload_spec
 
         extra = []
         for w in self.workloads():
-            item = get_workload(w).item_name
+            item = workload_spec(w).item_name
             extra += [f"{item}s_per_s", f"energy_J_per_{item}"]
         return tuple(dict.fromkeys((*METRICS, *extra)))
 
@@ -309,6 +324,8 @@ class DesignSpace:
             "source": self.source,
             "workload_knobs": dict(self.workload_knobs),
             "algorithm_knobs": dict(self.algorithm_knobs),
+            "engine": dict(self.engine),
+            "policy": self.policy,
             "parameters": [
                 {
                     "name": p.name,
@@ -348,12 +365,34 @@ def _err(space_or_src: Any, msg: str) -> SpaceError:
     return SpaceError(f"{src}: {msg}")
 
 
+def declaration(p: Parameter, *, workload: str | None = None, target: str | None = None) -> Param | None:
+    """The :class:`~models.params.Param` behind a parameter (None for ``target`` and ``workload``).
+
+    ``workload`` / ``target`` name the workload and target the parameter applies to (needed for
+    workload knobs and engine assignments).
+    """
+    from models.point import setting
+
+    if p.scope in ("target", "workload"):
+        return None
+    t = get_target(target) if target is not None else None
+    return setting(p.sets, workload=workload, target=t)
+
+
 def _validate(s: DesignSpace) -> None:
-    from models.dse.workloads import available_workloads, get_knob, get_workload, knob_handlers
+    from models.point import SettingError, setting, split_settings
+    from models.workloads import available_workloads
 
     if s.mode not in ("calibrated", "ideal"):
         raise _err(s, f"mode = {s.mode!r}; allowed: calibrated, ideal")
+    if s.policy not in ("time", "energy"):
+        raise _err(s, f"policy = {s.policy!r}; allowed: time, energy")
     targets_all = available_targets()
+    workloads_all = available_workloads()
+    if s.workload not in workloads_all:
+        raise _err(s, f"workload = {s.workload!r}: unknown workload; allowed: {', '.join(workloads_all)}")
+    if s.target not in targets_all:
+        raise _err(s, f"target = {s.target!r}: unknown target; allowed: {', '.join(targets_all)}")
     seen: set[str] = set()
     if not s.parameters:
         raise _err(s, "parameters: a design space needs at least one parameter")
@@ -371,191 +410,140 @@ def _validate(s: DesignSpace) -> None:
             if p.low is None or p.high is None:
                 raise _err(s, f"{where}: a {p.kind} parameter needs bounds = [low, high]")
             if not (np.isfinite(p.low) and np.isfinite(p.high)) or p.low > p.high:
-                raise _err(
-                    s,
-                    f"{where}: bounds = [{p.low:g}, {p.high:g}] (SI) is an empty range; need low <= high",
-                )
+                raise _err(s, f"{where}: bounds = [{p.low:g}, {p.high:g}] (SI) is an empty range; need low <= high")
             if p.log and p.low <= 0:
                 raise _err(s, f"{where}: log = true needs low > 0, got {p.low:g}")
             if p.kind == "int" and np.floor(p.high) < np.ceil(p.low):
-                raise _err(
-                    s, f"{where}: bounds [{p.low:g}, {p.high:g}] hold no integer (empty range)"
-                )
+                raise _err(s, f"{where}: bounds [{p.low:g}, {p.high:g}] hold no integer (empty range)")
             if p.n_grid < 1:
                 raise _err(s, f"{where}: n_grid = {p.n_grid}; allowed: an integer >= 1")
         scope = p.scope
         if scope == "target":
             bad = [c for c in p.choices if c not in targets_all]
             if bad:
-                raise _err(
-                    s, f"{where}: unknown target {bad[0]!r}; allowed: {', '.join(targets_all)}"
-                )
-        elif scope == "target_field":
-            for t in s.targets():
-                fields = get_target(t).numeric_fields()
-                if p.key not in fields:
-                    raise _err(
-                        s,
-                        f"{where}: sets = {p.sets!r}: target {t!r} has no field {p.key!r}; "
-                        f"allowed: target.<{', '.join(sorted(fields))}>",
-                    )
-            spec = field_spec(p.key)
-            for v in (p.low, p.high, *p.values):
-                if v is not None and spec.check(float(v)) is not None:
-                    raise _err(
-                        s, f"{where}: value {v:g} (SI) out of the field's range; {spec.allowed()}"
-                    )
-        elif scope == "workload":
-            bad = [c for c in p.choices if c not in available_workloads()]
+                raise _err(s, f"{where}: unknown target {bad[0]!r}; allowed: {', '.join(targets_all)}")
+            continue
+        if scope == "workload":
+            bad = [c for c in p.choices if c not in workloads_all]
             if bad:
-                raise _err(
-                    s,
-                    f"{where}: unknown workload {bad[0]!r}; allowed: {', '.join(available_workloads())}",
-                )
-        elif scope == "workload_knob":
-            for w in s.workloads():
-                ws = get_workload(w)
-                if p.key not in ws.declarations:
-                    raise _err(
-                        s,
-                        f"{where}: sets = {p.sets!r}: workload {w!r} has no knob {p.key!r}; "
-                        f"allowed: {', '.join(sorted(ws.declarations))}",
-                    )
-                kd = ws.declarations[p.key]
-                if p.kind in ("categorical", "bool"):
-                    vals: tuple[Any, ...] = p.choices
-                else:
-                    vals = tuple(v for v in (p.low, p.high, *p.values) if v is not None)
-                for v in vals:
-                    try:
-                        kd.check(v)
-                    except ValueError as exc:
-                        raise _err(s, f"{where}: workload {w!r}: {exc}") from None
-        else:
-            head, _, key = p.sets.partition(".")
-            if head != "algorithm" or not key:
-                raise _err(
-                    s,
-                    f"{where}: sets = {p.sets!r}; allowed: target, target.<field>, workload, "
-                    "workload.<knob>, algorithm.<knob>",
-                )
+                raise _err(s, f"{where}: unknown workload {bad[0]!r}; allowed: {', '.join(workloads_all)}")
+            continue
+        head, _, key = p.sets.partition(".")
+        if head not in ("target", "workload", "algorithm", "engine") or not key:
+            raise _err(s, f"{where}: sets = {p.sets!r}; allowed: target, target.<field>, workload, "
+                          "workload.<knob>, algorithm.<knob>, engine.<kind>")
+        if head == "algorithm" and key in ("weight_dtype", "act_dtype", "kv_dtype"):
+            raise _err(s, f"{where}: sets = {p.sets!r}: {key} is a workload knob; use sets = 'workload.{key}' "
+                          f"(or algorithm.{key.split('_')[0]}_format for any workload)")
+        # the declaration on every target / workload the parameter meets
+        scopes = [(w, t) for w in s.workloads() for t in s.targets()] if head in ("workload", "engine", "target") \
+            else [(s.workload, s.target)]
+        for w, t in scopes:
             try:
-                h = get_knob(key)
-            except KeyError:
-                raise _err(
-                    s,
-                    f"{where}: unknown algorithm knob {key!r}; allowed: "
-                    f"{', '.join(sorted(knob_handlers()))}",
-                ) from None
-            if h.choices:
-                bad = [c for c in p.choices if c not in h.choices]
-                if bad:
-                    raise _err(
-                        s,
-                        f"{where}: value {bad[0]!r} not allowed for {key}; allowed: "
-                        f"{', '.join(map(str, h.choices))}",
-                    )
-            if h.builder_kwarg is not None:
-                for w in s.workloads():
-                    decl = get_workload(w).declarations
-                    if h.builder_kwarg not in decl:
-                        raise _err(
-                            s,
-                            f"{where}: algorithm knob {key!r} sets the builder knob "
-                            f"{h.builder_kwarg!r}, which workload {w!r} lacks; its knobs: "
-                            f"{', '.join(sorted(decl))} (use algorithm.{key.split('_')[0]}_format "
-                            "for any workload)",
-                        )
-            if h.kind in ("float", "int") and p.kind in ("categorical", "bool"):
-                raise _err(s, f"{where}: algorithm knob {key!r} is {h.kind}; kind = {p.kind!r} is not allowed")
-            if h.kind in ("categorical", "bool") and p.kind in ("float", "int"):
-                raise _err(
-                    s,
-                    f"{where}: algorithm knob {key!r} is categorical; give kind = \"categorical\" "
-                    f"and choices from: {', '.join(map(str, h.choices))}",
-                )
-            for v in (p.low, p.high, *p.values):
-                if v is not None:
-                    try:
-                        h.check(v)
-                    except ValueError as exc:
-                        raise _err(s, f"{where}: {exc}") from None
-    if s.workload not in available_workloads():
-        raise _err(
-            s,
-            f"workload = {s.workload!r}: unknown workload; allowed: {', '.join(available_workloads())}",
-        )
-    if s.target not in targets_all:
-        raise _err(s, f"target = {s.target!r}: unknown target; allowed: {', '.join(targets_all)}")
+                decl = setting(p.sets, workload=w, target=get_target(t))
+            except (SettingError, KeyError) as exc:
+                raise _err(s, f"{where}: {exc.args[0] if exc.args else exc}") from None
+            if decl.numeric and p.kind in ("categorical", "bool"):
+                raise _err(s, f"{where}: {decl.role} {decl.name!r} is {decl.kind}; kind = {p.kind!r} is not allowed "
+                              f"(a list of numbers: kind = \"{decl.kind}\" with values = [...])")
+            if not decl.numeric and p.kind in ("float", "int"):
+                raise _err(s, f"{where}: {decl.role} {decl.name!r} is categorical; give kind = \"categorical\" and "
+                              f"choices from: {', '.join(map(str, decl.choices))}")
+            vals: tuple[Any, ...] = p.choices if p.kind in ("categorical", "bool") else \
+                tuple(v for v in (p.low, p.high, *p.values) if v is not None)
+            for v in vals:
+                problem = decl.problem(v)
+                if problem is not None:
+                    shown = f"{v:g} (SI)" if isinstance(v, float) else repr(v)
+                    raise _err(s, f"{where}: value {shown} not allowed for {decl.name}; {problem}")
     if not s.objectives:
         raise _err(s, "objectives: at least one objective is needed")
     metrics = s.metrics()
     for o in s.objectives:
         if o.metric not in metrics:
-            raise _err(
-                s, f"objective metric = {o.metric!r}: unknown metric; allowed: {', '.join(metrics)}"
-            )
+            raise _err(s, f"objective metric = {o.metric!r}: unknown metric; allowed: {', '.join(metrics)}")
         if o.direction not in ("minimize", "maximize"):
-            raise _err(
-                s,
-                f"objective {o.metric!r}: direction = {o.direction!r}; allowed: minimize, maximize (min, max)",
-            )
+            raise _err(s, f"objective {o.metric!r}: direction = {o.direction!r}; allowed: minimize, maximize "
+                          "(min, max)")
     for c in s.constraints:
         if c.kind not in CONSTRAINT_KINDS:
             raise _err(s, f"constraint kind = {c.kind!r}; allowed: {', '.join(CONSTRAINT_KINDS)}")
-        if c.kind in ("power", "accuracy") and (
-            c.limit is None or not np.isfinite(c.limit) or c.limit <= 0
-        ):
+        if c.kind in ("power", "accuracy") and (c.limit is None or not np.isfinite(c.limit) or c.limit <= 0):
             raise _err(s, f"constraint {c.kind!r}: limit = {c.limit!r}; allowed: a positive number")
+    # fixed settings: every workload/algorithm knob and engine assignment, on every workload/target
+    for w in s.workloads():
+        try:
+            split_settings({**s.workload_knobs, **{f"algorithm.{k}": v for k, v in s.algorithm_knobs.items()}}, w)
+        except (SettingError, ParamError) as exc:
+            raise _err(s, f"workload {w!r}: {exc.args[0] if exc.args else exc}") from None
+        except KeyError as exc:
+            raise _err(s, str(exc.args[0] if exc.args else exc)) from None
+    for kind, eng in s.engine.items():
+        for t in s.targets():
+            try:
+                decl = setting(f"engine.{kind}", target=get_target(t))
+            except SettingError as exc:
+                raise _err(s, f"engine: {exc.args[0]}") from None
+            if eng not in decl.choices:
+                raise _err(s, f"engine {kind} = {eng!r} on target {t!r}; allowed: {', '.join(decl.choices)}")
 
 
 # ---------------------------------------------------------------------------------- parsing
 def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpace:
     """Build a :class:`DesignSpace` from a parsed TOML/JSON mapping (strict: unknown keys are errors)."""
+    if not isinstance(data, Mapping):
+        raise _err(source, f"a design space is a table of keys, got {type(data).__name__}")
     unknown = set(data) - _SPACE_KEYS
     if unknown:
-        raise _err(
-            source, f"unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}"
-        )
+        raise _err(source, f"unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}")
     workloads = [str(data.get("workload", "llama-2-7b"))]
-    for raw in data.get("parameters", []):
-        if isinstance(raw, Mapping) and raw.get("sets") == "workload" and isinstance(raw.get("choices"), list):
-            workloads = [str(c) for c in raw["choices"]]
+    targets = [str(data.get("target", "h100-sxm"))]
+    raw_params = data.get("parameters", [])
+    if not isinstance(raw_params, list):
+        raise _err(source, f"parameters: a list of tables is required, got {type(raw_params).__name__}")
+    for raw in raw_params:
+        if isinstance(raw, Mapping) and isinstance(raw.get("choices"), list):
+            if raw.get("sets") == "workload":
+                workloads = [str(c) for c in raw["choices"]]
+            elif raw.get("sets") == "target":
+                targets = [str(c) for c in raw["choices"]]
     params = []
-    for i, raw in enumerate(data.get("parameters", [])):
-        params.append(_parse_param(raw, f"{source}: parameters[{i}]", workloads))
+    for i, raw in enumerate(raw_params):
+        params.append(_parse_param(raw, f"{source}: parameters[{i}]", workloads, targets))
     objectives = []
     for i, raw in enumerate(data.get("objectives", [])):
+        if not isinstance(raw, Mapping):
+            raise _err(source, f"objectives[{i}]: a table is required")
         bad = set(raw) - {"metric", "direction"}
         if bad:
-            raise _err(
-                source,
-                f"objectives[{i}]: unknown key {sorted(bad)[0]!r}; allowed: metric, direction",
-            )
+            raise _err(source, f"objectives[{i}]: unknown key {sorted(bad)[0]!r}; allowed: metric, direction")
         d = str(raw.get("direction", "minimize"))
         if d not in DIRECTIONS:
-            raise _err(
-                source,
-                f"objectives[{i}] ({raw.get('metric')!r}): direction = {d!r}; allowed: "
-                f"{', '.join(DIRECTIONS)}",
-            )
+            raise _err(source, f"objectives[{i}] ({raw.get('metric')!r}): direction = {d!r}; allowed: "
+                               f"{', '.join(DIRECTIONS)}")
         if "metric" not in raw:
             raise _err(source, f"objectives[{i}]: missing key 'metric'")
         objectives.append(Objective(metric=str(raw["metric"]), direction=DIRECTIONS[d]))
     constraints = []
     for i, raw in enumerate(data.get("constraints", [])):
+        if not isinstance(raw, Mapping):
+            raise _err(source, f"constraints[{i}]: a table is required")
         bad = set(raw) - {"kind", "limit", "unit"}
         if bad:
-            raise _err(
-                source,
-                f"constraints[{i}]: unknown key {sorted(bad)[0]!r}; allowed: kind, limit, unit",
-            )
+            raise _err(source, f"constraints[{i}]: unknown key {sorted(bad)[0]!r}; allowed: kind, limit, unit")
         lim = raw.get("limit")
-        if lim is not None and "unit" in raw:
-            lim = to_si(lim, raw["unit"])
-        constraints.append(
-            Constraint(kind=str(raw.get("kind")), limit=None if lim is None else float(lim))
-        )
+        if lim is not None:
+            if isinstance(lim, bool) or not isinstance(lim, int | float):
+                raise _err(source, f"constraints[{i}]: limit = {lim!r}; a number is required")
+            if "unit" in raw:
+                try:
+                    lim = to_si(lim, raw["unit"])
+                except ValueError as exc:
+                    raise _err(source, f"constraints[{i}]: {exc}") from None
+        constraints.append(Constraint(kind=str(raw.get("kind")), limit=None if lim is None else float(lim)))
+    for key in ("workload_knobs", "algorithm_knobs", "engine"):
+        if not isinstance(data.get(key, {}), Mapping):
+            raise _err(source, f"{key}: a table is required, got {data.get(key)!r}")
     try:
         return DesignSpace(
             name=str(data.get("name", Path(source).stem)),
@@ -565,6 +553,8 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
             mode=str(data.get("mode", "calibrated")),
             workload_knobs=dict(data.get("workload_knobs", {})),
             algorithm_knobs=dict(data.get("algorithm_knobs", {})),
+            engine={str(k): str(v) for k, v in data.get("engine", {}).items()},
+            policy=str(data.get("policy", "time")),
             parameters=tuple(params),
             objectives=tuple(objectives),
             constraints=tuple(constraints),
@@ -574,34 +564,41 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
         raise _err(source, str(exc.args[0] if exc.args else exc)) from None
 
 
-# display units of workload knobs that are counts, not physical quantities (no SI conversion)
-_COUNT_UNITS = {"", "1", "count", "tokens", "token", "px", "frames", "images", "samples"}
+def _declared(sets: str, workloads: Sequence[str], targets: Sequence[str]) -> Param | None:
+    """The declaration of a numeric parameter's setting (for its default unit and log flag)."""
+    from models.point import SettingError, setting
+    from models.workloads import available_workloads
 
-
-def _declared(sets: str, workloads: Sequence[str]) -> tuple[str | None, bool | None]:
-    """Unit and log flag declared for a ``workload.<knob>`` or ``algorithm.<knob>`` parameter."""
-    from models.dse.knobs import knob_handlers
-    from models.dse.workloads import available_workloads, get_workload
-
-    head, _, key = sets.partition(".")
-    if head == "algorithm":
-        h = knob_handlers().get(key)
-        return (h.unit, h.log) if h is not None else (None, None)
-    if head == "workload" and key:
+    head = sets.partition(".")[0]
+    if head == "target":
+        t = next((x for x in targets if x in available_targets()), None)
+        try:
+            return setting(sets, target=get_target(t) if t is not None else None)
+        except SettingError:
+            return setting(sets)  # a field other targets have: the per-target check names it
+    if head == "workload":
         for w in workloads:
             if w in available_workloads():
-                kd = get_workload(w).declarations.get(key)
-                if kd is not None:
-                    return (kd.unit or "1"), kd.log
-    return None, None
+                try:
+                    return setting(sets, workload=w)
+                except SettingError:
+                    continue
+        return None
+    try:
+        return setting(sets)
+    except SettingError:
+        return None
 
 
-def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = ()) -> Parameter:
+def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = (),
+                 targets: Sequence[str] = ()) -> Parameter:
+    from models.point import SettingError
+
+    if not isinstance(raw, Mapping):
+        raise SpaceError(f"{where}: a table is required, got {type(raw).__name__}")
     bad = set(raw) - _PARAM_KEYS
     if bad:
-        raise SpaceError(
-            f"{where}: unknown key {sorted(bad)[0]!r}; allowed: {', '.join(sorted(_PARAM_KEYS))}"
-        )
+        raise SpaceError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: {', '.join(sorted(_PARAM_KEYS))}")
     for k in ("name", "sets", "kind"):
         if k not in raw:
             raise SpaceError(f"{where}: missing key {k!r}")
@@ -619,38 +616,37 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
         if not ch:
             raise SpaceError(f"{where}: choices = [] is an empty range; give at least one choice")
         return replace(p, choices=tuple(ch))
+    if sets.partition(".")[0] not in ("target", "workload", "algorithm", "engine") or "." not in sets:
+        raise SpaceError(f"{where}: sets = {sets!r}; a {kind} parameter sets target.<field>, workload.<knob> or "
+                         "algorithm.<knob>")
+    try:
+        decl = _declared(sets, workloads, targets)
+    except SettingError as exc:
+        raise SpaceError(f"{where}: {exc.args[0]}") from None
     unit = raw.get("unit")
     log = raw.get("log")
-    spec = None
-    if sets.startswith("target."):
-        try:
-            spec = field_spec(sets.partition(".")[2])
-        except KeyError:
-            raise SpaceError(f"{where}: sets = {sets!r}: unknown target field") from None
-        unit = unit or spec.unit
-        log = spec.log if log is None else log
-    else:
-        d_unit, d_log = _declared(sets, workloads)
-        unit = unit or d_unit
-        log = d_log if log is None else log
-    unit = unit or "1"
+    if unit is not None and not isinstance(unit, str):
+        raise SpaceError(f"{where}: unit = {unit!r}; a unit name is required")
+    if log is not None and not isinstance(log, bool):
+        raise SpaceError(f"{where}: log = {log!r}; allowed: true, false")
+    unit = unit or (decl.unit if decl is not None else "1")
+    log = (decl.log if decl is not None else False) if log is None else log
 
     def si(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise SpaceError(f"{where}: value {v!r} is not a number")
+        if decl is None:
+            return float(v)
         try:
-            x = float(v)
-        except (TypeError, ValueError):
-            raise SpaceError(f"{where}: value {v!r} is not a number") from None
-        if unit in _COUNT_UNITS:
-            return x
-        return to_si(x, unit, dimension=spec.dimension if spec else None)
+            return decl.to_si(float(v), unit)
+        except ParamError as exc:
+            raise SpaceError(f"{where}: unit = {unit!r}: {exc.allowed}") from None
 
     bounds = raw.get("bounds")
     values = raw.get("values")
     if values is not None:
         if not isinstance(values, list) or not values:
-            raise SpaceError(
-                f"{where}: values = {values!r} is an empty range; give at least one value"
-            )
+            raise SpaceError(f"{where}: values = {values!r} is an empty range; give at least one value")
         vals = tuple(si(v) for v in values)
         lo, hi = min(vals), max(vals)
     elif isinstance(bounds, list) and len(bounds) == 2:
@@ -659,11 +655,9 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
         if lo > hi:
             raise SpaceError(f"{where}: bounds = {bounds!r} is an empty range; need low <= high")
     else:
-        raise SpaceError(
-            f"{where}: a {kind} parameter needs bounds = [low, high] or values = [...], got {bounds!r}"
-        )
+        raise SpaceError(f"{where}: a {kind} parameter needs bounds = [low, high] or values = [...], got {bounds!r}")
     n_grid = raw.get("n_grid", 5)
-    if not isinstance(n_grid, int) or n_grid < 1:
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 1:
         raise SpaceError(f"{where}: n_grid = {n_grid!r}; allowed: an integer >= 1")
     return replace(p, low=lo, high=hi, values=vals, unit=str(unit), log=bool(log), n_grid=n_grid)
 
@@ -674,9 +668,11 @@ def load_space(path: str | Path) -> DesignSpace:
     if not path.exists():
         raise FileNotFoundError(f"design space file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpaceError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SpaceError(f"{path}: not a UTF-8 text file") from None
     return parse_space(data, source=str(path))
 
 
@@ -705,6 +701,8 @@ def _rebuild(d: Mapping[str, Any], source: str) -> DesignSpace:
         mode=d["mode"],
         workload_knobs=d["workload_knobs"],
         algorithm_knobs=d["algorithm_knobs"],
+        engine=d.get("engine", {}),
+        policy=d.get("policy", "time"),
         parameters=params,
         objectives=tuple(Objective(**o) for o in d["objectives"]),
         constraints=tuple(Constraint(**c) for c in d["constraints"]),

@@ -1,124 +1,286 @@
-"""Vectorized sweeps: a full grid (or a seeded random sample) evaluated in bounded chunks."""
+"""Vectorized sweeps: a full grid (or a seeded random sample), streamed in bounded chunks.
+
+The grid of a space is its structural groups (the product of its categorical parameters:
+target, workload, formats...), and within a group the product of its numeric knob axes and its
+hardware rows (the product of its target-field parameters, flattened into one axis). A chunk is
+a product sub-grid: single values of the outer axes, a slice of one axis, all of the inner ones,
+so that it holds at most ``chunk_size`` points. Each chunk is one
+:func:`models.point.build_point` call, whose numeric knobs are arrays on their own axes, and one
+:func:`models.perf.evaluate` call on the target compiled for the chunk's hardware rows (the last
+axis): broadcasting prices the product, and a decode projection that depends on the batch only
+is priced once per batch value. No grid is ever built in memory: chunks come from index
+arithmetic, results stream to a Parquet file and to a running Pareto front, so memory is bounded
+by the chunk size whatever the number of points.
+
+Rows come out group by group, then in row-major order of (numeric knob axes in parameter order,
+hardware rows in parameter order).
+"""
 
 from __future__ import annotations
 
 import itertools
 import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from models.dse.evaluator import GroupModel, assemble, evaluate_points, split_parameters
-from models.dse.space import DesignSpace, _frame
+from models.dse.evaluator import (
+    Group,
+    PlanCache,
+    assemble,
+    evaluate_group,
+    evaluate_points,
+    group_of,
+    metric_arrays,
+    split_parameters,
+)
+from models.dse.pareto import pareto_front
+from models.dse.space import DesignSpace, Parameter, _frame
+from models.perf import CompiledTarget, compile_target
 
-__all__ = ["sweep", "sample"]
+__all__ = ["KEEP", "sample", "sweep", "sweep_chunks"]
+
+KEEP = ("all", "feasible", "front", "none")
+DEFAULT_CHUNK = 1 << 16
 
 
 def _progress(total: int, desc: str, progress: bool | None) -> Any:
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     disable = (not sys.stderr.isatty()) if progress is None else (not progress)
-    return tqdm(
-        total=total, desc=desc, unit="pt", unit_scale=True, file=sys.stderr, disable=disable
-    )
+    return tqdm(total=total, desc=desc, unit="pt", unit_scale=True, file=sys.stderr, disable=disable)
 
 
-def _product_frame(params: list, grids: list) -> pl.DataFrame:
-    if not params:
-        return pl.DataFrame()
-    rows = list(itertools.product(*grids))
-    return _frame(params, {p.name: [r[i] for r in rows] for i, p in enumerate(params)})
+@dataclass(frozen=True)
+class _Grid:
+    struct: list[Parameter]
+    s_grids: list[list[Any]]
+    knobs: list[Parameter]
+    k_grids: list[np.ndarray]
+    hw: list[Parameter]
+    h_grids: list[np.ndarray]
+
+    @property
+    def n_h(self) -> int:
+        return int(np.prod([g.size for g in self.h_grids], dtype=np.int64)) if self.hw else 1
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        return (*(g.size for g in self.k_grids), self.n_h)
+
+    @property
+    def n_groups(self) -> int:
+        return int(np.prod([len(g) for g in self.s_grids], dtype=np.int64)) if self.struct else 1
+
+
+def _grid(space: DesignSpace) -> _Grid:
+    struct, knobs, hw = split_parameters(space)
+    return _Grid(struct=struct, s_grids=[list(p.grid()) for p in struct], knobs=knobs,
+                 k_grids=[np.asarray(p.grid(), dtype=np.float64) for p in knobs], hw=hw,
+                 h_grids=[np.asarray(p.grid(), dtype=np.float64) for p in hw])
+
+
+def _chunks(dims: tuple[int, ...], chunk: int) -> Iterator[tuple[slice, ...]]:
+    """Product sub-grids of ``dims`` of at most ``chunk`` points, in row-major order."""
+    suffix = 1
+    k = len(dims) - 1
+    while k > 0 and suffix * dims[k] <= chunk:
+        suffix *= dims[k]
+        k -= 1
+    # axes > k are whole; axis k is cut in pieces of `piece`; axes < k take one index at a time
+    if suffix * dims[k] <= chunk:
+        piece = dims[k]
+    else:
+        piece = max(1, chunk // suffix)
+    outer = [range(d) for d in dims[:k]]
+    for idx in itertools.product(*outer):
+        for a in range(0, dims[k], piece):
+            yield (*(slice(i, i + 1) for i in idx), slice(a, min(dims[k], a + piece)),
+                   *(slice(0, d) for d in dims[k + 1:]))
+
+
+def _hw_overrides(g: _Grid, rows: slice) -> dict[str, np.ndarray]:
+    """Target-field values of hardware rows ``rows`` (flat indices into the product)."""
+    if not g.hw:
+        return {}
+    flat = np.arange(rows.start, rows.stop, dtype=np.int64)
+    idx = np.unravel_index(flat, tuple(x.size for x in g.h_grids))
+    return {p.key: g.h_grids[j][idx[j]] for j, p in enumerate(g.hw)}
+
+
+def sweep_chunks(space: DesignSpace, *, chunk_size: int = DEFAULT_CHUNK) -> Iterator[pl.DataFrame]:
+    """The evaluated grid of ``space`` as a stream of frames of at most ``chunk_size`` rows.
+
+    Each frame holds the parameters (SI), the metrics, the ``constraint_<kind>`` columns and
+    ``feasible`` (see :func:`models.dse.evaluate_points`).
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size}; allowed: >= 1")
+    g = _grid(space)
+    dims = g.dims
+    for combo in itertools.product(*g.s_grids):
+        svals = dict(zip([p.name for p in g.struct], combo, strict=True))
+        group: Group = group_of(space, svals)
+        plans = PlanCache()
+        compiled: dict[tuple[int, int], CompiledTarget] = {}
+        for sl in _chunks(dims, chunk_size):
+            hrows = sl[-1]
+            key = (hrows.start, hrows.stop)
+            ct = compiled.get(key)
+            if ct is None:
+                compiled.clear()  # one hardware slice at a time keeps memory bounded
+                ct = compiled[key] = compile_target(group.target, _hw_overrides(g, hrows))
+            nd = len(dims)
+            knob_vals = {}
+            for j, p in enumerate(g.knobs):
+                shape = [1] * nd
+                vals = g.k_grids[j][sl[j]]
+                shape[j] = vals.size
+                knob_vals[p.sets] = vals.reshape(shape)
+            r, err, area = evaluate_group(space, group, knob_vals, ct, plans=plans)
+            cshape = tuple(s.stop - s.start for s in sl)
+            if r.shape != cshape:  # a chunk whose values are all fixed (no numeric parameter)
+                r = _expand(r, cshape)
+                err, area = np.broadcast_to(err, cshape), np.broadcast_to(area, cshape)
+            n = int(np.prod(cshape))
+            cols: dict[str, Any] = {}
+            hw_vals = _hw_overrides(g, hrows)
+            for p in space.parameters:
+                if p.name in svals:
+                    cols[p.name] = _frame([p], {p.name: [svals[p.name]]})[p.name].new_from_index(0, n)
+                elif p.scope == "target_field":
+                    cols[p.name] = np.ascontiguousarray(np.broadcast_to(hw_vals[p.key], cshape)).reshape(-1)
+                else:
+                    cols[p.name] = np.ascontiguousarray(np.broadcast_to(knob_vals[p.sets], cshape)).reshape(-1)
+            yield assemble(space, cols, metric_arrays(space, r, err, area), n=n)
+
+
+def _expand(r: Any, shape: tuple[int, ...]) -> Any:
+    from dataclasses import replace
+
+    def b(v: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(v, shape)
+
+    return replace(r, latency_s=b(r.latency_s), energy_J=b(r.energy_J), dynamic_energy_J=b(r.dynamic_energy_J),
+                   static_energy_J=b(r.static_energy_J), n_items=b(r.n_items), peak_memory_B=b(r.peak_memory_B),
+                   memory_capacity_B=b(r.memory_capacity_B), n_points=int(np.prod(shape)),
+                   phase_latency_s={k: b(v) for k, v in r.phase_latency_s.items()},
+                   phase_energy_J={k: b(v) for k, v in r.phase_energy_J.items()})
+
+
+def _empty(space: DesignSpace) -> pl.DataFrame:
+    return assemble(space, _frame(space.parameters, {p.name: [] for p in space.parameters}), {})
 
 
 def sweep(
     space: DesignSpace,
     *,
-    chunk_size: int = 1 << 18,
+    out: str | Path | None = None,
+    keep: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
     progress: bool | None = None,
-    keep: str = "all",
     max_points: int | None = None,
 ) -> pl.DataFrame:
     """Evaluate the full grid of ``space``.
-
-    The grid is ordered structural parameters (outermost), workload-row parameters, then
-    hardware-row parameters (innermost), so each structural group is one table build and one
-    target compile, and each chunk is a few contiguous runs of hardware rows.
 
     Parameters
     ----------
     space
         The design space.
+    out
+        A Parquet file that receives every point as it is evaluated (written to a temporary
+        file beside it and renamed at the end: an interrupted sweep leaves nothing behind).
+    keep
+        What the returned frame holds: ``"all"`` points, the ``"feasible"`` ones, the Pareto
+        ``"front"`` of the feasible points under the space's objectives, or ``"none"``. Default:
+        ``"all"`` without ``out``, ``"front"`` with it (memory then stays bounded by the chunk
+        size and the front).
     chunk_size
-        Points evaluated at once; memory stays ``O(chunk_size x n_ops)`` whatever the grid size.
+        Points evaluated at once.
     progress
         Show a tqdm bar on stderr; ``None`` shows it only when stderr is a terminal.
-    keep
-        ``"all"`` returns every point; ``"feasible"`` only feasible ones; ``"none"`` returns an
-        empty frame (benchmarks).
     max_points
         Refuse grids larger than this (ValueError) instead of running for hours.
 
     Returns
     -------
     polars.DataFrame
-        Parameters (SI), metrics, ``constraint_<kind>`` columns and ``feasible``, one row per point.
+        Parameters (SI), metrics, ``constraint_<kind>`` columns and ``feasible``, one row per
+        kept point.
     """
-    if keep not in ("all", "feasible", "none"):
-        raise ValueError(f"keep={keep!r}; allowed: all, feasible, none")
+    keep = keep or ("all" if out is None else "front")
+    if keep not in KEEP:
+        raise ValueError(f"keep={keep!r}; allowed: {', '.join(KEEP)}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size}; allowed: >= 1")
-    struct, wrow, hrow = split_parameters(space)
     total = space.n_grid_points
     if max_points is not None and total > max_points:
-        raise ValueError(
-            f"grid of {space.name!r} has {total} points, more than max_points={max_points}"
-        )
-    s_grids = [p.grid() for p in struct]
-    w_frame = _product_frame(wrow, [p.grid() for p in wrow])
-    h_frame = _product_frame(hrow, [p.grid() for p in hrow])
-    n_w, n_h = max(w_frame.height, 1), max(h_frame.height, 1)
-    per_group = n_w * n_h
-    w_np = {c: w_frame[c].to_numpy() for c in w_frame.columns}
-    h_np = {c: h_frame[c].to_numpy() for c in h_frame.columns}
-    parts: list[pl.DataFrame] = []
-    cache: dict[Any, Any] = {}
-    with _progress(total, f"sweep {space.name}", progress) as bar:
-        for combo in itertools.product(*s_grids):
-            s_vals = {
-                p.name: _frame([p], {p.name: [v]})[p.name]
-                for p, v in zip(struct, combo, strict=True)
-            }
-            model = GroupModel(
-                space,
-                {p.name: v for p, v in zip(struct, combo, strict=True)},
-                w_frame,
-                h_frame,
-                cache=cache,
-            )
-            for s in range(0, per_group, chunk_size):
-                e = min(per_group, s + chunk_size)
-                flat = np.arange(s, e, dtype=np.int64)
-                w_idx, h_idx = flat // n_h, flat % n_h
-                m = model.run(w_idx, h_idx, kernel="blocked")
-                bar.update(e - s)
-                if keep == "none":
-                    continue
-                cols: dict[str, Any] = {}
-                for p in space.parameters:
-                    if p.name in s_vals:
-                        cols[p.name] = s_vals[p.name].new_from_index(0, e - s)
-                    elif p.name in w_np:
-                        cols[p.name] = w_np[p.name][w_idx]
-                    else:
-                        cols[p.name] = h_np[p.name][h_idx]
-                df = assemble(space, cols, m, n=e - s)
-                if keep == "feasible":
-                    df = df.filter(pl.col("feasible"))
-                parts.append(df)
-    if not parts:
-        return assemble(space, _frame(space.parameters, {p.name: [] for p in space.parameters}), {})
-    return pl.concat(parts, how="vertical")
+        raise ValueError(f"grid of {space.name!r} has {total} points, more than max_points={max_points}")
+
+    def run(writer: Any = None) -> pl.DataFrame:
+        parts: list[pl.DataFrame] = []
+        front: pl.DataFrame | None = None
+        with _progress(total, f"sweep {space.name}", progress) as bar:
+            for df in sweep_chunks(space, chunk_size=chunk_size):
+                if writer is not None:
+                    writer.write(df)
+                if keep == "all":
+                    parts.append(df)
+                elif keep == "feasible":
+                    parts.append(df.filter(pl.col("feasible")))
+                elif keep == "front":
+                    f = pareto_front(df, space.objectives)
+                    front = f if front is None else pareto_front(pl.concat([front, f]), space.objectives)
+                bar.update(df.height)
+        if keep == "front":
+            return front if front is not None else _empty(space)
+        if not parts:
+            return _empty(space)
+        return pl.concat(parts, how="vertical")
+
+    if out is None:
+        return run()
+    from models.io import atomic_write
+
+    result: list[pl.DataFrame] = []
+
+    def write(tmp: Path) -> None:
+        with _ParquetStream(tmp) as w:
+            result.append(run(w))
+            if w.n_rows == 0:
+                w.write(_empty(space))
+
+    atomic_write(out, write)
+    return result[0]
+
+
+class _ParquetStream:
+    """Chunks appended to one Parquet file, one row group each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: Any = None
+        self.n_rows = 0
+
+    def __enter__(self) -> _ParquetStream:
+        return self
+
+    def write(self, df: pl.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        t = df.to_arrow()
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(str(self.path), t.schema, compression="zstd")
+        self.writer.write_table(t)
+        self.n_rows += df.height
+
+    def __exit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def sample(
@@ -133,10 +295,16 @@ def sample(
     if n < 0:
         raise ValueError(f"n={n}; allowed: >= 0")
     pts = space.sample_frame(n, seed)
-    parts = []
+    parts: list[pl.DataFrame] = []
     with _progress(n, f"sample {space.name}", progress) as bar:
         for s in range(0, max(n, 1), chunk_size):
             chunk = pts.slice(s, chunk_size)
             parts.append(evaluate_points(space, chunk))
             bar.update(chunk.height)
     return pl.concat(parts, how="vertical")
+
+
+def grid_order(space: DesignSpace) -> Sequence[str]:
+    """Parameter names in the order sweep rows vary: structural, numeric knobs, target fields."""
+    struct, knobs, hw = split_parameters(space)
+    return [p.name for p in (*struct, *knobs, *hw)]

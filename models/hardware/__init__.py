@@ -18,7 +18,6 @@ from models.hardware.schema import (
     OP_KINDS,
     TARGET_CLASSES,
     Engine,
-    FieldSpec,
     MemoryLevel,
     Target,
     field_spec,
@@ -37,7 +36,7 @@ __all__ = [
     "TARGETS_DIR",
     "TARGET_CLASSES",
     "Engine",
-    "FieldSpec",
+
     "MemoryLevel",
     "Target",
     "TargetFileError",

@@ -2,23 +2,20 @@
 
 A factor is any field that scales achievable rates below the datasheet: engine efficiencies
 (per engine and per operator kind), size curves, memory-level efficiencies other than the
-ideal default, and per-unit bandwidth caps. ``python -m models.hardware.factors`` rewrites the
-table in docs/models.md between its markers; a test checks the docs are current.
+ideal default, and per-unit bandwidth caps. ``scripts/update_docs.py`` writes the table into
+docs/models.md between its markers (models never write files); a test checks the docs are
+current.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from models.hardware.registry import load_all_targets
 
-__all__ = ["FACTOR_LEAVES", "factor_rows", "factor_table_markdown"]
+__all__ = ["BEGIN", "END", "FACTOR_LEAVES", "factor_rows", "factor_table_markdown"]
 
-FACTOR_LEAVES = ("efficiency", "efficiency_by_kind", "efficiency_half_k", "per_unit_bandwidth")
+FACTOR_LEAVES = ("efficiency", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "per_unit_bandwidth")
 BEGIN = "<!-- factor-table:begin -->"
 END = "<!-- factor-table:end -->"
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
 
 def factor_rows() -> list[tuple[str, str, float, str]]:
@@ -41,19 +38,3 @@ def factor_table_markdown() -> str:
         lines.append(f"| {name} | `{path}` | {value:.6g} | {source.replace('|', '/')} |")
     lines.append(END)
     return "\n".join(lines)
-
-
-def update_docs(path: Path = DOCS) -> bool:
-    """Rewrite the table in ``path``; return True if it changed."""
-    text = path.read_text()
-    a, b = text.index(BEGIN), text.index(END) + len(END)
-    new = text[:a] + factor_table_markdown() + text[b:]
-    if new != text:
-        path.write_text(new)
-    return new != text
-
-
-if __name__ == "__main__":
-    changed = update_docs()
-    print("docs/models.md factor table " + ("updated" if changed else "already current"))
-    sys.exit(0)

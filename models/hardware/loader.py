@@ -17,6 +17,7 @@ from typing import Any
 
 from models.hardware.dtypes import DTYPES
 from models.hardware.schema import (
+    ENGINE_KIND_TABLES,
     ENGINE_KINDS,
     FIELD_SPECS,
     MEMORY_KINDS,
@@ -24,15 +25,14 @@ from models.hardware.schema import (
     OVERLAP_POLICIES,
     TARGET_CLASSES,
     Engine,
-    FieldSpec,
     MemoryLevel,
     Target,
 )
-from models.units import UnitError, to_si
+from models.params import Param, ParamError
 
 __all__ = ["TargetFileError", "load_target_file", "parse_target", "target_to_toml"]
 
-_UNITLESS_DIMENSIONS = ("dimensionless", "count", "ops_per_cycle")
+_UNITLESS_DIMENSIONS = ("dimensionless", "ops_per_cycle")
 
 
 class TargetFileError(ValueError):
@@ -72,7 +72,7 @@ class _Ctx:
             raise self.fail(where + key, v, f"allowed: {', '.join(choices)}")
         return v
 
-    def quantity(self, raw: object, path: str, spec: FieldSpec) -> tuple[float, str]:
+    def quantity(self, raw: object, path: str, spec: Param) -> tuple[float, str]:
         """Parse ``{value, unit, source}`` into (SI value, source)."""
         if not isinstance(raw, Mapping):
             raise self.fail(path, raw, 'an inline table { value = ..., unit = "...", source = "..." } is required')
@@ -88,20 +88,20 @@ class _Ctx:
                             "every number needs a source: a document with table/page, or a URL, or 'derived: ...'")
         unit = raw.get("unit")
         if unit is None:
-            if spec.dimension not in _UNITLESS_DIMENSIONS:
+            if spec.dimension is not None and spec.dimension not in _UNITLESS_DIMENSIONS:
                 raise self.fail(path + ".unit", "<missing>", f"a {spec.dimension} unit is required, e.g. {spec.unit!r}")
             si = float(value)
         else:
             try:
-                si = to_si(value, unit, dimension=spec.dimension)
-            except UnitError as exc:
-                raise self.fail(path + ".unit", unit, str(exc)) from None
-        problem = spec.check(si)
+                si = spec.to_si(value, unit)
+            except ParamError as exc:
+                raise self.fail(path + ".unit", unit, exc.allowed) from None
+        problem = spec.problem(si)
         if problem:
             raise self.fail(path + ".value", value, problem)
         return si, source
 
-    def per_dtype(self, raw: object, path: str, spec: FieldSpec) -> tuple[dict[str, float], dict[str, str]]:
+    def per_dtype(self, raw: object, path: str, spec: Param) -> tuple[dict[str, float], dict[str, str]]:
         if not isinstance(raw, Mapping) or not raw:
             raise self.fail(path, raw, f"a table keyed by datatype is required; datatypes: {', '.join(DTYPES)}")
         values: dict[str, float] = {}
@@ -113,7 +113,7 @@ class _Ctx:
         return values, sources
 
 
-def _per_kind(ctx: _Ctx, raw: Mapping[str, Any], key: str, where: str, spec: FieldSpec,
+def _per_kind(ctx: _Ctx, raw: Mapping[str, Any], key: str, where: str, spec: Param,
               sources: dict[str, str]) -> dict[str, float]:
     """An optional table keyed by operator kind, e.g. ``efficiency_by_kind``; fills ``sources``."""
     out: dict[str, float] = {}
@@ -134,7 +134,7 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "n_units", "efficiency", "ops_per_cycle", "energy_per_op"},
-             {"clock", "efficiency_by_kind", "efficiency_half_k", "runs"})
+             {"clock", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "runs"})
     name = ctx.string(raw, "name", where)
     where = f"engines.{name}."
     kind = ctx.string(raw, "kind", where, ENGINE_KINDS)
@@ -158,6 +158,7 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
                            "every datatype with an energy_per_op needs a rate in ops_per_cycle")
     by_kind = _per_kind(ctx, raw, "efficiency_by_kind", where, FIELD_SPECS["efficiency"], sources)
     half_k = _per_kind(ctx, raw, "efficiency_half_k", where, FIELD_SPECS["half_k"], sources)
+    half_m = _per_kind(ctx, raw, "efficiency_half_m", where, FIELD_SPECS["half_m"], sources)
     runs = OP_KINDS
     if "runs" in raw:
         r = raw["runs"]
@@ -170,7 +171,7 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
         runs = tuple(r)
     return Engine(name=name, kind=kind, n_units=n_units, clock_Hz=clock, ops_per_cycle=rates,
                   energy_J_per_op=energies, efficiency=eff, efficiency_by_kind=by_kind,
-                  efficiency_half_k=half_k, runs=runs,
+                  efficiency_half_k=half_k, efficiency_half_m=half_m, runs=runs,
                   sources=sources)
 
 
@@ -321,7 +322,7 @@ def target_to_toml(t: Target) -> str:
             if p + key in fields:
                 v, spec, src = fields[p + key]
                 lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
-        for tbl in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind", "efficiency_half_k"):
+        for tbl in ("ops_per_cycle", "energy_per_op", *ENGINE_KIND_TABLES):
             items = [(k[len(p + tbl) + 1:], fields[k]) for k in fields if k.startswith(p + tbl + ".")]
             if items:
                 inner = ", ".join(f"{d} = {_q(v, field_spec(p + tbl + '.' + d).unit, s)}"  # type: ignore[arg-type]

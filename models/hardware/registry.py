@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from models.hardware.loader import TargetFileError, load_target_file
-from models.hardware.schema import Target, field_spec
+from models.hardware.schema import ENGINE_KIND_TABLES, TARGET_CLASSES, Target, field_spec
 
 __all__ = [
     "DATA_DIR",
@@ -81,7 +81,7 @@ def get_target(name_or_path: str | Path) -> Target:
 def load_all_targets() -> list[Target]:
     """Every target found, sorted by class then name."""
     ts = [get_target(n) for n in available_targets()]
-    order = {c: i for i, c in enumerate(("gpu", "cpu", "mcu", "npu", "pim"))}
+    order = {c: i for i, c in enumerate(TARGET_CLASSES)}
     return sorted(ts, key=lambda t: (order.get(t.target_class, 9), t.name))
 
 
@@ -100,11 +100,11 @@ def with_overrides(target: Target, overrides: Mapping[str, float], *,
     for path, value in overrides.items():
         try:
             spec = field_spec(path)
-        except (KeyError, IndexError):
+        except KeyError:
             spec = None
         if spec is None or (path not in known and not _adds_entry(target, path)):
             raise KeyError(f"unknown field {path!r} for target {target.name!r}; allowed: {', '.join(sorted(known))}")
-        problem = spec.check(float(value)) if isinstance(value, int | float) else "a number is required"
+        problem = spec.problem(value) if isinstance(value, int | float) else "a number is required"
         if problem:
             raise ValueError(f"override {path!r} = {value!r}: {problem}")
         t = _set(t, path, float(value), source)
@@ -114,7 +114,7 @@ def with_overrides(target: Target, overrides: Mapping[str, float], *,
 def _adds_entry(target: Target, path: str) -> bool:
     """True for a new per-datatype rate/energy or per-kind efficiency of an existing engine."""
     from models.hardware.dtypes import DTYPE_INDEX
-    from models.hardware.schema import OP_KINDS
+    from models.workloads.kinds import OP_KINDS
 
     parts = path.split(".")
     if len(parts) == 3 and parts[0] == "memories" and parts[2] == "per_unit_bandwidth":
@@ -123,14 +123,14 @@ def _adds_entry(target: Target, path: str) -> bool:
         return False
     if parts[2] in ("ops_per_cycle", "energy_per_op"):
         return parts[3] in DTYPE_INDEX
-    return parts[2] in ("efficiency_by_kind", "efficiency_half_k") and parts[3] in OP_KINDS
+    return parts[2] in ENGINE_KIND_TABLES and parts[3] in OP_KINDS
 
 
 _TARGET_ATTR = {"clock": "clock_Hz", "tdp": "tdp_W", "static_power": "static_power_W",
                 "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s"}
 _ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency"}
 _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",
-                "efficiency_by_kind": "efficiency_by_kind", "efficiency_half_k": "efficiency_half_k"}
+                **{t: t for t in ENGINE_KIND_TABLES}}
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
                 "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency",
                 "per_unit_bandwidth": "per_unit_bandwidth_B_per_s"}

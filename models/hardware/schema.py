@@ -12,12 +12,15 @@ dashboard widget bounds and search bounds alike.
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from models.hardware.dtypes import DTYPES, fallback_chain
+from models.params import Param
+from models.workloads.kinds import OP_KINDS
 
 __all__ = [
     "ENGINE_KINDS",
@@ -26,7 +29,6 @@ __all__ = [
     "OP_KINDS",
     "TARGET_CLASSES",
     "Engine",
-    "FieldSpec",
     "MemoryLevel",
     "Target",
     "field_spec",
@@ -42,57 +44,22 @@ ENGINE_KINDS = (
     "pim",  # processing units at the memory banks or on the memory logic die
 )
 MEMORY_KINDS = ("register", "sram", "cache", "dram", "hbm", "pim_bank")
-# Operator kinds of the workload tables; engines may carry an efficiency per kind.
-OP_KINDS = (
-    "gemm",
-    "gemv",
-    "conv",
-    "dwconv",
-    "attention",
-    "softmax",
-    "norm",
-    "elementwise",
-    "embedding",
-)
 OVERLAP_POLICIES = ("max", "sum")
+# Per-operator-kind tables of an engine: an efficiency, and the two size curves.
+ENGINE_KIND_TABLES = ("efficiency_by_kind", "efficiency_half_k", "efficiency_half_m")
 
 
-@dataclass(frozen=True, kw_only=True)
-class FieldSpec:
-    """Declaration of one numeric field: its dimension, display unit and allowed range.
-
-    ``low``/``high`` bound the SI value; ``low_open`` excludes ``low`` itself (so a bandwidth
-    of zero is refused). ``log`` says a search over it should be log-scaled.
-    """
-
-    name: str
-    dimension: str
-    unit: str  # display unit in data files and widgets
-    low: float
-    high: float
-    low_open: bool = False
-    log: bool = False
-    description: str = ""
-
-    def check(self, value: float) -> str | None:
-        """Return None if ``value`` (SI) is allowed, else a message saying what is allowed."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"a number is required, got {type(value).__name__}"
-        if math.isnan(value):
-            return "NaN is not allowed; " + self.allowed()
-        if (value < self.low) or (self.low_open and value == self.low) or value > self.high:
-            return self.allowed()
-        return None
-
-    def allowed(self) -> str:
-        lo = "(" if self.low_open else "["
-        return f"allowed: {lo}{self.low:g}, {self.high:g}] (SI, {self.dimension})"
+def _F(*, name: str, dimension: str, unit: str, low: float, high: float, low_open: bool = False,
+       log: bool = False, description: str = "") -> Param:
+    # counts are plain numbers (no unit conversion); every other field has a physical dimension
+    return Param(name=name, kind="float", dimension=None if dimension == "count" else dimension,
+                 unit=unit, low=low, high=high, low_open=low_open, log=log, help=description, role="field",
+                 applies_to="target")
 
 
-_F = FieldSpec
 # The one declaration of every numeric field. Keys are the field names used in TOML files
 # and, prefixed with "engines.<name>." or "memories.<name>.", in override paths.
-FIELD_SPECS: dict[str, FieldSpec] = {
+FIELD_SPECS: dict[str, Param] = {
     # target level
     "clock": _F(name="clock", dimension="frequency", unit="GHz", low=0, high=1e11,
                 low_open=True, log=True, description="reference clock"),
@@ -117,6 +84,11 @@ FIELD_SPECS: dict[str, FieldSpec] = {
                  low_open=True, log=True,
                  description="size curve: reduction length k at which an operator kind reaches half "
                              "its efficiency (efficiency x k / (k + half_k))"),
+    "half_m": _F(name="efficiency_half_m", dimension="count", unit="count", low=0, high=1e9,
+                 low_open=True, log=True,
+                 description="tile fill: output rows m at which an operator kind reaches half its "
+                             "efficiency (efficiency x m / (m + half_m)); a matrix engine's tiles are "
+                             "padded when m (tokens x batch) is small"),
     "ops_per_cycle": _F(name="ops_per_cycle", dimension="ops_per_cycle", unit="op/cycle",
                         low=0, high=1e9, low_open=True, log=True,
                         description="operations (FLOP: 2 per MAC) per cycle per unit"),
@@ -140,16 +112,27 @@ FIELD_SPECS: dict[str, FieldSpec] = {
 }
 
 
-def field_spec(path: str) -> FieldSpec:
-    """The FieldSpec of an override path such as ``memories.hbm.bandwidth``."""
+@functools.cache
+def field_spec(path: str) -> Param:
+    """The declaration of an override path such as ``memories.hbm.bandwidth``, named by the path.
+
+    Raises KeyError for a path no field has.
+    """
+    try:
+        return dataclasses.replace(_leaf_spec(path), name=path)
+    except (KeyError, IndexError):
+        raise KeyError(f"no target field {path!r}") from None
+
+
+def _leaf_spec(path: str) -> Param:
     parts = path.split(".")
     if parts[0] == "engines" and len(parts) >= 3:
         leaf = parts[2]
         if leaf == "clock":
             return FIELD_SPECS["engine_clock"]
-        if leaf in ("ops_per_cycle", "energy_per_op", "efficiency_by_kind", "efficiency_half_k") \
-                and len(parts) == 4:
-            return FIELD_SPECS[{"efficiency_by_kind": "efficiency", "efficiency_half_k": "half_k"}.get(leaf, leaf)]
+        if leaf in ("ops_per_cycle", "energy_per_op") + ENGINE_KIND_TABLES and len(parts) == 4:
+            return FIELD_SPECS[{"efficiency_by_kind": "efficiency", "efficiency_half_k": "half_k",
+                                "efficiency_half_m": "half_m"}.get(leaf, leaf)]
         return FIELD_SPECS[leaf]
     if parts[0] == "memories" and len(parts) == 3:
         return FIELD_SPECS["memory_efficiency" if parts[2] == "efficiency" else parts[2]]
@@ -174,6 +157,10 @@ class Engine:
         Optional size curve per operator kind: the efficiency of an operator of that kind is
         multiplied by ``k / (k + half_k)``, ``k`` being its reduction length (GEMM K, a group
         conv's ``c_in/groups x kh x kw``): short reductions cannot keep the datapath busy.
+    efficiency_half_m
+        Optional tile-fill curve per operator kind: the efficiency is multiplied by
+        ``m / (m + half_m)``, ``m`` being the operator's output rows (tokens x batch of a
+        projection): a matrix engine pads small ``m`` to its tile height.
     runs
         Operator kinds the engine can execute (tensor cores run matrix kinds only; a vector
         unit runs everything). Default: every kind.
@@ -188,6 +175,7 @@ class Engine:
     efficiency: float
     efficiency_by_kind: Mapping[str, float] = field(default_factory=dict)
     efficiency_half_k: Mapping[str, float] = field(default_factory=dict)
+    efficiency_half_m: Mapping[str, float] = field(default_factory=dict)
     runs: tuple[str, ...] = OP_KINDS
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -288,12 +276,12 @@ class Target:
         return self.peak_op_per_s(dtype, eng) / mem.bandwidth_B_per_s
 
     # ------------------------------------------------------------------ numeric fields
-    def numeric_fields(self) -> dict[str, tuple[float | None, FieldSpec, str]]:
-        """Every numeric field as ``path -> (SI value, FieldSpec, source)``.
+    def numeric_fields(self) -> dict[str, tuple[float | None, Param, str]]:
+        """Every numeric field as ``path -> (SI value, Param, source)``.
 
         The paths are the ones :func:`models.hardware.with_overrides` and design spaces use.
         """
-        out: dict[str, tuple[float | None, FieldSpec, str]] = {}
+        out: dict[str, tuple[float | None, Param, str]] = {}
 
         def put(path: str, value: float | None, source: str) -> None:
             out[path] = (value, field_spec(path), source)
@@ -316,6 +304,8 @@ class Target:
                 put(p + f"efficiency_by_kind.{k}", v, e.sources.get(f"efficiency_by_kind.{k}", ""))
             for k, v in e.efficiency_half_k.items():
                 put(p + f"efficiency_half_k.{k}", v, e.sources.get(f"efficiency_half_k.{k}", ""))
+            for k, v in e.efficiency_half_m.items():
+                put(p + f"efficiency_half_m.{k}", v, e.sources.get(f"efficiency_half_m.{k}", ""))
             for d, v in e.ops_per_cycle.items():
                 put(p + f"ops_per_cycle.{d}", v, e.sources.get(f"ops_per_cycle.{d}", ""))
             for d, v in e.energy_J_per_op.items():

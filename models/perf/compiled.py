@@ -14,7 +14,8 @@ import numpy as np
 
 from models.hardware.dtypes import DTYPE_INDEX, DTYPES
 from models.hardware.registry import _adds_entry, with_overrides
-from models.hardware.schema import OP_KINDS, Target, field_spec
+from models.hardware.schema import Target, field_spec
+from models.workloads.kinds import OP_KINDS
 
 __all__ = ["CompiledTarget", "compile_target"]
 
@@ -37,8 +38,9 @@ class CompiledTarget:
         ``(E, D)`` index of the datatype actually computed (itself or its fallback), -1 if none.
     efficiency
         ``(P, E, K)`` achievable fraction of peak per engine and operator kind.
-    half_k
-        ``(P, E, K)`` size-curve constant (0: no curve): efficiency x k / (k + half_k).
+    half_k, half_m
+        ``(P, E, K)`` size-curve constants (0: no curve): efficiency x k / (k + half_k) and
+        x m / (m + half_m).
     energy_J_per_op
         ``(P, E, D)`` energy per operation of the resolved datatype.
     bandwidth_B_per_s, capacity_B, energy_J_per_B
@@ -48,6 +50,8 @@ class CompiledTarget:
         per-unit bandwidth (inf where the level has none).
     paths
         Per engine, the level indices it reads from, innermost first.
+    static_power_W, op_overhead_s, area_m2
+        ``(P,)`` static power, fixed time per operator and die area (NaN where unknown).
     """
 
     target: Target
@@ -58,6 +62,7 @@ class CompiledTarget:
     resolved_dtype: np.ndarray
     efficiency: np.ndarray
     half_k: np.ndarray
+    half_m: np.ndarray
     energy_J_per_op: np.ndarray
     bandwidth_B_per_s: np.ndarray
     bandwidth_peak_B_per_s: np.ndarray
@@ -68,6 +73,12 @@ class CompiledTarget:
     static_power_W: np.ndarray
     op_overhead_s: np.ndarray
     overlap: str
+    area_m2: np.ndarray
+
+    @property
+    def memory_capacity_B(self) -> np.ndarray:
+        """``(P,)`` capacity of the main memory (:meth:`models.hardware.Target.main_memory`)."""
+        return self.capacity_B[:, self.level_names.index(self.target.main_memory().name)]
 
     @property
     def fallback(self) -> np.ndarray:
@@ -80,9 +91,9 @@ def _as_points(v: ArrayLike, path: str) -> np.ndarray:
     if a.ndim != 1:
         raise ValueError(f"override {path!r} must be a scalar or a 1-D array over design points")
     spec = field_spec(path)
-    bad = ~np.isfinite(a) | (a < spec.low) | (a > spec.high) | ((a == spec.low) & spec.low_open)
-    if bad.any():
-        raise ValueError(f"override {path!r}: value {a[bad][0]!r} out of range; {spec.allowed()}")
+    if spec.problem(a) is not None:
+        bad = next(float(x) for x in a if spec.problem(float(x)) is not None)
+        raise ValueError(f"override {path!r}: value {bad!r} out of range; {spec.allowed()}")
     return a
 
 
@@ -128,6 +139,7 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
     native_energy = np.zeros((P, E, D))
     eff = np.zeros((P, E, K))
     half_k = np.zeros((P, E, K))
+    half_m = np.zeros((P, E, K))
     resolved = np.full((E, D), -1, dtype=np.int64)
     for i, e in enumerate(t.engines):
         p = f"engines.{e.name}."
@@ -149,6 +161,8 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                 eff[:, i, kk] = base
             if kind in e.efficiency_half_k:
                 half_k[:, i, kk] = get(p + f"efficiency_half_k.{kind}", e.efficiency_half_k[kind])
+            if kind in e.efficiency_half_m:
+                half_m[:, i, kk] = get(p + f"efficiency_half_m.{kind}", e.efficiency_half_m[kind])
         for j, d in enumerate(DTYPES):
             r = e.resolve_dtype(d)
             if r is not None:
@@ -181,8 +195,10 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                 unit_cap[:, i, li] = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
     return CompiledTarget(
         target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=peak,
-        resolved_dtype=resolved, efficiency=eff, half_k=half_k, energy_J_per_op=energy, bandwidth_B_per_s=bw,
+        resolved_dtype=resolved, efficiency=eff, half_k=half_k, half_m=half_m, energy_J_per_op=energy,
+        bandwidth_B_per_s=bw,
         bandwidth_peak_B_per_s=bw_peak, capacity_B=cap, unit_cap_B_per_s=unit_cap, energy_J_per_B=eb, paths=paths,
         static_power_W=np.broadcast_to(get("static_power", t.static_power_W), (P,)).copy(),
         op_overhead_s=np.broadcast_to(get("op_overhead", t.op_overhead_s), (P,)).copy(),
-        overlap=t.overlap)
+        overlap=t.overlap,
+        area_m2=np.broadcast_to(get("area", t.area_m2 if t.area_m2 is not None else np.nan), (P,)).copy())

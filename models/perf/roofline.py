@@ -1,29 +1,17 @@
-"""The vectorized hierarchical roofline and energy model.
+"""Evaluate an operator table on a target: the hierarchical roofline and energy model.
 
-For every (design point, operator) pair and every engine that can run the operator:
+:func:`evaluate` prices every operator of a table with :func:`models.perf.kernel.price` (the one
+pricing kernel: its docstring gives the formulas and the engine rule) and sums count x time and
+count x energy per phase. The working set that homes an operator is ``footprint_B`` for an
+activation-only operator, and at least its phase's resident state (``peak_memory_B``: weights,
+KV cache, live activations) for an operator that reads weights or the KV cache, since those are
+touched again only after everything else in the phase went through. Energy adds static power
+x time. ``mode="ideal"`` gives the pure roofline bound (efficiencies 1, no overhead);
+``"calibrated"`` applies the efficiencies and overheads of the target file.
 
-- compute time  ``t_c = flop / (peak(engine, dtype) x efficiency(engine, kind) x f(k))`` where
-  ``f(k) = k / (k + half_k)`` is the engine's optional size curve for that kind (``k`` the
-  reduction length) and 1 without one;
-- memory time   ``t_m = bytes x max over levels l from the innermost up to the home level of
-  1 / bandwidth_l`` (a level's bandwidth capped at the engine's n_units x the level's per-unit
-  bandwidth where it has one), where the *home* level is the innermost level of the engine's path whose
-  capacity holds the operator's reuse working set: ``footprint_B`` for activation-only
-  operators, and at least the phase's resident state (``peak_memory_B``: weights, KV cache,
-  live activations) for operators that read weights or the KV cache, since those are touched
-  again only after everything else in the phase went through. Traffic of an operator whose
-  working set fits in cache is served by the cache; otherwise by DRAM;
-- time          ``t = max(t_c, t_m) + overhead`` (overlap policy ``max``) or
-  ``t_c + t_m + overhead`` (``sum``);
-- energy        ``flop x energy/op + bytes x sum of energy/byte over the levels crossed
-  + static power x t``.
-
-Each operator goes to the engine with the least time, ties broken by the least energy (or to
-the least-energy engine, or to the one forced). The bound of each
-operator is ``compute``, ``overhead`` or the name of the memory level whose time dominates.
-
-``mode="ideal"`` gives the pure roofline bound: efficiencies 1 and no overhead. The default,
-``"calibrated"``, applies the efficiencies and overheads of the target file.
+Design points broadcast: a table of shape ``S`` on a target compiled for ``H`` points gives
+results of shape ``broadcast(S, (H,))``. A list of ``P`` points is ``S = (P,)``, ``H = P``; a
+sweep passes ``S = (..., 1)`` and gets the product of workload and hardware points.
 """
 
 from __future__ import annotations
@@ -36,15 +24,14 @@ import numpy as np
 import polars as pl
 
 from models.hardware.dtypes import DTYPES
-from models.hardware.schema import OP_KINDS, Target
+from models.hardware.schema import Target
 from models.perf.compiled import CompiledTarget, compile_target
-from models.workloads.table import OperatorTable
+from models.perf.kernel import BOUND_COMPUTE, BOUND_OVERHEAD, Path, Route, price, prune_routes
+from models.workloads.kinds import OP_KINDS
+from models.workloads.table import OperatorTable, broadcast_shape
 
-__all__ = ["PerfResult", "evaluate", "BOUND_COMPUTE", "BOUND_OVERHEAD"]
-
-BOUND_COMPUTE = 0
-BOUND_OVERHEAD = 1
-_LEVEL0 = 2  # bound code of memory level l is _LEVEL0 + l
+__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "ENGINE_POLICIES", "MODES", "PerfResult", "Plan", "evaluate",
+           "plan_routes"]
 
 MODES = ("calibrated", "ideal")
 ENGINE_POLICIES = ("time", "energy")
@@ -54,9 +41,9 @@ ENGINE_POLICIES = ("time", "energy")
 class PerfResult:
     """Time and energy of a workload on a target, per design point and per operator.
 
-    Totals have shape ``(n_points,)``; per-operator arrays ``(n_points, n_ops)`` (present only
-    with ``detail=True``). Per-operator times and energies are for one instance; totals
-    multiply by each operator's count.
+    Totals have the point shape (``(n_points,)`` for a list of points); per-operator arrays
+    have shape ``(*point shape, n_ops)`` (present only with ``detail=True``). Per-operator times
+    and energies are for one instance; totals multiply by each operator's count.
     """
 
     target: str
@@ -70,6 +57,7 @@ class PerfResult:
     n_items: np.ndarray
     item_name: str
     peak_memory_B: np.ndarray
+    memory_capacity_B: np.ndarray
     engine_names: tuple[str, ...]
     level_names: tuple[str, ...]
     op_meta: pl.DataFrame
@@ -86,6 +74,15 @@ class PerfResult:
     op_fallback: np.ndarray | None = None
     phase_latency_s: Mapping[str, np.ndarray] = field(default_factory=dict)
     phase_energy_J: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(self.latency_s))
+
+    @property
+    def result_kind(self) -> str:
+        """How the numbers were obtained, in words."""
+        return "ideal roofline bound" if self.mode == "ideal" else "calibrated estimate"
 
     @property
     def bound_names(self) -> tuple[str, ...]:
@@ -107,61 +104,80 @@ class PerfResult:
     def average_power_W(self) -> np.ndarray:
         return self.energy_J / self.latency_s
 
-    def totals(self) -> pl.DataFrame:
-        """One row per design point with unit-suffixed columns."""
+    @property
+    def fits_in_memory(self) -> np.ndarray:
+        return self.peak_memory_B <= self.memory_capacity_B
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Every total as an array of the point shape, by unit-suffixed name (per-phase too)."""
         d = {
             "latency_s": self.latency_s,
             "energy_J": self.energy_J,
             "dynamic_energy_J": self.dynamic_energy_J,
             "static_energy_J": self.static_energy_J,
+            "items_per_s": self.items_per_s,
+            "energy_J_per_item": self.energy_J_per_item,
             f"{self.item_name}s_per_s": self.items_per_s,
             f"energy_J_per_{self.item_name}": self.energy_J_per_item,
             "edp_J_s": self.edp_J_s,
             "average_power_W": self.average_power_W,
-            "peak_memory_B": np.broadcast_to(self.peak_memory_B, (self.n_points,)),
+            "peak_memory_B": self.peak_memory_B,
+            "memory_capacity_B": self.memory_capacity_B,
         }
         for ph, v in self.phase_latency_s.items():
             d[f"{ph}_latency_s"] = v
         for ph, v in self.phase_energy_J.items():
             d[f"{ph}_energy_J"] = v
-        n = self.n_points
-        return pl.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)) for k, v in d.items()})
+        shp = self.shape
+        return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shp) for k, v in d.items()}
+
+    def totals(self) -> pl.DataFrame:
+        """One row per design point with unit-suffixed columns."""
+        m = self.metrics()
+        for k in ("items_per_s", "energy_J_per_item"):
+            if k not in (f"{self.item_name}s_per_s", f"energy_J_per_{self.item_name}"):
+                m.pop(k)
+        return pl.DataFrame({k: v.reshape(-1) for k, v in m.items()})
 
     def breakdown(self, point: int = 0) -> pl.DataFrame:
-        """Per-operator frame of one design point: time, energy, bound, engine, datatype."""
+        """Per-operator frame of one design point (an index into the flattened point shape):
+        time, energy, bound, engine, datatype."""
         if self.op_latency_s is None:
             raise ValueError("evaluate(..., detail=True) is needed for a per-operator breakdown")
+        n_ops = self.op_meta.height
 
-        def row(a: np.ndarray) -> np.ndarray:
-            return a[point] if a.shape[0] > 1 else a[0]
+        def row(a: np.ndarray | None) -> np.ndarray:
+            assert a is not None
+            return np.asarray(a).reshape(-1, n_ops)[point]
 
-        count = row(self.op_count)  # type: ignore[arg-type]
+        count = row(self.op_count)
         lat = row(self.op_latency_s)
-        en = row(self.op_energy_J)  # type: ignore[arg-type]
+        en = row(self.op_energy_J)
         bounds = self.bound_names
         total = float(np.sum(count * lat))
         return self.op_meta.select("name", "phase", "kind").with_columns(
             pl.Series("count", count),
-            pl.Series("flop", row(self.op_flop)),  # type: ignore[arg-type]
-            pl.Series("bytes_B", row(self.op_bytes_B)),  # type: ignore[arg-type]
+            pl.Series("flop", row(self.op_flop)),
+            pl.Series("bytes_B", row(self.op_bytes_B)),
             pl.Series("latency_s", lat),
-            pl.Series("compute_s", row(self.op_compute_s)),  # type: ignore[arg-type]
-            pl.Series("memory_s", row(self.op_memory_s)),  # type: ignore[arg-type]
+            pl.Series("compute_s", row(self.op_compute_s)),
+            pl.Series("memory_s", row(self.op_memory_s)),
             pl.Series("total_latency_s", count * lat),
             pl.Series("share_of_latency", count * lat / total if total > 0 else count * 0.0),
             pl.Series("energy_J", en),
             pl.Series("total_energy_J", count * en),
-            pl.Series("bound", [bounds[b] for b in row(self.op_bound)]),  # type: ignore[arg-type]
-            pl.Series("engine", [self.engine_names[e] for e in row(self.op_engine)]),  # type: ignore[arg-type]
-            pl.Series("compute_dtype", [DTYPES[d] for d in row(self.op_dtype)]),  # type: ignore[arg-type]
-            pl.Series("fallback", row(self.op_fallback)),  # type: ignore[arg-type]
+            pl.Series("bound", [bounds[b] for b in row(self.op_bound).astype(np.int64)], dtype=pl.String),
+            pl.Series("engine", [self.engine_names[e] for e in row(self.op_engine).astype(np.int64)],
+                      dtype=pl.String),
+            pl.Series("compute_dtype", [DTYPES[d] for d in row(self.op_dtype).astype(np.int64)], dtype=pl.String),
+            pl.Series("fallback", row(self.op_fallback).astype(bool)),
         )
 
 
-def _engine_mask(ct: CompiledTarget, table: OperatorTable, force: str | Mapping[str, str] | None) -> np.ndarray:
+# ---------------------------------------------------------------------------------- planning
+def _engine_mask(ct: CompiledTarget, kinds: np.ndarray, force: str | Mapping[str, str] | None) -> np.ndarray:
     """``(E, O)`` True where an engine may take an operator."""
-    E, O = len(ct.engine_names), table.n_ops
-    kinds = table.meta["kind"].to_numpy()
+    E, O = len(ct.engine_names), kinds.size
     mask = np.stack([np.isin(kinds, e.runs) for e in ct.target.engines]) if E else np.ones((0, O), bool)
     if force is None:
         return mask
@@ -182,39 +198,81 @@ def _engine_mask(ct: CompiledTarget, table: OperatorTable, force: str | Mapping[
     return mask
 
 
-def _candidate_columns(runnable_u: np.ndarray, inv_u: list[np.ndarray], e_u: list[np.ndarray],
-                       inverse: np.ndarray, paths: tuple[tuple[int, ...], ...], policy: str,
-                       curved_u: np.ndarray) -> list[np.ndarray | None]:
-    """Per engine, the operator columns it must be evaluated on (None: all of them).
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The routes (engines that may win) of every operator of a table on a compiled target."""
 
-    ``runnable_u`` is (E, U) and ``inv_u[i]`` is (Pt, U) over the U distinct (datatype, kind)
-    pairs of the table; ``inverse`` maps each column to its pair. With the time policy an engine
-    is skipped for an operator when another engine with the same memory path is at least as
-    fast and at least as frugal (energy per operation) at every design point: its time is never
-    lower, and on a tie in time its energy is never lower (the full comparison breaks time ties
-    by energy, then by engine order). An engine with a size curve on a pair (``curved_u``,
-    (E, U)) is slower than its rate says, so it never dominates there.
+    routes: tuple[tuple[Route, ...], ...]
+    overhead_s: np.ndarray
+    static_W: np.ndarray
+    sum_overlap: bool
+    policy: str
+
+
+def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping[str, str] | None = None,
+                policy: str = "time", mode: str = "calibrated") -> Plan:
+    """The :class:`Plan` of a table (by its ``meta`` frame) on ``ct``.
+
+    Raises ValueError naming the operator when no allowed engine can run it in its datatype or
+    any fallback of it.
     """
-    E = runnable_u.shape[0]
-    keep = runnable_u.copy()
-    if policy == "time":
-        for i in range(E):
-            for j in range(E):
-                if i == j or paths[i] != paths[j]:
-                    continue
-                slower = np.all(inv_u[i] >= inv_u[j], axis=0)
-                costlier = np.all(e_u[i] >= e_u[j], axis=0)
-                strictly = np.all(e_u[i] > e_u[j], axis=0)
-                keep[i] &= ~(runnable_u[j] & ~curved_u[j] & ~curved_u[i] & slower & costlier
-                             & (strictly | (j < i)))
-    cols = keep[:, inverse]
-    return [None if cols[i].all() else np.flatnonzero(cols[i]) for i in range(E)]
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}; allowed: {', '.join(MODES)}")
+    if policy not in ENGINE_POLICIES:
+        raise ValueError(f"policy={policy!r}; allowed: {', '.join(ENGINE_POLICIES)}")
+    ideal = mode == "ideal"
+    kinds = meta["kind"].to_numpy()
+    dts = np.array([DTYPES.index(d) for d in meta["compute_dtype"].to_list()], dtype=np.int64)
+    kidx = np.array([OP_KINDS.index(k) for k in kinds.tolist()], dtype=np.int64)
+    mask = _engine_mask(ct, kinds, engine)
+    runnable = (ct.resolved_dtype[:, dts] >= 0) & mask  # (E, O)
+    no_engine = ~runnable.any(axis=0)
+    if no_engine.any():
+        j = int(np.flatnonzero(no_engine)[0])
+        raise ValueError(f"target {ct.target.name!r}: no allowed engine can run operator {meta['name'][j]!r} "
+                         f"in {meta['compute_dtype'][j]!r} or any fallback of it (engines: "
+                         f"{', '.join(ct.engine_names)})")
+    bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
+    paths = []
+    for i, p in enumerate(ct.paths):
+        idx = list(p)
+        paths.append(Path.build(idx, [np.minimum(bw[:, j], ct.unit_cap_B_per_s[:, i, j]) for j in idx],
+                                [ct.energy_J_per_B[:, j] for j in idx], [ct.capacity_B[:, j] for j in idx]))
+    cache: dict[tuple[int, int, tuple[bool, ...]], tuple[Route, ...]] = {}
+    routes = []
+    for o in range(kinds.size):
+        key = (int(dts[o]), int(kidx[o]), tuple(runnable[:, o].tolist()))
+        if key not in cache:
+            d, kk = key[0], key[1]
+            cand = []
+            for i in np.flatnonzero(runnable[:, o]).tolist():
+                peak = ct.peak_op_per_s[:, i, d]
+                rate = peak if ideal else peak * ct.efficiency[:, i, kk]
+                with np.errstate(divide="ignore"):
+                    inv = np.where(rate > 0, 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
+                hk = None if ideal or not np.any(ct.half_k[:, i, kk] > 0) else ct.half_k[:, i, kk]
+                hm = None if ideal or not np.any(ct.half_m[:, i, kk] > 0) else ct.half_m[:, i, kk]
+                cand.append(Route(engine=i, inv_rate=inv, energy_per_op=ct.energy_J_per_op[:, i, d], half_k=hk,
+                                  half_m=hm, path=paths[i]))
+            cache[key] = tuple(prune_routes(cand))
+        routes.append(cache[key])
+    overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s
+    return Plan(routes=tuple(routes), overhead_s=overhead, static_W=ct.static_power_W,
+                sum_overlap=ct.overlap == "sum", policy=policy)
 
 
+def _range(a: np.ndarray) -> tuple[float, float]:
+    if a.size == 1:
+        v = float(a.reshape(-1)[0])
+        return v, v
+    return float(a.min()), float(a.max())
+
+
+# ---------------------------------------------------------------------------------- evaluate
 def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
              overrides: Mapping[str, float | np.ndarray] | None = None,
              engine: str | Mapping[str, str] | None = None, policy: str = "time",
-             mode: str = "calibrated", detail: bool = True, chunk_pairs: int = 1 << 16) -> PerfResult:
+             mode: str = "calibrated", detail: bool = True, plan: Plan | None = None) -> PerfResult:
     """Time and energy of ``table`` on ``target`` for every design point.
 
     Parameters
@@ -222,7 +280,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     target
         A target, or one already compiled (with its overrides) by :func:`compile_target`.
     table
-        Operator table with arrays of shape ``(P or 1, O)``.
+        Operator table; its point shape broadcasts with the target's ``(n_points,)``.
     overrides
         Per-point target field overrides (SI), e.g. ``{"memories.hbm.bandwidth": bw}``.
     engine
@@ -233,8 +291,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         ``"calibrated"`` (efficiencies and overheads) or ``"ideal"`` (pure roofline bound).
     detail
         Keep per-operator arrays (needed for breakdowns); sweeps turn it off.
-    chunk_pairs
-        Work in blocks of about this many (point, operator) pairs to bound memory.
+    plan
+        A :func:`plan_routes` result for this table structure and ``target`` (reused by sweeps).
 
     Returns
     -------
@@ -242,216 +300,97 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     """
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}; allowed: {', '.join(MODES)}")
-    if policy not in ENGINE_POLICIES:
-        raise ValueError(f"policy={policy!r}; allowed: {', '.join(ENGINE_POLICIES)}")
-    ct = target if isinstance(target, CompiledTarget) else compile_target(target, overrides)
     if isinstance(target, CompiledTarget) and overrides:
         raise ValueError("pass overrides to compile_target when giving a compiled target")
+    ct = target if isinstance(target, CompiledTarget) else compile_target(target, overrides)
+    try:
+        shape = tuple(np.broadcast_shapes(table.points_shape, (ct.n_points,)))
+    except ValueError:
+        raise ValueError(f"operator table has point shape {table.points_shape} but the target has "
+                         f"{ct.n_points} points") from None
+    if plan is None:
+        plan = plan_routes(ct, table.meta, engine=engine, policy=policy, mode=mode)
     O = table.n_ops
-    P = max(ct.n_points, table.n_points)
-    for name, npts in (("target overrides", ct.n_points), ("operator table", table.n_points)):
-        if npts not in (1, P):
-            raise ValueError(f"{name} have {npts} points but the evaluation has {P}")
-    mask = _engine_mask(ct, table, engine)
-    dt = table.compute_dtype_index
-    kd = table.kind_index
-    E = len(ct.engine_names)
-    # unavailable engines: no datatype to run in
-    runnable = (ct.resolved_dtype[:, dt] >= 0) & mask  # (E, O)
-    no_engine = ~runnable.any(axis=0)
-    if no_engine.any():
-        names = table.meta["name"].to_numpy()[no_engine]
-        dts = table.meta["compute_dtype"].to_numpy()[no_engine]
-        raise ValueError(f"target {ct.target.name!r}: no allowed engine can run operator {names[0]!r} "
-                         f"in {dts[0]!r} or any fallback of it (engines: {', '.join(ct.engine_names)})")
-
-    ideal = mode == "ideal"
-    # Rates and energies per engine over the U distinct (datatype, kind) pairs: (Pt, U).
-    combo = dt * len(OP_KINDS) + kd
-    uniq, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
-    dt_u, kd_u = dt[first], kd[first]
-    runnable_u = runnable[:, first]
-    inv_u, e_u, hk_u = [], [], []
-    for i in range(E):
-        hk_u.append(None if ideal or not ct.half_k[:, i, :].any() else ct.half_k[:, i, kd_u])
-        peak = ct.peak_op_per_s[:, i, dt_u]
-        rate = peak if ideal else peak * ct.efficiency[:, i, kd_u]
-        ok = runnable_u[i][None, :] & (rate > 0)
-        inv_u.append(np.where(ok, 1.0 / np.where(ok, rate, 1.0), np.inf))
-        e_u.append(ct.energy_J_per_op[:, i, dt_u])
-    curved_u = np.array([np.zeros(len(uniq), bool) if h is None else (h > 0).any(axis=0) for h in hk_u])
-    candidates = _candidate_columns(runnable_u, inv_u, e_u, inverse, ct.paths, policy, curved_u.reshape(E, -1))
-    if ct.n_points == 1:  # expand to columns once
-        inv_rate = [x[:, inverse] for x in inv_u]
-        e_op = [x[:, inverse] for x in e_u]
-    bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
-    # cumulative 1/bandwidth (max) and energy/byte (sum) along each engine's path: (Pt, n_levels)
-    cum_inv_bw, cum_eb, caps = [], [], []
-    for i, path in enumerate(ct.paths):
-        idx = np.array(path)
-        bw_e = np.minimum(bw[:, idx], ct.unit_cap_B_per_s[:, i, idx])  # per-unit caps (cores x per-core)
-        cum_inv_bw.append(np.maximum.accumulate(1.0 / bw_e, axis=1))
-        cum_eb.append(np.cumsum(ct.energy_J_per_B[:, idx], axis=1))
-        caps.append(ct.capacity_B[:, idx])
-    overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s
-    static = ct.static_power_W
-    sum_policy = ct.overlap == "sum"
-
-    arr = table.arrays
-    flop_all, fp_all, count_all = arr["flop"], arr["footprint_B"], arr["count"]
-    byte_parts = [arr[k] for k in ("weight_read_B", "act_read_B", "act_write_B", "kv_read_B", "kv_write_B")]
-    # Reuse distance: an operator that reads weights or the KV cache touches them again only
-    # after the rest of its phase's resident state (all weights, the KV cache, live activations)
-    # went through, so its data lives where the phase's peak memory fits, not where one
-    # matrix would fit. Activation-only operators keep their own working set.
-    phase_of_col = table.meta["phase"].to_numpy()
-    reads_state = np.any(arr["weight_read_B"] > 0, axis=0) | np.any(arr["kv_read_B"] > 0, axis=0)
-    resident = {ph: np.atleast_1d(np.asarray(v, dtype=np.float64)) for ph, v in table.peak_memory_B.items()}
-    state_cols = {ph: np.flatnonzero(reads_state & (phase_of_col == ph)) for ph in resident}
-    state_cols = {ph: c for ph, c in state_cols.items() if c.size}
-
-    lat_tot = np.zeros(P)
-    dyn_tot = np.zeros(P)
-    phases = table.meta["phase"].to_numpy()
-    uniq_phases = list(dict.fromkeys(phases.tolist()))
-    phase_masks = {ph: phases == ph for ph in uniq_phases}
-    ph_lat = {ph: np.zeros(P) for ph in uniq_phases}
-    ph_en = {ph: np.zeros(P) for ph in uniq_phases}
+    phases = table.meta["phase"].to_list()
+    resident = table.peak_memory_B
+    res_range = {ph: _range(np.asarray(v)) for ph, v in resident.items()}
+    # sums of count x time and count x energy per (phase, shape of the operator's result):
+    # operators of a small shape (a decode projection depends on the batch only) are summed at
+    # that shape, and only the sums are broadcast to the full point shape
+    sums: dict[tuple[str, tuple[int, ...]], list[np.ndarray]] = {}
     if detail:
-        shape = (P, O)
-        d_lat, d_en = np.empty(shape), np.empty(shape)
-        d_tc, d_tm = np.empty(shape), np.empty(shape)
-        d_bound = np.empty(shape, dtype=np.int8)
-        d_eng = np.empty(shape, dtype=np.int8)
-        path_idx = [np.array(pth, dtype=np.int8) for pth in ct.paths]
-
-    step = max(1, chunk_pairs // max(O, 1))
-    for s in range(0, P, step):
-        e_ = min(P, s + step)
-        rows = e_ - s
-
-        def cut(a: np.ndarray, cols: np.ndarray | None, s: int = s, e_: int = e_) -> np.ndarray:
-            a = a[s:e_] if a.shape[0] > 1 else a
-            return a if cols is None else a[:, cols]
-
-        bytes_c = byte_parts[0][s:e_] if byte_parts[0].shape[0] > 1 else byte_parts[0]
-        for bp in byte_parts[1:]:
-            bytes_c = bytes_c + (bp[s:e_] if bp.shape[0] > 1 else bp)
-        fp_c = fp_all[s:e_] if fp_all.shape[0] > 1 else fp_all
-        if state_cols:
-            n_rows = rows if fp_c.shape[0] > 1 or any(r.size > 1 for r in resident.values()) else 1
-            fp_c = np.array(np.broadcast_to(fp_c, (n_rows, O)))
-            for ph, c in state_cols.items():
-                r = resident[ph]
-                r = r[s:e_, None] if r.size > 1 else r[0]
-                fp_c[:, c] = np.maximum(fp_c[:, c], r)
-        ov = overhead[s:e_, None] if overhead.shape[0] > 1 else overhead[0]
-        st = static[s:e_, None] if static.shape[0] > 1 else static[0]
-        best_t = np.full((rows, O), np.inf)
-        best_e = np.zeros((rows, O))
-        if policy == "energy":
-            best_score = np.full((rows, O), np.inf)
+        d_lat = np.empty((*shape, O))
+        d_en, d_tc, d_tm = np.empty_like(d_lat), np.empty_like(d_lat), np.empty_like(d_lat)
+        d_bound = np.empty((*shape, O), dtype=np.int8)
+        d_eng = np.empty((*shape, O), dtype=np.int8)
+    curves: dict[tuple[int, int], np.ndarray] = {}
+    for o, col in enumerate(table.columns):
+        ph = phases[o]
+        fp = col["footprint_B"]
+        fr = _range(fp)
+        floor = None
+        if ph in resident and (np.any(col["weight_read_B"] > 0) or np.any(col["kv_read_B"] > 0)):
+            # reuse distance of weights and KV cache: the phase's whole resident state
+            floor = resident[ph]
+            lo, hi = res_range[ph]
+            fr = (max(fr[0], lo), max(fr[1], hi))
+        nbytes = table.column_bytes_B(o)
+        cnt = col["count"]
+        fold = not detail and cnt.size == 1  # price count instances at once
+        pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"], overhead_s=plan.overhead_s,
+                   static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
+                   floor_B=floor, footprint_range=fr, count=float(cnt.reshape(-1)[0]) if fold else None,
+                   cache=curves, detail=detail)
+        t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
+        s_t, s_e = np.shape(t), np.shape(e)
+        key = (ph, s_t if s_t == s_e else broadcast_shape((s_t, s_e)))
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [np.broadcast_to(t, key[1]).copy() if np.shape(t) != key[1] else t,
+                         np.broadcast_to(e, key[1]).copy() if np.shape(e) != key[1] else e]
+        else:
+            acc[0] += t
+            acc[1] += e
         if detail:
-            best_tc, best_tm = np.zeros((rows, O)), np.zeros((rows, O))
-            best_bound = np.zeros((rows, O), dtype=np.int8)
-            best_eng = np.zeros((rows, O), dtype=np.int8)
-        for i in range(E):
-            cols = candidates[i]
-            if cols is not None and cols.size == 0:
-                continue
-            flop = cut(flop_all, cols)
-            fp = fp_c if cols is None else fp_c[:, cols]
-            nbytes = bytes_c if cols is None else bytes_c[:, cols]
-            ucols = inverse if cols is None else inverse[cols]
-            if ct.n_points == 1:
-                inv_i = inv_rate[i] if cols is None else inv_rate[i][:, cols]
-                eop_i = e_op[i] if cols is None else e_op[i][:, cols]
-            else:
-                inv_i = inv_u[i][s:e_][:, ucols]
-                eop_i = e_u[i][s:e_][:, ucols]
-            t_c = flop * inv_i
-            hk_i = hk_u[i]
-            if hk_i is not None:  # size curve: efficiency x k / (k + half_k)
-                hk = hk_i[s:e_] if hk_i.shape[0] > 1 else hk_i
-                hk = hk[:, ucols]
-                kk = cut(arr["k"], cols)
-                t_c = t_c * np.where(hk > 0, (kk + hk) / np.maximum(kk, 1e-300), 1.0)
-            # home level: walk the engine's path from the outermost level inwards
-            ci, ce, cp = cut(cum_inv_bw[i], None), cut(cum_eb[i], None), cut(caps[i], None)
-            nlev = ci.shape[1]
-            inv_bw = ci[:, nlev - 1:nlev]
-            eb = ce[:, nlev - 1:nlev]
-            home = np.full((1, 1), nlev - 1, dtype=np.int8)
-            for j in range(nlev - 2, -1, -1):
-                fits = fp <= cp[:, j:j + 1]
-                inv_bw = np.where(fits, ci[:, j:j + 1], inv_bw)
-                eb = np.where(fits, ce[:, j:j + 1], eb)
-                if detail:
-                    home = np.where(fits, np.int8(j), home)
-            t_m = nbytes * inv_bw
-            t = t_c + t_m if sum_policy else np.maximum(t_c, t_m)
-            t += ov
-            en = flop * eop_i
-            en += nbytes * eb
-            full = cols is None
-            sel = slice(None) if full else cols
-            if policy == "time":  # least time; ties in time go to the least energy
-                cur = best_t if full else best_t[:, sel]
-                better = (t < cur) | ((t == cur) & (en < (best_e if full else best_e[:, sel])))
-            else:
-                score = en + t * st
-                cur = best_score if full else best_score[:, sel]
-                better = score < cur
-                best_score[:, sel] = np.where(better, score, cur)
-            best_t[:, sel] = np.where(better, t, cur if policy == "time" else best_t[:, sel])
-            best_e[:, sel] = np.where(better, en, best_e[:, sel])
-            if detail:
-                mem_bound = path_idx[i][home] + np.int8(_LEVEL0)
-                bound = np.where(t_c >= t_m, np.int8(BOUND_COMPUTE), mem_bound)
-                bound = np.where(ov > np.maximum(t_c, t_m), np.int8(BOUND_OVERHEAD), bound)
-                best_tc[:, sel] = np.where(better, t_c, best_tc[:, sel])
-                best_tm[:, sel] = np.where(better, t_m, best_tm[:, sel])
-                best_bound[:, sel] = np.where(better, bound, best_bound[:, sel])
-                best_eng[:, sel] = np.where(better, np.int8(i), best_eng[:, sel])
-        cnt = cut(count_all, None)
-        ct_ = best_t * cnt
-        ce_ = best_e * cnt
-        lat_tot[s:e_] = ct_.sum(axis=1)
-        dyn_tot[s:e_] = ce_.sum(axis=1)
-        if len(uniq_phases) > 1:
-            for ph, m in phase_masks.items():
-                ph_lat[ph][s:e_] = ct_[:, m].sum(axis=1)
-                ph_en[ph][s:e_] = ce_[:, m].sum(axis=1)
-        if detail:
-            d_lat[s:e_] = best_t
-            d_en[s:e_] = best_e
-            d_tc[s:e_] = best_tc
-            d_tm[s:e_] = best_tm
-            d_bound[s:e_] = best_bound
-            d_eng[s:e_] = best_eng
-    static_P = np.broadcast_to(static, (P,))
-    static_tot = static_P * lat_tot
-    if len(uniq_phases) == 1:
-        ph_lat = {uniq_phases[0]: lat_tot}
-        ph_en = {uniq_phases[0]: dyn_tot}
-    ph_en = {ph: v + static_P * ph_lat[ph] for ph, v in ph_en.items()}
-    peak_mem = np.zeros(1)
-    for v in table.peak_memory_B.values():
-        peak_mem = np.maximum(peak_mem, v)
-    # the keyword arguments of PerfResult; the detail fields join below only when asked for
+            d_lat[..., o] = pr.latency_s
+            d_en[..., o] = pr.energy_J
+            d_tc[..., o] = pr.compute_s
+            d_tm[..., o] = pr.memory_s
+            d_bound[..., o] = pr.bound
+            d_eng[..., o] = pr.engine
+    ph_lat: dict[str, np.ndarray] = {}
+    ph_dyn: dict[str, np.ndarray] = {}
+    for (ph, _), (t, e) in sums.items():
+        if ph in ph_lat:
+            ph_lat[ph] += t
+            ph_dyn[ph] += e
+        else:
+            ph_lat[ph] = np.broadcast_to(t, shape).copy()
+            ph_dyn[ph] = np.broadcast_to(e, shape).copy()
+    order = list(dict.fromkeys(phases))
+    ph_lat = {ph: ph_lat[ph] for ph in order}
+    ph_dyn = {ph: ph_dyn[ph] for ph in order}
+    lat_tot = sum(ph_lat.values(), np.zeros(shape))
+    dyn_tot = sum(ph_dyn.values(), np.zeros(shape))
+    static = plan.static_W
+    ph_en = {ph: v + static * ph_lat[ph] for ph, v in ph_dyn.items()}
+    peak_mem = np.broadcast_to(table.peak_memory(), shape)
     res: dict[str, Any] = dict(
-        target=ct.target.name, workload=table.workload, mode=mode, n_points=P, latency_s=lat_tot,
-        energy_J=dyn_tot + static_tot, dynamic_energy_J=dyn_tot, static_energy_J=static_tot,
-        n_items=np.broadcast_to(table.n_items, (P,)), item_name=table.item_name,
-        peak_memory_B=np.broadcast_to(peak_mem, (P,)), engine_names=ct.engine_names,
+        target=ct.target.name, workload=table.workload, mode=mode, n_points=int(np.prod(shape)),
+        latency_s=lat_tot, energy_J=dyn_tot + static * lat_tot, dynamic_energy_J=dyn_tot,
+        static_energy_J=np.broadcast_to(static * lat_tot, shape), n_items=np.broadcast_to(table.n_items, shape),
+        item_name=table.item_name, peak_memory_B=peak_mem,
+        memory_capacity_B=np.broadcast_to(ct.memory_capacity_B, shape), engine_names=ct.engine_names,
         level_names=ct.level_names, op_meta=table.meta, phase_latency_s=ph_lat, phase_energy_J=ph_en,
     )
     if detail:
-        static_op = (static_P[:, None] * d_lat)
-        d_en_total = d_en + static_op
-        res.update(op_latency_s=d_lat, op_energy_J=d_en_total, op_compute_s=d_tc, op_memory_s=d_tm,
-                   op_bound=d_bound, op_engine=d_eng, op_count=np.broadcast_to(count_all, (P, O)),
-                   op_flop=np.broadcast_to(flop_all, (P, O)), op_bytes_B=np.broadcast_to(table.bytes_B, (P, O)),
-                   op_dtype=ct.resolved_dtype[d_eng.astype(np.int64), dt[None, :]],
-                   op_fallback=ct.fallback[d_eng.astype(np.int64), dt[None, :]])
+        st = np.broadcast_to(static, shape)[..., None]
+        dt = table.compute_dtype_index
+        eng = d_eng.astype(np.int64)
+        res.update(op_latency_s=d_lat, op_energy_J=d_en + st * d_lat, op_compute_s=d_tc, op_memory_s=d_tm,
+                   op_bound=d_bound, op_engine=d_eng,
+                   op_count=np.broadcast_to(table.arrays["count"], (*shape, O)),
+                   op_flop=np.broadcast_to(table.arrays["flop"], (*shape, O)),
+                   op_bytes_B=np.broadcast_to(table.bytes_B, (*shape, O)),
+                   op_dtype=ct.resolved_dtype[eng, dt], op_fallback=ct.fallback[eng, dt])
     return PerfResult(**res)

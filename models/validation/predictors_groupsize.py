@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.algorithms.groupsize import e2gc_gain
+from models.studies import e2gc_gain
 from models.validation.suite import predictor
 
 
@@ -18,12 +18,5 @@ def e2gc_gain_percent(
     per: str = "image",
 ) -> float:
     """Energy-efficiency gain of E2GC over FgGC on ``target``, in percent."""
-    return 100.0 * e2gc_gain(
-        target,
-        network,
-        fggc_n_groups=fggc_n_groups,
-        e2gc_group_size=e2gc_group_size,
-        batch=batch,
-        dtype=dtype,
-        per=per,
-    )
+    return 100.0 * e2gc_gain(target, network, fggc_n_groups=fggc_n_groups, e2gc_group_size=e2gc_group_size,
+                             batch=batch, dtype=dtype, per=per)

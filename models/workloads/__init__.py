@@ -35,7 +35,6 @@ from models.workloads.ops import (
     table_from_ops,
 )
 from models.workloads.registry import (
-    Knob,
     WorkloadSpec,
     available_workloads,
     build_workload,
@@ -70,7 +69,6 @@ __all__ = [
     "vit",
     "vit_b16",
     "LLM_FAMILIES",
-    "Knob",
     "LLMConfig",
     "WorkloadSpec",
     "available_llms",

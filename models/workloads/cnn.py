@@ -29,7 +29,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from models.workloads.ops import Op, bytes_per_element, conv, elementwise, gemm, table_from_ops
+from models.workloads.ops import Op, broadcast_max, bytes_per_element, conv, elementwise, gemm, table_from_ops
 from models.workloads.table import OperatorTable
 
 __all__ = ["mobilenet_v1", "mobilenet_v2", "resnet", "resnet18", "resnet50", "resnext50_32x4d"]
@@ -45,10 +45,6 @@ def _arr(x: ArrayLike) -> np.ndarray:
 def check_positive(field: str, value: ArrayLike, *, integer: bool = False) -> np.ndarray:
     """Validate a knob: finite, > 0 (and integral if ``integer``); return it as float array."""
     a = _arr(value)
-    if a.ndim > 1:
-        raise ValueError(
-            f"{field} must be a scalar or a 1-D array over design points, got shape {a.shape}"
-        )
     if not np.all(np.isfinite(a)) or np.any(a <= 0):
         raise ValueError(f"{field} must be finite and > 0, got {value!r}")
     if integer and np.any(a != np.round(a)):
@@ -81,7 +77,7 @@ def check_divides(field: str, group_size: ArrayLike, channels: ArrayLike, where:
 
 def patch(op: Op, **values: ArrayLike) -> Op:
     """A copy of ``op`` with some numeric fields replaced."""
-    return Op(meta=op.meta, values={**op.values, **values})
+    return op.replace(**values)
 
 
 def make_divisible(value: ArrayLike, divisor: int = 8) -> np.ndarray:
@@ -370,9 +366,7 @@ class NetBuilder:
         knobs: dict[str, ArrayLike] | None = None,
     ) -> OperatorTable:
         """The operator table, with ``peak_memory_B["forward"]`` = weights + largest live set."""
-        live = np.stack(np.broadcast_arrays(*[np.atleast_1d(x) for x in self.live_B]), axis=0).max(
-            axis=0
-        )
+        live = broadcast_max(self.live_B)
         table = table_from_ops(
             self.ops,
             workload=workload,
@@ -383,8 +377,9 @@ class NetBuilder:
         )
         # Every row's weights are distinct (count repeats distinct blocks), so weights = the
         # count-weighted sum; the peak adds the largest live activation set.
-        peak = np.atleast_1d(table.total("weight_read_B", "forward") + live)
-        return replace(table, peak_memory_B={"forward": peak})
+        weights = table.total("weight_read_B", "forward")
+        return replace(table, peak_memory_B={"forward": weights + live},
+                       memory_parts_B={"forward": {"weights": weights, "activations": live}})
 
 
 # ---------------------------------------------------------------------------- ResNet / ResNeXt

@@ -56,6 +56,7 @@ from models.hardware.dtypes import check_dtype
 from models.workloads.ops import (
     Op,
     attention_op,
+    broadcast_max,
     bytes_per_element,
     elementwise,
     gemm,
@@ -485,17 +486,13 @@ def _param_total(cfg: LLMConfig) -> int:
 
 # ---------------------------------------------------------------------------- builders
 def _with(op: Op, **values: Any) -> Op:
-    return Op(meta=dict(op.meta), values={**op.values, **values})
+    return op.replace(**values)
 
 
 def _arr(x: ArrayLike, name: str, minimum: float) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
-    if a.ndim > 1:
-        raise ValueError(
-            f"knob {name!r} must be a scalar or a 1-D array over design points, got shape {a.shape}"
-        )
     if a.size == 0 or np.any(~np.isfinite(a)) or np.any(a < minimum) or np.any(a != np.floor(a)):
-        bad = a[~(np.isfinite(a) & (a >= minimum) & (a == np.floor(a)))] if a.size else a
+        bad = a[~(np.isfinite(a) & (a >= minimum) & (a == np.floor(a)))].reshape(-1) if a.size else a
         raise ValueError(
             f"knob {name!r} = {bad[:3].tolist() if bad.size else []}; "
             f"allowed: integers >= {minimum:g}"
@@ -749,22 +746,20 @@ def _finish(
     item_name: str,
     knobs: Mapping[str, np.ndarray],
 ) -> OperatorTable:
-    live = np.zeros(1)
-    for op in b.ops:
-        v = op.values
-        acts = np.asarray(v.get("act_read_B", 0.0), dtype=np.float64) + np.asarray(
-            v.get("act_write_B", 0.0)
-        )
-        live = np.maximum(live, acts)
-    peak = {b.phase: b.stored_B + kv_cache_B + live}
+    live = broadcast_max(
+        np.asarray(op.values.get("act_read_B", 0.0), dtype=np.float64) + op.values.get("act_write_B", 0.0)
+        for op in b.ops
+    )
+    parts = {"weights": np.asarray(b.stored_B), "kv_cache": kv_cache_B, "activations": live}
     return table_from_ops(
         b.ops,
         workload=workload,
         n_items=n_items,
         item_name=item_name,
-        peak_memory_B=peak,
+        peak_memory_B={b.phase: b.stored_B + kv_cache_B + live},
         knobs=knobs,
         stored_params=b.stored_params,
+        memory_parts_B={b.phase: parts},
     )
 
 

@@ -7,7 +7,7 @@ builder; numeric knobs may be arrays over design points.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -16,46 +16,23 @@ from typing import Any
 import numpy as np
 
 from models.hardware.dtypes import DTYPES
+from models.params import Param
 from models.workloads.table import OperatorTable
 
-__all__ = ["Knob", "WorkloadSpec", "available_workloads", "build_workload", "parse_knob", "workload_spec"]
+__all__ = ["WorkloadSpec", "available_workloads", "build_workload", "parse_knob", "workload_spec"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Knob:
-    """One workload knob. ``kind`` is ``int``, ``float``, ``choice`` or ``bool``."""
+def _knob(*, name: str, kind: str, default: Any, low: float | None = None, high: float | None = None,
+          choices: tuple[Any, ...] = (), unit: str = "", log: bool = False, description: str = "",
+          structural: bool = False) -> Param:
+    """A workload knob's :class:`~models.params.Param` (counts and sizes: no unit conversion).
 
-    name: str
-    kind: str
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
-    unit: str = ""
-    log: bool = False
-    description: str = ""
-
-    def check(self, value: Any) -> Any:
-        """Validate a scalar or an array; return it converted. Errors name the knob."""
-        if self.kind == "choice":
-            if value not in self.choices:
-                raise ValueError(f"knob {self.name!r}: got {value!r}; allowed: {', '.join(self.choices)}")
-            return value
-        if self.kind == "bool":
-            if isinstance(value, bool):
-                return value
-            raise ValueError(f"knob {self.name!r}: got {value!r}; allowed: true or false")
-        a = np.asarray(value, dtype=np.float64)
-        if a.size == 0 or not np.all(np.isfinite(a)):
-            raise ValueError(f"knob {self.name!r}: got {value!r}; a finite number is required")
-        lo, hi = self.low, self.high
-        if (lo is not None and np.any(a < lo)) or (hi is not None and np.any(a > hi)):
-            raise ValueError(f"knob {self.name!r}: got {value!r}; allowed: [{lo:g}, {hi:g}] {self.unit}".rstrip())
-        if self.kind == "int" and np.any(a != np.round(a)):
-            raise ValueError(f"knob {self.name!r}: got {value!r}; an integer is required")
-        if a.ndim:
-            return a
-        return int(a) if self.kind == "int" else float(a)
+    ``structural`` marks a numeric knob that changes what the operators are (a group size of 1
+    makes a conv depthwise, which some engines cannot run): design points are grouped by it.
+    """
+    return Param(name=name, kind="categorical" if kind == "choice" else kind, default=default, low=low, high=high,
+                 choices=choices, unit=unit or "1", log=log, help=description, applies_to="workload", role="knob",
+                 structural=structural)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,10 +43,10 @@ class WorkloadSpec:
     family: str
     description: str
     item_name: str
-    knobs: tuple[Knob, ...]
+    knobs: tuple[Param, ...]
     builder: Callable[..., OperatorTable]
 
-    def knob(self, name: str) -> Knob:
+    def knob(self, name: str) -> Param:
         for k in self.knobs:
             if k.name == name:
                 return k
@@ -90,34 +67,23 @@ def parse_knob(spec: WorkloadSpec, text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ValueError(f"--set {text!r}: expected NAME=VALUE; knobs: {', '.join(k.name for k in spec.knobs)}")
     name, raw = (s.strip() for s in text.split("=", 1))
-    k = spec.knob(name)
-    if k.kind == "choice":
-        return name, k.check(raw)
-    if k.kind == "bool":
-        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"knob {name!r}: got {raw!r}; allowed: true or false")
-        return name, raw.lower() in ("true", "1", "yes")
-    try:
-        v = float(raw)
-    except ValueError:
-        raise ValueError(f"knob {name!r}: got {raw!r}; a number is required") from None
-    return name, k.check(v)
+    return name, spec.knob(name).parse(raw)
 
 
 # ---------------------------------------------------------------------------------- knobs
-def _dtype_knob(name: str, default: str, description: str) -> Knob:
-    return Knob(name=name, kind="choice", default=default, choices=DTYPES, description=description)
+def _dtype_knob(name: str, default: str, description: str) -> Param:
+    return _knob(name=name, kind="choice", default=default, choices=DTYPES, description=description)
 
 
-BATCH = Knob(name="batch", kind="int", default=1, low=1, high=65536, unit="count", log=True,
+BATCH = _knob(name="batch", kind="int", default=1, low=1, high=65536, unit="count", log=True,
              description="sequences or images per run")
 _LLM_KNOBS = (
     BATCH,
-    Knob(name="prompt_len", kind="int", default=2048, low=1, high=1 << 20, unit="tokens", log=True,
-         description="prompt length (prefill) and decode start context"),
-    Knob(name="n_generated", kind="int", default=256, low=1, high=1 << 20, unit="tokens", log=True,
+    _knob(name="prompt_len", kind="int", default=2048, low=0, high=1 << 20, unit="tokens", log=True,
+          description="prompt length (prefill, >= 1) and decode start context (0: an empty cache)"),
+    _knob(name="n_generated", kind="int", default=256, low=1, high=1 << 20, unit="tokens", log=True,
          description="tokens generated per sequence (decode)"),
-    Knob(name="phase", kind="choice", default="inference", choices=("inference", "prefill", "decode"),
+    _knob(name="phase", kind="choice", default="inference", choices=("inference", "prefill", "decode"),
          description="prefill + decode, or one of them"),
     _dtype_knob("weight_dtype", "bf16", "weight datatype"),
     _dtype_knob("act_dtype", "bf16", "activation datatype"),
@@ -126,15 +92,15 @@ _LLM_KNOBS = (
 
 
 def _vision_knobs(resolution: int, res_low: int = 32, res_high: int = 4096, dtype: str = "fp16",
-                  width: bool = True) -> tuple[Knob, ...]:
+                  width: bool = True) -> tuple[Param, ...]:
     ks = [BATCH,
-          Knob(name="resolution", kind="int", default=resolution, low=res_low, high=res_high, unit="px",
+          _knob(name="resolution", kind="int", default=resolution, low=res_low, high=res_high, unit="px",
                description="input image side")]
     if width:
-        ks.append(Knob(name="width_mult", kind="float", default=1.0, low=0.125, high=8.0, unit="1", log=True,
+        ks.append(_knob(name="width_mult", kind="float", default=1.0, low=0.125, high=8.0, unit="1", log=True,
                        description="channel width multiplier"))
     ks += [_dtype_knob("dtype", dtype, "datatype of weights and activations"),
-           Knob(name="training", kind="bool", default=False,
+           _knob(name="training", kind="bool", default=False,
                 description="a training step (forward + backward + update) instead of inference")]
     return tuple(ks)
 
@@ -174,6 +140,23 @@ def _vision(fn_path: str, **fixed: Any) -> Callable[..., OperatorTable]:
     return build
 
 
+def _mobilenet_v1(*, training: bool = False, group_size: Any = 1, n_groups: Any = 0, **knobs: Any) -> OperatorTable:
+    from models.workloads.cnn import mobilenet_v1
+
+    if int(np.max(n_groups)) > 0:
+        if np.any(np.asarray(group_size) != 1):
+            raise ValueError("give group_size or n_groups, not both")
+        return _maybe_train(mobilenet_v1(n_groups=int(np.max(n_groups)), **knobs), training)
+    return _maybe_train(mobilenet_v1(group_size=group_size, **knobs), training)
+
+
+def _resnext(*, training: bool = False, cardinality: Any = 32, group_size: Any = 0, **knobs: Any) -> OperatorTable:
+    from models.workloads.cnn import resnext50_32x4d
+
+    gw = None if int(np.max(group_size)) == 0 else group_size
+    return _maybe_train(resnext50_32x4d(cardinality=int(np.max(cardinality)), group_width=gw, **knobs), training)
+
+
 @cache
 def _specs() -> dict[str, WorkloadSpec]:
     from models.workloads.llm import available_llms, load_llm_config
@@ -186,7 +169,7 @@ def _specs() -> dict[str, WorkloadSpec]:
             description=f"decoder LLM from data/workloads/{name}.json ({getattr(cfg, 'family', 'llm')})",
             knobs=_LLM_KNOBS, builder=_llm_builder(name))
 
-    def add(name: str, family: str, desc: str, item: str, knobs: tuple[Knob, ...],
+    def add(name: str, family: str, desc: str, item: str, knobs: tuple[Param, ...],
             builder: Callable[..., OperatorTable]) -> None:
         specs[name] = WorkloadSpec(name=name, family=family, description=desc, item_name=item, knobs=knobs,
                                    builder=builder)
@@ -195,14 +178,23 @@ def _specs() -> dict[str, WorkloadSpec]:
         _vision("models.workloads.cnn.resnet18"))
     add("resnet-50", "cnn", "ResNet-50 v1.5 (He et al. 2016)", "image", _vision_knobs(224),
         _vision("models.workloads.cnn.resnet50"))
-    add("resnext-50-32x4d", "cnn", "ResNeXt-50 32x4d (Xie et al. 2017)", "image", _vision_knobs(224),
-        _vision("models.workloads.cnn.resnext50_32x4d"))
+    add("resnext-50-32x4d", "cnn", "ResNeXt-50 32x4d (Xie et al. 2017)", "image",
+        (*_vision_knobs(224),
+         _knob(name="cardinality", kind="int", default=32, low=1, high=128, unit="count", log=True, structural=True,
+               description="groups of every 3x3 conv (32: the published net; FgGC); must divide 128"),
+         _knob(name="group_size", kind="int", default=0, low=0, high=1024, unit="count", structural=True,
+               description="channels per group of every 3x3 conv instead (E2GC constant group size; 0: "
+                           "use cardinality)")),
+        _resnext)
     add("mobilenet-v1", "cnn", "MobileNet-V1 (Howard et al. 2017)", "image",
         (*_vision_knobs(224),
-         Knob(name="group_size", kind="int", default=1, low=1, high=1024, unit="count", log=True,
-              description="channels per group of each 3x3 conv (1: depthwise, the published net; "
-                          "E2GC constant group size); must divide every layer's channels")),
-        _vision("models.workloads.cnn.mobilenet_v1"))
+         _knob(name="group_size", kind="int", default=1, low=1, high=1024, unit="count", log=True, structural=True,
+               description="channels per group of each 3x3 conv (1: depthwise, the published net; "
+                           "E2GC constant group size); must divide every layer's channels"),
+         _knob(name="n_groups", kind="int", default=0, low=0, high=1024, unit="count", structural=True,
+               description="a fixed number of groups of every 3x3 conv instead (E2GC's FgGC baseline; 0: "
+                           "use group_size)")),
+        _mobilenet_v1)
     add("mobilenet-v2", "cnn", "MobileNet-V2 (Sandler et al. 2018)", "image", _vision_knobs(224),
         _vision("models.workloads.cnn.mobilenet_v2"))
     for rn in ("regnetx-200mf", "regnetx-400mf", "regnetx-800mf", "regnetx-1.6gf"):
@@ -212,14 +204,14 @@ def _specs() -> dict[str, WorkloadSpec]:
         _vision("models.workloads.vit.vit_b16"))
     add("resnet8", "kws", "ResNet8, MLPerf Tiny image classification (CIFAR-10)", "image",
         (BATCH, _dtype_knob("dtype", "fp16", "datatype"),
-         Knob(name="training", kind="bool", default=False, description="a training step")),
+         _knob(name="training", kind="bool", default=False, description="a training step")),
         _vision("models.workloads.kws.resnet8"))
     add("ds-cnn", "kws", "DS-CNN keyword spotting, MLPerf Tiny", "utterance",
         (BATCH, _dtype_knob("dtype", "fp16", "datatype"),
-         Knob(name="training", kind="bool", default=False, description="a training step")),
+         _knob(name="training", kind="bool", default=False, description="a training step")),
         _vision("models.workloads.kws.ds_cnn"))
     add("tdnn-xvector", "speech", "x-vector TDNN speaker embedding (Snyder et al. 2018)", "utterance",
-        (BATCH, Knob(name="frames", kind="int", default=300, low=16, high=100000, unit="frames",
+        (BATCH, _knob(name="frames", kind="int", default=300, low=16, high=100000, unit="frames",
                      description="input frames (10 ms each)"),
          _dtype_knob("dtype", "fp16", "datatype")),
         _vision("models.workloads.tdnn.tdnn_xvector"))
@@ -228,12 +220,43 @@ def _specs() -> dict[str, WorkloadSpec]:
             add(f"sesr-{v.lower()}-x{scale}", "sr", f"SESR-{v} x{scale} super-resolution (Bhardwaj et al. 2022)",
                 "image",
                 (BATCH,
-                 Knob(name="lr_height", kind="int", default=1080, low=8, high=8640, unit="px",
+                 _knob(name="lr_height", kind="int", default=1080, low=8, high=8640, unit="px",
                       description="low-resolution input height"),
-                 Knob(name="lr_width", kind="int", default=1920, low=8, high=15360, unit="px",
+                 _knob(name="lr_width", kind="int", default=1920, low=8, high=15360, unit="px",
                       description="low-resolution input width"),
                  _dtype_knob("dtype", "fp16", "datatype")),
                 _vision("models.workloads.sesr.sesr", variant=v, scale=scale))
+
+    def size(name: str, default: int, desc: str, high: int = 1 << 24, low: int = 1) -> Param:
+        return _knob(name=name, kind="int", default=default, low=low, high=high, unit="count", log=True,
+                     description=desc)
+
+    add("gemm", "kernel", "One GEMM C[m, n] = A[m, k] W[k, n] with weights W", "gemm",
+        (size("m", 1, "output rows (tokens x batch; 1: a GEMV)"), size("n", 4096, "output columns"),
+         size("k", 4096, "reduction length"), _dtype_knob("dtype", "fp16", "datatype of the activations"),
+         _dtype_knob("weight_dtype", "fp16", "datatype of the weights")),
+        _vision("models.workloads.micro.gemm_workload"))
+    add("attention", "kernel", "One self-attention call (QK^T, softmax, PV)", "call",
+        (BATCH, size("n_heads", 16, "query heads", 4096),
+         _knob(name="n_kv_heads", kind="int", default=0, low=0, high=4096, unit="count",
+               description="K/V heads (0: as many as query heads; fewer: GQA)"),
+         size("seq_len", 2048, "tokens (queries = keys)", 1 << 22), size("head_dim", 128, "head dimension", 1024),
+         _knob(name="causal", kind="bool", default=False, description="causal mask (half the scores)"),
+         _dtype_knob("dtype", "fp16", "datatype of Q, K, V and O")),
+        _vision("models.workloads.micro.attention_workload"))
+    add("softmax", "kernel", "Row softmaxes (fused: one read, one write); softmax_variant sets the passes", "call",
+        (size("rows", 1, "independent softmaxes", 1 << 30), size("n_elements", 1 << 16, "elements per softmax",
+                                                                  1 << 40),
+         _dtype_knob("dtype", "fp32", "datatype")),
+        _vision("models.workloads.micro.softmax_workload"))
+    add("group-conv", "kernel", "One group convolution channels -> channels (E2GC group size)", "layer",
+        (BATCH, size("channels", 256, "input = output channels", 1 << 16), size("h_out", 28, "output height", 8192),
+         size("w_out", 28, "output width", 8192),
+         _knob(name="group_size", kind="int", default=1, low=1, high=1 << 16, unit="count", log=True, structural=True,
+               description="channels per group (1: depthwise)"),
+         size("kernel", 3, "kernel side", 15), size("stride", 1, "stride", 8),
+         _dtype_knob("dtype", "fp16", "datatype")),
+        _vision("models.workloads.micro.group_conv_workload"))
     return specs
 
 
@@ -263,8 +286,3 @@ def workload_spec(name: str) -> WorkloadSpec:
 def build_workload(name: str, **knobs: Any) -> OperatorTable:
     """Build a named workload's operator table; knobs not given take their defaults."""
     return workload_spec(name).build(**knobs)
-
-
-def knob_table() -> Mapping[str, tuple[Knob, ...]]:
-    """Knobs of every workload (for documentation and the dashboard)."""
-    return {n: s.knobs for n, s in _specs().items()}

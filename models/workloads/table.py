@@ -2,10 +2,15 @@
 
 One row per distinct operator, with a repeat ``count`` (32 identical decoder layers are one
 row with count 32). Static facts about each operator (name, phase, kind, datatypes) are
-columns of a small polars frame, ``meta``. Everything a workload knob can change (shapes,
-FLOPs, bytes, counts) is a numpy array of shape ``(n_points, n_ops)``, or ``(1, n_ops)`` when
-it is the same for every design point, so one table covers many design points and the perf
-model broadcasts over them.
+columns of a small polars frame, ``meta``. Everything a knob can change (shapes, FLOPs, bytes,
+counts) is numeric and held *per operator*: ``columns[i][field]`` is an array that broadcasts
+to the table's point shape ``shape``.
+
+Each operator keeps the shape its values really have. Built for a grid of batch sizes (axis 0)
+and context lengths (axis 1), a decode projection depends on the batch only and stays
+``(n_batch, 1)``, while attention is ``(n_batch, n_context)``; the perf model prices each
+operator at its own shape and broadcasts only the sums. Nothing is copied to a common shape
+unless asked for (:attr:`OperatorTable.arrays`).
 
 Conventions
 -----------
@@ -15,27 +20,29 @@ Conventions
   written, KV cache read and written.
 - ``footprint_B`` is the working set of one instance; the perf model puts an operator's
   traffic at the innermost memory level that holds it.
+- A table of one design point has shape ``()``; of a list of ``P`` points ``(P,)``; of a grid
+  any shape. Legacy code that indexes ``(points, operators)`` arrays uses :attr:`arrays`.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from models.hardware.dtypes import DTYPE_INDEX, DTYPES
-from models.hardware.schema import OP_KINDS
+from models.workloads.kinds import MAC_KINDS, OP_KINDS, PHASES
 
-__all__ = ["ARRAY_FIELDS", "META_COLUMNS", "PHASES", "OperatorTable", "concat_tables"]
+__all__ = ["ARRAY_FIELDS", "BYTES_MEMO", "BYTE_FIELDS", "META_COLUMNS", "PHASES", "OperatorTable", "broadcast_shape",
+           "concat_tables"]
 
-PHASES = ("prefill", "decode", "forward", "backward", "update")
 META_COLUMNS = ("name", "phase", "kind", "compute_dtype", "weight_dtype", "act_dtype", "kv_dtype",
                 "acc_dtype")
-# Numeric per-(point, operator) arrays, with their units.
+# Numeric per-(point, operator) fields, with their units.
 ARRAY_FIELDS: dict[str, str] = {
     "count": "count",  # repeats of this operator per workload run
     "m": "count",  # GEMM view of the shape: output rows (tokens x batch, output pixels x batch)
@@ -50,8 +57,28 @@ ARRAY_FIELDS: dict[str, str] = {
     "kv_write_B": "B",
     "footprint_B": "B",
 }
-_BYTES = ("weight_read_B", "act_read_B", "act_write_B", "kv_read_B", "kv_write_B")
-_MAC_KINDS = ("gemm", "gemv", "conv", "dwconv", "attention")
+BYTE_FIELDS = ("weight_read_B", "act_read_B", "act_write_B", "kv_read_B", "kv_write_B")
+# Optional key of a column: (the five byte-field arrays, their sum) when a builder computed the
+# sum anyway; used only while the column still holds those very arrays.
+BYTES_MEMO = "_bytes_B"
+_KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
+
+Column = Mapping[str, np.ndarray]
+
+
+def broadcast_shape(shapes: Any) -> tuple[int, ...]:
+    """The broadcast of a collection of shapes (ValueError if they do not broadcast)."""
+    distinct = {tuple(s) for s in shapes} - {()}
+    if not distinct:
+        return ()
+    if len(distinct) == 1:
+        return next(iter(distinct))
+    return tuple(np.broadcast_shapes(*distinct))
+
+
+def _f64(v: Any) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    return a
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,62 +91,141 @@ class OperatorTable:
         Name of the workload (``"llama-2-7b"``).
     meta
         polars frame with one row per operator and the columns :data:`META_COLUMNS`.
-    arrays
-        ``field -> ndarray (n_points or 1, n_ops)`` for every key of :data:`ARRAY_FIELDS`.
+    columns
+        One mapping per operator: every key of :data:`ARRAY_FIELDS` -> float64 array that
+        broadcasts to :attr:`shape`.
     peak_memory_B
-        ``phase -> ndarray (n_points or 1,)``: weights + KV cache + live activations.
+        ``phase -> array`` broadcasting to :attr:`shape`: weights + KV cache + live activations.
     n_items
-        Items produced per run, per point (tokens generated, images), ``(n_points or 1,)``.
+        Items produced per run (tokens generated, images), broadcasting to :attr:`shape`.
     item_name
         What an item is (``"token"``, ``"image"``, ``"sample"``).
     knobs
-        The workload knob arrays the table was built for, each ``(n_points,)`` or scalar.
+        The workload knob values the table was built for.
     stored_params
         Parameters the model stores, when the builder knows them (each weight once, whatever
         the phases and repeat counts); see :meth:`total_params`.
+    memory_parts_B
+        ``phase -> {part: bytes}`` when the builder knows what the resident memory is made of:
+        ``"weights"``, ``"kv_cache"``, ``"activations"`` (and for training ``"gradients"``,
+        ``"optimizer_state"``); the parts of a phase sum to its ``peak_memory_B``.
     """
 
     workload: str
     meta: pl.DataFrame
-    arrays: Mapping[str, np.ndarray]
+    columns: tuple[Column, ...]
     peak_memory_B: Mapping[str, np.ndarray]
     n_items: np.ndarray
     item_name: str
     knobs: Mapping[str, np.ndarray] = field(default_factory=dict)
     stored_params: float | None = None
+    memory_parts_B: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # totals are at least 1-D (a table of one point has n_items of shape (1,))
+        object.__setattr__(self, "n_items", np.atleast_1d(np.asarray(self.n_items, dtype=np.float64)))
+        object.__setattr__(self, "peak_memory_B", {p: np.atleast_1d(np.asarray(v, dtype=np.float64))
+                                                   for p, v in self.peak_memory_B.items()})
         missing = [c for c in META_COLUMNS if c not in self.meta.columns]
         if missing:
             raise ValueError(f"operator table meta lacks columns {missing}")
-        n_ops = self.meta.height
-        for k in ARRAY_FIELDS:
-            if k not in self.arrays:
-                raise ValueError(f"operator table lacks array {k!r}")
-            a = self.arrays[k]
-            if a.ndim != 2 or a.shape[1] != n_ops:
-                raise ValueError(f"array {k!r} must have shape (n_points, {n_ops}), got {a.shape}")
+        if len(self.columns) != self.meta.height:
+            raise ValueError(f"operator table has {self.meta.height} meta rows but {len(self.columns)} columns")
+        for i, col in enumerate(self.columns):
+            lack = [k for k in ARRAY_FIELDS if k not in col]
+            if lack:
+                raise ValueError(f"operator {self.meta['name'][i]!r} lacks fields {lack}")
         bad_kind = set(self.meta["kind"].to_list()) - set(OP_KINDS)
         if bad_kind:
             raise ValueError(f"unknown operator kinds {sorted(bad_kind)}; allowed: {', '.join(OP_KINDS)}")
         bad_phase = set(self.meta["phase"].to_list()) - set(PHASES)
         if bad_phase:
             raise ValueError(f"unknown phases {sorted(bad_phase)}; allowed: {', '.join(PHASES)}")
-        for col in ("compute_dtype", "weight_dtype", "act_dtype", "kv_dtype", "acc_dtype"):
-            bad = set(self.meta[col].to_list()) - set(DTYPES) - {""}
+        for mc in ("compute_dtype", "weight_dtype", "act_dtype", "kv_dtype", "acc_dtype"):
+            bad = set(self.meta[mc].to_list()) - set(DTYPES) - {""}
             if bad:
-                raise ValueError(f"unknown datatypes in {col}: {sorted(bad)}; allowed: {', '.join(DTYPES)}")
+                raise ValueError(f"unknown datatypes in {mc}: {sorted(bad)}; allowed: {', '.join(DTYPES)}")
+        try:
+            self.shape  # noqa: B018 - the shapes must broadcast
+        except ValueError:
+            raise ValueError(f"operator table {self.workload!r}: the operators' values do not broadcast to "
+                             "one point shape") from None
+
+    @classmethod
+    def from_arrays(cls, *, workload: str, meta: pl.DataFrame, arrays: Mapping[str, np.ndarray],
+                    peak_memory_B: Mapping[str, Any], n_items: Any, item_name: str,
+                    knobs: Mapping[str, Any] | None = None, stored_params: float | None = None) -> OperatorTable:
+        """A table from ``field -> (..., n_ops)`` arrays (the last axis is the operator)."""
+        n_ops = meta.height
+        cols: list[dict[str, np.ndarray]] = [{} for _ in range(n_ops)]
+        for k in ARRAY_FIELDS:
+            if k not in arrays:
+                raise ValueError(f"operator table lacks array {k!r}")
+            a = _f64(arrays[k])
+            if a.ndim == 0 or a.shape[-1] != n_ops:
+                raise ValueError(f"array {k!r} must have shape (..., {n_ops}), got {a.shape}")
+            for i in range(n_ops):
+                cols[i][k] = a[..., i]
+        return cls(workload=workload, meta=meta, columns=tuple(cols),
+                   peak_memory_B={p: _f64(v) for p, v in peak_memory_B.items()}, n_items=_f64(n_items),
+                   item_name=item_name, knobs=dict(knobs or {}), stored_params=stored_params)
 
     # ------------------------------------------------------------------ shape
     @property
     def n_ops(self) -> int:
         return self.meta.height
 
+    @functools.cached_property
+    def shape(self) -> tuple[int, ...]:
+        """The point shape every value broadcasts to (``()`` for one design point)."""
+        shapes = {c[k].shape for c in self.columns for k in ARRAY_FIELDS}
+        shapes |= {np.shape(v) for v in self.peak_memory_B.values()} | {np.shape(self.n_items)}
+        return broadcast_shape(shapes)
+
+    @property
+    def points_shape(self) -> tuple[int, ...]:
+        """:attr:`shape`, at least one-dimensional (the legacy ``(n_points,)``)."""
+        return self.shape if self.shape else (1,)
+
     @property
     def n_points(self) -> int:
-        """Number of design points (the largest leading dimension of any array)."""
-        sizes = [a.shape[0] for a in self.arrays.values()] + [np.shape(self.n_items)[0] if np.ndim(self.n_items) else 1]
-        return max(sizes)
+        """Number of design points (the product of :attr:`shape`)."""
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    def field(self, name: str) -> list[np.ndarray]:
+        """One field of every operator (arrays of each operator's own shape)."""
+        if name not in ARRAY_FIELDS:
+            raise KeyError(f"unknown field {name!r}; allowed: {', '.join(ARRAY_FIELDS)}")
+        return [c[name] for c in self.columns]
+
+    def column_bytes_B(self, i: int) -> np.ndarray:
+        """Bytes moved by one instance of operator ``i`` (sum of the byte fields)."""
+        c = self.columns[i]
+        memo = c.get(BYTES_MEMO)
+        if memo is not None and all(c[k] is a for k, a in zip(BYTE_FIELDS, memo, strict=False)):
+            return memo[-1]
+        out = c["weight_read_B"]
+        for k in BYTE_FIELDS[1:]:
+            v = c[k]
+            if v.ndim or v != 0.0:  # most operators move no KV cache: skip adding zeros
+                out = out + v
+        return out
+
+    def _stack(self, parts: Sequence[np.ndarray]) -> np.ndarray:
+        nd = len(self.points_shape)
+        shp = np.broadcast_shapes((1,) * nd, *[np.shape(p) for p in parts]) if parts else (1,) * nd
+        if not parts:
+            return np.zeros((*shp, 0))
+        return np.stack([np.broadcast_to(p, shp) for p in parts], axis=-1)
+
+    @functools.cached_property
+    def arrays(self) -> Mapping[str, np.ndarray]:
+        """``field -> (*shape or 1s, n_ops)``: the values copied to one array per field.
+
+        A field the same for every point keeps length-1 point axes (``(1, n_ops)`` for a list of
+        points). For reading and legacy code; the perf model reads :attr:`columns`.
+        """
+        return {k: self._stack(self.field(k)) for k in ARRAY_FIELDS}
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.arrays[key]
@@ -127,15 +233,15 @@ class OperatorTable:
     # ------------------------------------------------------------------ derived
     @property
     def bytes_B(self) -> np.ndarray:
-        """Total bytes moved per instance, ``(n_points or 1, n_ops)``."""
-        a = self.arrays
-        return a["weight_read_B"] + a["act_read_B"] + a["act_write_B"] + a["kv_read_B"] + a["kv_write_B"]
+        """Total bytes moved per instance, ``(*shape or 1s, n_ops)``."""
+        return self._stack([self.column_bytes_B(i) for i in range(self.n_ops)])
 
     @property
     def mac(self) -> np.ndarray:
         """Multiply-accumulates per instance (``flop / 2`` for MAC-based kinds, else 0)."""
-        is_mac = np.isin(self.meta["kind"].to_numpy(), _MAC_KINDS)
-        return np.where(is_mac[None, :], self.arrays["flop"] / 2.0, 0.0)
+        kinds = self.meta["kind"].to_list()
+        return self._stack([c["flop"] / 2.0 if kinds[i] in MAC_KINDS else 0.0 * c["flop"]
+                            for i, c in enumerate(self.columns)])
 
     @property
     def compute_dtype_index(self) -> np.ndarray:
@@ -143,21 +249,31 @@ class OperatorTable:
 
     @property
     def kind_index(self) -> np.ndarray:
-        idx = {k: i for i, k in enumerate(OP_KINDS)}
-        return np.array([idx[k] for k in self.meta["kind"].to_list()], dtype=np.int64)
+        return np.array([_KIND_INDEX[k] for k in self.meta["kind"].to_list()], dtype=np.int64)
 
     def total(self, fld: str, phase: str | Sequence[str] | None = None) -> np.ndarray:
-        """Sum of ``count x field`` over operators (optionally of some phases), ``(n_points or 1,)``."""
-        vals = self.bytes_B if fld == "bytes_B" else (self.mac if fld == "mac" else self.arrays[fld])
-        w = self.arrays["count"] * vals
-        if phase is not None:
-            phases = (phase,) if isinstance(phase, str) else tuple(phase)
-            mask = np.isin(self.meta["phase"].to_numpy(), phases)
-            w = w[:, mask]
-        return w.sum(axis=1)
+        """Sum of ``count x field`` over operators (optionally of some phases), at least 1-D.
+
+        ``fld`` is a key of :data:`ARRAY_FIELDS`, ``"bytes_B"`` or ``"mac"``.
+        """
+        phases = None if phase is None else ((phase,) if isinstance(phase, str) else tuple(phase))
+        ph = self.meta["phase"].to_list()
+        kinds = self.meta["kind"].to_list()
+        out: np.ndarray = np.zeros(1)
+        for i, c in enumerate(self.columns):
+            if phases is not None and ph[i] not in phases:
+                continue
+            if fld == "bytes_B":
+                v = self.column_bytes_B(i)
+            elif fld == "mac":
+                v = c["flop"] / 2.0 if kinds[i] in MAC_KINDS else 0.0 * c["flop"]
+            else:
+                v = c[fld]
+            out = out + c["count"] * v
+        return np.atleast_1d(out)
 
     def total_params(self) -> np.ndarray:
-        """Parameters of the model (weights counted once), ``(n_points or 1,)``.
+        """Parameters of the model (weights counted once), at least 1-D.
 
         The builder's ``stored_params`` when given (LLM builders give it: a decode table's
         counts include every generated token). Otherwise the weights of the first phase present
@@ -169,12 +285,22 @@ class OperatorTable:
         first = "prefill" if "prefill" in phases else ("forward" if "forward" in phases else phases[0])
         return self.total("n_params", first)
 
+    def peak_memory(self) -> np.ndarray:
+        """Largest resident memory over the phases (B), at least 1-D."""
+        out: np.ndarray = np.zeros(1)
+        for v in self.peak_memory_B.values():
+            out = np.maximum(out, v)
+        return np.atleast_1d(out)
+
     # ------------------------------------------------------------------ transforms
     def select(self, mask: np.ndarray | Sequence[bool]) -> OperatorTable:
         """The operators where ``mask`` is true."""
         m = np.asarray(mask, dtype=bool)
-        return replace(self, meta=self.meta.filter(pl.Series(m)),
-                       arrays={k: v[:, m] for k, v in self.arrays.items()})
+        if m.shape != (self.n_ops,):
+            raise ValueError(f"select: mask of shape {m.shape}; expected ({self.n_ops},)")
+        keep = np.flatnonzero(m)
+        return replace(self, meta=self.meta[keep.tolist()] if keep.size else self.meta.clear(),
+                       columns=tuple(self.columns[i] for i in keep.tolist()))
 
     def phase(self, *phases: str) -> OperatorTable:
         """Only the operators of the given phases."""
@@ -183,48 +309,81 @@ class OperatorTable:
                 raise ValueError(f"unknown phase {p!r}; allowed: {', '.join(PHASES)}")
         return self.select(np.isin(self.meta["phase"].to_numpy(), phases))
 
-    def with_arrays(self, **arrays: np.ndarray) -> OperatorTable:
-        """A copy with some arrays replaced (broadcast to ``(n, n_ops)``)."""
-        new = dict(self.arrays)
+    def with_arrays(self, **arrays: np.ndarray | Sequence[Any]) -> OperatorTable:
+        """A copy with some fields replaced.
+
+        Each value is an array whose last axis is the operator (``(n_ops,)`` gives one number
+        per operator, ``(..., n_ops)`` values per point), or a sequence of ``n_ops`` per-operator
+        arrays (each broadcasting to the point shape).
+        """
+        cols = [dict(c) for c in self.columns]
         for k, v in arrays.items():
             if k not in ARRAY_FIELDS:
                 raise KeyError(f"unknown array {k!r}; allowed: {', '.join(ARRAY_FIELDS)}")
-            v = np.asarray(v, dtype=np.float64)
-            if v.ndim == 1:
-                v = v[None, :]
-            new[k] = v
-        return replace(self, arrays=new)
+            if isinstance(v, np.ndarray):
+                a = _f64(v)
+                if a.ndim == 0 or a.shape[-1] != self.n_ops:
+                    raise ValueError(f"with_arrays {k!r}: shape {a.shape}; the last axis must be the "
+                                     f"{self.n_ops} operators")
+                for i in range(self.n_ops):
+                    cols[i][k] = a[..., i]
+            else:
+                seq = list(v)
+                if len(seq) != self.n_ops:
+                    raise ValueError(f"with_arrays {k!r}: {len(seq)} values for {self.n_ops} operators")
+                for i, x in enumerate(seq):
+                    cols[i][k] = _f64(x)
+        return replace(self, columns=tuple(cols))
 
     def with_meta(self, **columns: Sequence[str] | str) -> OperatorTable:
         """A copy with meta columns replaced (a string sets the whole column)."""
         meta = self.meta.with_columns(
-            [pl.lit(v).alias(k) if isinstance(v, str) else pl.Series(k, list(v)) for k, v in columns.items()]
+            [pl.lit(v).alias(k) if isinstance(v, str) else pl.Series(k, list(v), dtype=pl.String)
+             for k, v in columns.items()]
         )
         return replace(self, meta=meta)
 
+    def with_trailing_axis(self) -> OperatorTable:
+        """The same table with a length-1 point axis appended to every array.
+
+        A table built for ``W`` workload points (shape ``(W,)``) becomes ``(W, 1)``, so it
+        broadcasts against ``H`` hardware points on the last axis: ``(W, H)``.
+        """
+        def up(a: np.ndarray) -> np.ndarray:
+            return a.reshape(*a.shape, 1) if a.ndim else a
+
+        return replace(self, columns=tuple({k: up(c[k]) for k in ARRAY_FIELDS} for c in self.columns),
+                       peak_memory_B={p: up(v) for p, v in self.peak_memory_B.items()}, n_items=up(self.n_items),
+                       memory_parts_B={p: {k: up(np.asarray(v)) for k, v in d.items()}
+                                       for p, d in self.memory_parts_B.items()})
+
     def point(self, i: int) -> OperatorTable:
-        """The table of one design point (arrays of shape ``(1, n_ops)``)."""
-        def pick(a: np.ndarray) -> np.ndarray:
-            return a[i:i + 1] if a.shape[0] > 1 else a
+        """The table of one design point (``i`` indexes the flattened :attr:`shape`), shape ``(1,)``."""
+        shp = self.points_shape
+        idx = np.unravel_index(int(i), shp)
+
+        def pick(a: Any) -> np.ndarray:
+            a = np.asarray(a, dtype=np.float64)
+            a = a.reshape((1,) * (len(shp) - a.ndim) + a.shape)
+            return np.asarray(a[tuple(j if n > 1 else 0 for j, n in zip(idx, a.shape, strict=True))]).reshape(1)
+
         return replace(
             self,
-            arrays={k: pick(v) for k, v in self.arrays.items()},
-            peak_memory_B={k: np.atleast_1d(v)[i:i + 1] if np.size(v) > 1 else np.atleast_1d(v)
-                           for k, v in self.peak_memory_B.items()},
-            n_items=np.atleast_1d(self.n_items)[i:i + 1] if np.size(self.n_items) > 1 else np.atleast_1d(self.n_items),
-            knobs={k: np.atleast_1d(v)[i:i + 1] if np.size(v) > 1 else np.atleast_1d(v) for k, v in self.knobs.items()},
+            columns=tuple({k: pick(c[k]) for k in ARRAY_FIELDS} for c in self.columns),
+            peak_memory_B={k: pick(v) for k, v in self.peak_memory_B.items()},
+            n_items=pick(self.n_items),
+            memory_parts_B={p: {k: pick(v) for k, v in d.items()} for p, d in self.memory_parts_B.items()},
+            knobs={k: pick(v) if np.size(v) > 1 else np.atleast_1d(v) for k, v in self.knobs.items()},
         )
 
     def frame(self, point: int = 0) -> pl.DataFrame:
         """One design point as a tidy polars frame, one row per operator, unit-suffixed columns."""
-        cols: dict[str, np.ndarray] = {}
-        for k in ARRAY_FIELDS:
-            a = self.arrays[k]
-            row = a[point] if a.shape[0] > 1 else a[0]
-            cols[k] = row
-        cols["bytes_B"] = functools.reduce(operator.add, (cols[k] for k in _BYTES))
-        mac = self.mac
-        cols["mac"] = mac[point] if mac.shape[0] > 1 else mac[0]
+        p = self.point(point) if self.n_points > 1 else self
+        cols: dict[str, np.ndarray] = {k: np.array([float(np.asarray(c[k]).reshape(-1)[0]) for c in p.columns])
+                                       for k in ARRAY_FIELDS}
+        cols["bytes_B"] = sum((cols[k] for k in BYTE_FIELDS), np.zeros(self.n_ops))
+        is_mac = np.isin(self.meta["kind"].to_numpy(), MAC_KINDS)
+        cols["mac"] = np.where(is_mac, cols["flop"] / 2.0, 0.0)
         cols["intensity_FLOP_per_B"] = np.divide(cols["flop"], cols["bytes_B"],
                                                  out=np.full_like(cols["flop"], np.inf), where=cols["bytes_B"] > 0)
         return self.meta.with_columns([pl.Series(k, v) for k, v in cols.items()])
@@ -234,18 +393,6 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
     """Join operator tables of the same design points (for example prefill + decode)."""
     if not tables:
         raise ValueError("concat_tables needs at least one table")
-    n = max(t.n_points for t in tables)
-
-    def grow(a: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(a, (n, a.shape[1])) if a.shape[0] == 1 and n > 1 else a
-
-    arrays = {}
-    for k in ARRAY_FIELDS:
-        parts = [t.arrays[k] for t in tables]
-        if all(p.shape[0] == 1 for p in parts):
-            arrays[k] = np.concatenate(parts, axis=1)
-        else:
-            arrays[k] = np.concatenate([grow(p) for p in parts], axis=1)
     peak: dict[str, np.ndarray] = {}
     for t in tables:
         for ph, v in t.peak_memory_B.items():
@@ -254,7 +401,13 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
     for t in tables:
         knobs.update(t.knobs)
     stored = next((t.stored_params for t in tables if t.stored_params is not None), None)
+    parts: dict[str, Mapping[str, np.ndarray]] = {}
+    for t in tables:
+        for ph, d in t.memory_parts_B.items():
+            parts.setdefault(ph, d)
+    parts = {ph: d for ph, d in parts.items() if ph in peak}
     return OperatorTable(workload=workload or tables[0].workload,
                          meta=pl.concat([t.meta for t in tables], how="vertical"),
-                         arrays=arrays, peak_memory_B=peak, n_items=tables[-1].n_items,
-                         item_name=tables[-1].item_name, knobs=knobs, stored_params=stored)
+                         columns=tuple(c for t in tables for c in t.columns), peak_memory_B=peak,
+                         n_items=tables[-1].n_items, item_name=tables[-1].item_name, knobs=knobs,
+                         stored_params=stored, memory_parts_B=parts)

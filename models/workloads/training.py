@@ -56,7 +56,7 @@ def _rows_like(
 ) -> OperatorTable:
     """New rows with the workload, items and knobs of ``fwd`` (peak memory is set on the
     whole step)."""
-    return OperatorTable(
+    return OperatorTable.from_arrays(
         workload=fwd.workload,
         meta=meta,
         arrays=arrays,
@@ -80,9 +80,9 @@ def _rows(
     out: dict[str, np.ndarray] = {}
     for k in ARRAY_FIELDS:
         a = np.asarray(arrays.get(k, 0.0), dtype=np.float64)
-        if a.ndim < 2:
-            a = np.broadcast_to(a, (1, fwd.n_ops))
-        out[k] = np.ascontiguousarray(a[:, idx])
+        if a.ndim == 0:
+            a = np.broadcast_to(a, (fwd.n_ops,))
+        out[k] = a[..., idx]
     return _rows_like(fwd, meta, out)
 
 
@@ -136,7 +136,7 @@ def training_step(
         raise ValueError("forward_table has no operators of phase 'forward'")
     a = fwd.arrays
     kinds = fwd.meta["kind"].to_numpy()
-    has_w = np.any(a["n_params"] > 0, axis=0)
+    has_w = np.any(a["n_params"].reshape(-1, fwd.n_ops) > 0, axis=0)
     is_layer = np.isin(kinds, _WEIGHT_KINDS) & has_w
     is_attn = kinds == "attention"
     is_act_gemm = np.isin(kinds, _WEIGHT_KINDS) & ~has_w
@@ -220,12 +220,7 @@ def training_step(
         "act_write_B": (1 + n_state) * p_B,
         "footprint_B": (3 + 2 * n_state) * p_B,
     }
-    upd_arrays = {
-        k: np.broadcast_to(
-            np.atleast_1d(np.asarray(upd_vals.get(k, 0.0), dtype=np.float64)), (np.size(n_params),)
-        )[:, None]
-        for k in ARRAY_FIELDS
-    }
+    upd_arrays = {k: np.asarray(upd_vals.get(k, 0.0), dtype=np.float64)[..., None] for k in ARRAY_FIELDS}
     upd_meta = fwd.meta[:1].with_columns(
         fwd.meta[:1]["name"].str.replace(r".*", f"update.{optimizer}"),
         fwd.meta[:1]["phase"].str.replace(r".*", "update"),
@@ -244,14 +239,15 @@ def training_step(
     stash_B = fwd.total("act_write_B")
     grads_B = weights_B
     state_B = n_state * p_B
-    peak = {
-        "forward": weights_B + state_B + stash_B,
-        "backward": weights_B + grads_B + state_B + stash_B,
-        "update": weights_B + grads_B + state_B,
+    resident = {
+        "forward": {"weights": weights_B, "optimizer_state": state_B, "activations": stash_B},
+        "backward": {"weights": weights_B, "gradients": grads_B, "optimizer_state": state_B, "activations": stash_B},
+        "update": {"weights": weights_B, "gradients": grads_B, "optimizer_state": state_B},
     }
     return replace(
         table,
-        peak_memory_B={k: np.atleast_1d(v) for k, v in peak.items()},
+        peak_memory_B={ph: sum(d.values(), np.zeros(1)) for ph, d in resident.items()},
+        memory_parts_B=resident,
         n_items=fwd.n_items,
         item_name=fwd.item_name,
     )

@@ -8,7 +8,7 @@ from typing import Any
 import panel as pn
 import param
 
-PAGES = ("roofline", "compare", "explore", "targets")
+from app.dashboard.state import PAGES
 
 
 def nav(current: str) -> pn.pane.Markdown:

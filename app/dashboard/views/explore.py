@@ -9,7 +9,7 @@ import holoviews as hv
 import panel as pn
 
 from app.dashboard import plots
-from app.dashboard.data import EXPORT_FORMATS, axis_unit, explore_axis_choices
+from app.dashboard.data import EXPORT_FORMATS, axis_defaults, axis_unit, explore_axis_choices
 from app.dashboard.state import EXPLORE_METRICS, ExploreState
 from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_url
 
@@ -24,9 +24,39 @@ def _w(widget: pn.widgets.Widget, state: ExploreState, name: str) -> pn.widgets.
     return widget
 
 
+def _bind_axis(sel: pn.widgets.Select, state: ExploreState, i: int) -> None:
+    """Axis select <-> ``state.axis<i>``; a parameter chosen in the widget gets the default bounds
+    of its declaration (:func:`app.dashboard.data.axis_defaults`), one set from the URL keeps its own."""
+    from_state = {"on": False}
+
+    def w2s(event: Any) -> None:
+        if from_state["on"] or event.new == getattr(state, f"axis{i}"):
+            return
+        setattr(state, f"axis{i}", event.new)
+        if event.new:
+            try:
+                lo, hi, _ = axis_defaults(event.new, state.target, state.workload)
+            except (KeyError, ValueError) as exc:
+                state._fail(exc)  # noqa: SLF001 - the state's error channel
+                return
+            state.param.update(**{f"axis{i}_low": lo, f"axis{i}_high": hi})
+
+    def s2w(event: Any) -> None:
+        from_state["on"] = True
+        try:
+            if event.new not in sel.options:
+                sel.options = sorted({*sel.options, event.new})
+            sel.value = event.new
+        finally:
+            from_state["on"] = False
+
+    sel.param.watch(w2s, "value")
+    state.param.watch(s2w, f"axis{i}")
+
+
 def view(state: ExploreState) -> pn.Column:
-    from models.dse import available_workloads
     from models.hardware import available_targets
+    from models.workloads import available_workloads
 
     notify_errors(state)
     sync_url(state, URL_PARAMS)
@@ -41,8 +71,9 @@ def view(state: ExploreState) -> pn.Column:
         except KeyError:
             choices = [""]
         cur = getattr(state, f"axis{i}")
-        sel = _w(pn.widgets.Select(label=f"parameter {i}", options=sorted(set(choices) | {cur}), value=cur,
-                                   css_classes=[f"w-axis{i}"]), state, f"axis{i}")
+        sel = pn.widgets.Select(label=f"parameter {i}", options=sorted(set(choices) | {cur}), value=cur,
+                                css_classes=[f"w-axis{i}"])
+        _bind_axis(sel, state, i)
         unit = pn.pane.Markdown(pn.bind(lambda s: f"bounds in **{axis_unit(s, state.workload) if s else '-'}**", sel),
                                 margin=(0, 10))
         lo = _w(pn.widgets.FloatInput(label="low", value=getattr(state, f"axis{i}_low"), width=95,

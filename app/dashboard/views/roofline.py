@@ -13,20 +13,40 @@ from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_u
 URL_PARAMS = {"targets": "targets", "workload": "workload", "phase": "phase", "mode": "mode", "knobs": "knobs"}
 
 
+AS_BUILT = "(as built)"
+
+
 def knob_widget(state: RooflineState | CompareState, knob: Any) -> pn.widgets.Widget:
-    """One widget for a workload knob, bounded by its declaration, writing to ``state.knobs``."""
+    """One widget for a workload or algorithm knob, bounded by its declaration, writing to
+    ``state.knobs``; an algorithm knob without a default offers "(as built)" (not set)."""
     value = state.knob_value(knob.name)
     label = f"{knob.name} ({knob.unit})" if knob.unit and knob.unit != "1" else knob.name
     css = [f"knob-{knob.name}"]
-    if knob.kind == "choice":
-        w = pn.widgets.Select(label=label, options=list(knob.choices), value=value, css_classes=css)
+    unset = knob.default is None
+    if knob.kind == "categorical":
+        options = ([AS_BUILT] if unset else []) + [str(c) for c in knob.choices]
+        if value is not None and str(value) not in options:
+            options.append(str(value))
+        w = pn.widgets.Select(label=label, options=options, value=AS_BUILT if value is None else str(value),
+                              css_classes=css)
     elif knob.kind == "bool":
         w = pn.widgets.Checkbox(label=label, value=bool(value), css_classes=css)
     elif knob.kind == "int":
         w = pn.widgets.IntInput(label=label, value=int(value), start=int(knob.low), end=int(knob.high), css_classes=css)
     else:
-        w = pn.widgets.FloatInput(label=label, value=float(value), start=knob.low, end=knob.high, css_classes=css)
-    w.param.watch(lambda e: state.set_knob(knob.name, e.new), "value")
+        lo, hi = knob.display_bounds()
+        w = pn.widgets.FloatInput(label=label, value=None if value is None else knob.from_si(float(value)),
+                                  start=lo, end=hi, css_classes=css, placeholder=AS_BUILT if unset else "")
+
+    def changed(e: Any) -> None:
+        if e.new is None or e.new == AS_BUILT:
+            state.clear_knob(knob.name)
+        elif knob.kind == "float":
+            state.set_knob(knob.name, knob.to_si(float(e.new)))
+        else:
+            state.set_knob(knob.name, e.new)
+
+    w.param.watch(changed, "value")
     return w
 
 

@@ -88,8 +88,7 @@ def test_explore_front_hand_computed() -> None:
 
 
 def test_point_breakdown_applies_algorithm_knobs() -> None:
-    from models.dse import parse_space, point_table, sweep
-    from models.perf import evaluate
+    from models.dse import parse_space, point_result, sweep
 
     space = parse_space({
         "name": "wf", "workload": "llama-2-7b", "workload_knobs": {"phase": "decode", "n_generated": 16},
@@ -103,15 +102,15 @@ def test_point_breakdown_applies_algorithm_knobs() -> None:
     for row in res.iter_rows(named=True):
         bd = D.point_breakdown(space, row)
         assert bd["total_latency_s"].sum() == pytest.approx(row["latency_s"], rel=1e-9)
-        target, table = point_table(space, row)
-        assert target.memory("hbm").bandwidth_B_per_s == pytest.approx(row["bw"])
-        assert float(evaluate(target, table, mode=space.mode).latency_s[0]) == pytest.approx(row["latency_s"], rel=1e-9)
+        r = point_result(space, row)
+        assert float(r.latency_s[0]) == pytest.approx(row["latency_s"], rel=1e-12)
+        assert float(r.energy_J[0]) == pytest.approx(row["energy_J"], rel=1e-12)
         lat[(row["wf"], row["bw"])] = row["latency_s"]
     # decode at batch 1 is HBM-bound: int4 weights (~4.1 bits with scales) cut the time ~3x,
     # which a breakdown built without the format knob (bf16 weights) would not show
     assert lat[("int4-g128", 1e12)] < 0.45 * lat[("bf16", 1e12)]
     with pytest.raises(KeyError, match="wf"):
-        point_table(space, {"bw": 1e12})
+        point_result(space, {"bw": 1e12})
 
 
 def test_roofline_columns_and_breakdown_columns() -> None:
@@ -177,7 +176,7 @@ def test_default_explore_space_has_a_trade_off() -> None:
     assert s.error == "" and s.results.height == 1000
     # batch 1 answers soonest, a larger batch spends less energy per token: the default front
     # holds several batch sizes (the old default, all-hardware axes, had a single-point front)
-    assert s.front.height >= 4 and s.front["batch"].n_unique() == s.front.height
+    assert s.front["batch"].n_unique() >= 4
     assert s.front["batch"].min() == 1.0
     lat, e = s.front["latency_s"].to_numpy(), s.front["energy_J_per_item"].to_numpy()
     assert np.all(np.diff(lat) > 0) and np.all(np.diff(e) < 0)

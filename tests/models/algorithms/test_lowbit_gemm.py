@@ -86,27 +86,3 @@ def test_lmul_energy_ratios():
         lmul_energy(1, mode="conv")
 
 
-def test_tmac_decode_table_streams_all_weights_from_dram():
-    from models.validation.predictors_quant import tmac_decode_table
-
-    tab = tmac_decode_table("llama-2-7b", "int4-g128-zp", "fp16", "lut")
-    kinds = set(tab.meta["kind"].to_list())
-    # the full decode graph, not only the GEMVs
-    assert {"attention", "norm", "embedding", "gemv", "elementwise"} <= kinds
-    w = tab.arrays["weight_read_B"][0]
-    per_token = float(np.sum(w * tab.arrays["count"][0])) / 128.0
-    # linear params: 32 x (4 x 4096^2 + 3 x 4096 x 11008) + lm_head 32000 x 4096
-    # = 6_607_077_376; int4 + (fp16 scale + 4-bit zero) / 128 = 4.15625 bits
-    # bits; plus the embedding row gathered (4096 x 0.5 B) and the fp32 norm weights
-    # (2 x 32 + 1 norms x 4096 x 4 B)
-    linear_B = 6_607_077_376 * 4.15625 / 8
-    assert per_token == pytest.approx(linear_B + 4096 * 0.5 + 65 * 4096 * 4, rel=1e-9)
-    # every weight row is homed as if it held all the weights (reuse distance = whole model)
-    gemv = (tab.meta["kind"].to_numpy() == "gemv") & (w > 0)
-    assert np.all(tab.arrays["footprint_B"][0][gemv] >= linear_B * 0.999)
-    res = evaluate(get_target("m2-ultra-cpu"), tab, detail=True)
-    bd = res.breakdown(0)
-    bounds = set(bd.filter(bd["kind"] == "gemv")["bound"].to_list())
-    assert "l1" not in bounds
-    # tokens/s is the table's n_items over the latency: 128 tokens
-    assert float(res.n_items[0]) == 128.0

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from models.algorithms.softmax import (
-    EXP_SLOTS,
-    SOFTMAX_VARIANTS,
-    softmax_counts,
-    softmax_speedup,
-    softmax_time,
-)
-from models.hardware import get_target
-
-SKX = "skylake-x-i9-7900x"
+from models.algorithms.softmax import EXP_SLOTS, SOFTMAX_VARIANTS, softmax_counts
 
 
 @pytest.mark.parametrize(("variant", "no_wa", "wa"), [
@@ -41,36 +31,8 @@ def test_unknown_variant_names_field() -> None:
         softmax_counts("four_pass")
 
 
-def test_out_of_cache_speedup_brackets_published() -> None:
-    # Published 1.28 (arXiv 2001.04438). Bandwidth-bound ratio: 20/16 = 1.25 with RFO, 16/12 without.
-    n = 2**26
-    assert softmax_speedup(SKX, n)[0] == pytest.approx(1.25, rel=0.01)
-    assert softmax_speedup(SKX, n, write_allocate=False)[0] == pytest.approx(4 / 3, rel=0.01)
-
-
-def test_no_gain_in_cache_when_compute_bound() -> None:
-    n = 2**20  # 8 MiB of fp32 input + output: fits the 10 MB L2
-    t = softmax_time(SKX, "two_pass", n)
-    assert set(t.bound) == {"compute"}
-    assert softmax_speedup(SKX, n)[0] < 1.05
-    assert softmax_speedup(SKX, n, mode="ideal")[0] <= 1.0  # two-pass has more ops per element
-
-
-@pytest.mark.parametrize("variant", SOFTMAX_VARIANTS)
-def test_compute_bound_time_is_op_count_over_peak(variant: str) -> None:
-    # With memory made effectively free, every variant's time is its ops / peak, whatever its
-    # traffic or write-allocate policy: bytes no longer matter.
-    tgt = get_target(SKX)
-    ov = {f"memories.{m.name}.bandwidth": 1e16 for m in tgt.memories}
-    n = 2**22
-    c = softmax_counts(variant)
-    expect = 2.0 * c.slots_per_element * n / tgt.peak_op_per_s("fp32")
-    for wa in (False, True):
-        t = softmax_time(tgt, variant, n, mode="ideal", overrides=ov, write_allocate=wa)
-        assert t.latency_s[0] == pytest.approx(expect, rel=1e-9)
-
-
-def test_vectorized_over_points() -> None:
-    n = np.array([2**14, 2**20, 2**26])
-    assert softmax_speedup(SKX, n).shape == (3,)
+def test_every_variant_has_passes_and_an_exp_count() -> None:
+    for v in SOFTMAX_VARIANTS:
+        c = softmax_counts(v)
+        assert c.n_passes >= 1 and c.n_exp_per_element >= 1
     assert EXP_SLOTS > 1

@@ -120,7 +120,7 @@ def test_example_spaces_evaluate(path):
                 "parameters": [
                     {
                         "name": "x",
-                        "sets": "algorithm.weight_dtype",
+                        "sets": "workload.weight_dtype",
                         "kind": "categorical",
                         "choices": [],
                     }
@@ -133,7 +133,7 @@ def test_example_spaces_evaluate(path):
                 "parameters": [
                     {
                         "name": "x",
-                        "sets": "algorithm.weight_dtype",
+                        "sets": "workload.weight_dtype",
                         "kind": "categorical",
                         "choices": ["fp9"],
                     }

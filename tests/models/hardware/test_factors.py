@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from models.hardware.factors import DOCS, factor_rows, factor_table_markdown
+from pathlib import Path
+
+from models.hardware.factors import factor_rows, factor_table_markdown
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "models.md"
 
 
 def test_docs_factor_table_is_current():
     text = DOCS.read_text()
-    assert factor_table_markdown() in text, "run: .venv/bin/python -m models.hardware.factors"
+    assert factor_table_markdown() in text, "run: .venv/bin/python scripts/update_docs.py"
 
 
 def test_every_factor_has_a_source_and_a_sane_value():

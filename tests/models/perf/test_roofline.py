@@ -151,13 +151,19 @@ def test_vectorized_workload_matches_scalar(toy):
         assert r.latency_s[i] == pytest.approx(ri.latency_s[0])
 
 
-def test_chunking_does_not_change_results(toy):
-    ms = np.arange(1, 2001)
-    tab = table_from_ops([gemm("g", ms, 512, 512, dtype="fp16"), elementwise("e", ms * 512)])
-    a = evaluate(toy, tab, chunk_pairs=64)
-    b = evaluate(toy, tab, chunk_pairs=1 << 20)
-    np.testing.assert_allclose(a.latency_s, b.latency_s, rtol=0)
-    np.testing.assert_allclose(a.energy_J, b.energy_J, rtol=0)
+def test_a_grid_equals_its_points(toy):
+    # a (workload x hardware) grid priced by broadcasting equals each point priced alone
+    ms = np.array([1.0, 37.0, 2000.0])
+    bw = np.array([1e10, 3e11, 1e12, 4e12])
+    grid = table_from_ops([gemm("g", ms[:, None], 512, 512, dtype="fp16"), elementwise("e", ms[:, None] * 512)])
+    r = evaluate(compile_target(toy, {"memories.dram.bandwidth": bw}), grid, detail=False)
+    assert r.latency_s.shape == (3, 4)
+    for i, m in enumerate(ms):
+        for j, b in enumerate(bw):
+            one = table_from_ops([gemm("g", m, 512, 512, dtype="fp16"), elementwise("e", m * 512)])
+            ref = evaluate(toy, one, overrides={"memories.dram.bandwidth": float(b)})
+            assert r.latency_s[i, j] == ref.latency_s[0]
+            assert r.energy_J[i, j] == ref.energy_J[0]
 
 
 def test_bad_mode_and_override(toy):

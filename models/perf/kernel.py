@@ -1,0 +1,352 @@
+"""The one pricing kernel: what an operator costs on an engine, and which engine it goes to.
+
+Every number Tradespace reports is priced here, whatever asked for it (``tradespace evaluate``,
+a dashboard page, a sweep, a search, a validation case). Faster evaluation orders only change
+how inputs are shaped: a sweep over ``W`` workload points and ``H`` hardware points passes
+operator values of shape ``(W, 1)`` and hardware vectors of shape ``(H,)``, and numpy
+broadcasting prices the ``(W, H)`` product; a list of design points passes both as ``(P,)``.
+
+For one operator instance on engine ``e`` (arrays broadcast over design points):
+
+- compute time ``t_c = flop / (peak(e, dtype) x efficiency(e, kind)) x (k + half_k) / k x
+  (m + half_m) / m``, the last two factors only where the engine declares a size curve for the
+  kind (``k``: reduction length; ``m``: output rows, a tile-fill curve of matrix engines);
+- home level: the innermost level of ``e``'s memory path whose capacity holds the operator's
+  working set (the outermost when none does);
+- memory time ``t_m = bytes x max over the levels from the innermost to the home of
+  1 / bandwidth``, a level's bandwidth capped at ``n_units x per_unit_bandwidth`` of ``e``;
+- time ``t = max(t_c, t_m) + overhead`` (overlap ``max``) or ``t_c + t_m + overhead`` (``sum``);
+- dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
+  from the innermost to the home``.
+
+Engine rule: the least time, ties in time to the least energy, remaining ties to the engine
+listed first (policy ``"time"``); or the least ``energy + time x static power`` (policy
+``"energy"``). An engine is dropped before pricing only when another engine with the same
+memory arrays is never slower and never costlier at any design point, so dropping it changes
+no number.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Path", "Priced", "Route", "price", "prune_routes"]
+
+BOUND_COMPUTE = 0
+BOUND_OVERHEAD = 1
+LEVEL0 = 2  # bound code of memory level l is LEVEL0 + l
+
+
+@dataclass(frozen=True, eq=False)
+class Path:
+    """An engine's memory path at the hardware points, innermost level first.
+
+    Attributes
+    ----------
+    levels
+        Global index of each level of the path (into the target's memory levels).
+    inv_bw
+        Per level ``j``: the cumulative max of ``1 / bandwidth`` over levels ``0..j`` (s/B), each
+        an array over hardware points.
+    energy_per_B
+        Per level ``j``: the energy per byte of levels ``0..j`` summed (J/B).
+    capacity
+        Per level: capacity (B).
+    const_capacity
+        The capacities as floats when they are the same at every hardware point, else None.
+    monotone
+        ``const_capacity`` never decreases outwards (the home level then grows with the
+        working set, which lets a whole operator be homed from its smallest and largest value).
+    """
+
+    levels: tuple[int, ...]
+    inv_bw: tuple[np.ndarray, ...]
+    energy_per_B: tuple[np.ndarray, ...]
+    capacity: tuple[np.ndarray, ...]
+    const_capacity: tuple[float, ...] | None
+    monotone: bool
+
+    @property
+    def scalar(self) -> bool:
+        """One hardware point: every per-level value is a single number."""
+        return all(a.size == 1 for a in self.inv_bw) and all(a.size == 1 for a in self.energy_per_B)
+
+    @functools.cached_property
+    def inv_bw_table(self) -> np.ndarray:
+        return np.array([float(a.reshape(-1)[0]) for a in self.inv_bw])
+
+    @functools.cached_property
+    def energy_table(self) -> np.ndarray:
+        return np.array([float(a.reshape(-1)[0]) for a in self.energy_per_B])
+
+    @classmethod
+    def build(cls, levels: Sequence[int], bandwidth_B_per_s: Sequence[np.ndarray],
+              energy_J_per_B: Sequence[np.ndarray], capacity_B: Sequence[np.ndarray]) -> Path:
+        inv: list[np.ndarray] = []
+        eb: list[np.ndarray] = []
+        for j, (bw, e) in enumerate(zip(bandwidth_B_per_s, energy_J_per_B, strict=True)):
+            x = 1.0 / np.asarray(bw, dtype=np.float64)
+            inv.append(x if j == 0 else np.maximum(inv[-1], x))
+            eb.append(np.asarray(e, dtype=np.float64) if j == 0 else eb[-1] + e)
+        caps = tuple(np.asarray(c, dtype=np.float64) for c in capacity_B)
+        const = tuple(float(c.reshape(-1)[0]) for c in caps) if all(np.all(c == c.reshape(-1)[0]) for c in caps) \
+            else None
+        mono = const is not None and all(a <= b for a, b in zip(const, const[1:], strict=False))
+        return cls(levels=tuple(int(x) for x in levels), inv_bw=tuple(inv), energy_per_B=tuple(eb),
+                   capacity=caps, const_capacity=const, monotone=mono)
+
+    def same_as(self, other: Path) -> bool:
+        """The same levels with the same (capped) bandwidths, energies and capacities everywhere."""
+        if self is other:
+            return True
+        if self.levels != other.levels:
+            return False
+        return all(np.array_equal(a, b) for x, y in ((self.inv_bw, other.inv_bw),
+                                                      (self.energy_per_B, other.energy_per_B),
+                                                      (self.capacity, other.capacity))
+                   for a, b in zip(x, y, strict=True))
+
+    def home_of(self, footprint_B: float) -> int:
+        """Home level (path index) of one working set, with constant capacities."""
+        assert self.const_capacity is not None
+        for j, c in enumerate(self.const_capacity[:-1]):
+            if footprint_B <= c:
+                return j
+        return len(self.levels) - 1
+
+
+@dataclass(frozen=True, eq=False)
+class Route:
+    """One engine that may run an operator, with its rate and energy at the hardware points.
+
+    ``inv_rate`` is ``1 / (peak x efficiency)`` (s per operation; ``inf`` where the engine has no
+    rate), ``half_k`` and ``half_m`` the size-curve constants (None: no curve).
+    """
+
+    engine: int
+    inv_rate: np.ndarray
+    energy_per_op: np.ndarray
+    half_k: np.ndarray | None
+    path: Path
+    half_m: np.ndarray | None = None
+
+    @property
+    def curved(self) -> bool:
+        return self.half_k is not None or self.half_m is not None
+
+
+@dataclass(frozen=True, eq=False)
+class Priced:
+    """Time and dynamic energy of one operator instance at every design point, and, with
+    ``detail``, the winning engine, the compute and memory times and the bound code."""
+
+    latency_s: np.ndarray
+    energy_J: np.ndarray
+    engine: np.ndarray | None = None
+    compute_s: np.ndarray | None = None
+    memory_s: np.ndarray | None = None
+    bound: np.ndarray | None = None
+
+
+def prune_routes(routes: Sequence[Route]) -> list[Route]:
+    """Drop the routes that can never win (see the module docstring); the order is kept."""
+    keep = list(routes)
+    out = []
+    for i, r in enumerate(keep):
+        dominated = False
+        for j, s in enumerate(keep):
+            if i == j or r.curved or s.curved or not s.path.same_as(r.path):
+                continue
+            if not (np.all(s.inv_rate <= r.inv_rate) and np.all(s.energy_per_op <= r.energy_per_op)):
+                continue
+            if j < i or np.all(s.energy_per_op < r.energy_per_op):
+                dominated = True
+                break
+        if not dominated:
+            out.append(r)
+    return out
+
+
+def _home(path: Path, footprint: np.ndarray, floor: np.ndarray | None, lo: float | None, hi: float | None,
+          detail: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | int]:
+    """``(1/bandwidth, energy per byte, home index)`` of the path for the working set
+    ``max(footprint, floor)``.
+
+    ``lo``/``hi`` bound the working set (None: unknown); with monotone constant capacities the
+    homes between those of ``lo`` and ``hi`` are the only candidates (one home: no per-point work).
+    """
+    n = len(path.levels)
+    if n == 1:
+        return path.inv_bw[0], path.energy_per_B[0], 0
+    a, b = 0, n - 1
+    if path.monotone and lo is not None and hi is not None:
+        a, b = path.home_of(lo), path.home_of(hi)
+        if a == b:
+            return path.inv_bw[a], path.energy_per_B[a], a
+    if floor is not None:
+        footprint = np.maximum(footprint, floor)
+    if path.const_capacity is not None and path.monotone:
+        # homes a..b: walk the capacities between them from the outside in
+        caps = path.const_capacity
+        inv_bw: np.ndarray = path.inv_bw[b]
+        eb: np.ndarray = path.energy_per_B[b]
+        hidx: np.ndarray | int = b
+        for j in range(b - 1, a - 1, -1):
+            fits = footprint <= caps[j]
+            inv_bw = np.where(fits, path.inv_bw[j], inv_bw)
+            eb = np.where(fits, path.energy_per_B[j], eb)
+            if detail:
+                hidx = np.where(fits, np.int8(j), hidx)
+        return inv_bw, eb, hidx
+    inv_bw = path.inv_bw[-1]
+    eb = path.energy_per_B[-1]
+    hidx = n - 1
+    for j in range(n - 2, -1, -1):
+        fits = footprint <= path.capacity[j]
+        inv_bw = np.where(fits, path.inv_bw[j], inv_bw)
+        eb = np.where(fits, path.energy_per_B[j], eb)
+        if detail:
+            hidx = np.where(fits, np.int8(j), hidx)
+    return inv_bw, eb, hidx
+
+
+def _inplace(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``ufunc(a, b)`` written into ``a`` when the result has ``a``'s shape (``a`` must be a
+    temporary of the caller), else a new array."""
+    if isinstance(a, np.ndarray) and a.ndim and _fits(a.shape, np.shape(b)) and a.flags.writeable \
+            and a.dtype == np.float64:
+        return ufunc(a, b, out=a)
+    return ufunc(a, b)
+
+
+def _fits(big: tuple[int, ...], small: tuple[int, ...]) -> bool:
+    """``small`` broadcasts to ``big`` without growing it."""
+    if len(small) > len(big):
+        return False
+    return all(s in (1, b) for s, b in zip(small[::-1], big[::-1], strict=False))
+
+
+def _curve(cache: dict[tuple[int, int], np.ndarray] | None, size: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """``(size + half) / size`` where ``half > 0`` (1 elsewhere): the time factor of a size curve.
+
+    Operators of one table often share their ``m`` or ``k`` array (every projection of a layer
+    has ``m = tokens``): ``cache`` keeps the factor of each (array, curve) pair.
+    """
+    key = (id(size), id(half))
+    if cache is not None and key in cache:
+        return cache[key]
+    if half.size == 1:
+        h = float(half.reshape(-1)[0])
+        f = (size + h) / np.maximum(size, 1e-300) if h > 0 else np.ones(())
+    else:
+        f = np.where(half > 0, (size + half) / np.maximum(size, 1e-300), 1.0)
+    if cache is not None:
+        cache[key] = f
+    return f
+
+
+def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footprint_B: np.ndarray,
+          k: np.ndarray, m: np.ndarray, *, overhead_s: np.ndarray, static_W: np.ndarray, sum_overlap: bool,
+          policy: str = "time", floor_B: np.ndarray | None = None,
+          footprint_range: tuple[float, float] | None = None, count: float | None = None,
+          cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False) -> Priced:
+    """Price one operator on each of ``routes`` and keep the engine the rule picks.
+
+    Parameters
+    ----------
+    routes
+        The engines that may run the operator (at least one), after :func:`prune_routes`.
+    flop, bytes_B, footprint_B, k, m
+        The operator's operations, bytes moved, working set, reduction length and output rows
+        per instance; arrays that broadcast with the hardware arrays of the routes.
+    overhead_s, static_W
+        Per-operator fixed time and static power at the hardware points.
+    sum_overlap
+        Add compute and memory time instead of taking the larger.
+    policy
+        ``"time"`` or ``"energy"`` (see the module docstring).
+    floor_B
+        A lower bound of the working set (the phase's resident state for an operator that reads
+        weights or the KV cache): the operator is homed by ``max(footprint_B, floor_B)``.
+    footprint_range
+        ``(min, max)`` of that working set when known: lets a whole operator be homed at once.
+    count
+        A number of instances (>= 0) to price at once: time and energy are multiplied by it
+        (folded into the per-engine constants, which saves two passes over the points). Not
+        with ``detail``.
+    cache
+        A dict kept across the operators of one table (see :func:`_curve`).
+    detail
+        Also return the engine, the compute and memory times and the bound code.
+    """
+    if count is not None and detail:
+        raise ValueError("price(): count is for totals; with detail=True price one instance")
+    c = 1.0 if count is None else float(count)
+    lo, hi = footprint_range if footprint_range is not None else (None, None)
+    best_t: np.ndarray | None = None
+    best_e: np.ndarray | None = None
+    best_score: np.ndarray | None = None
+    out_eng: np.ndarray | None = None
+    out_tc: np.ndarray | None = None
+    out_tm: np.ndarray | None = None
+    out_bound: np.ndarray | None = None
+    for r in routes:
+        t_c = flop * (r.inv_rate * c if c != 1.0 else r.inv_rate)
+        if r.half_k is not None:  # size curve: efficiency x k / (k + half_k)
+            t_c = _inplace(np.multiply, t_c, _curve(cache, k, r.half_k))
+        if r.half_m is not None:  # tile fill: efficiency x m / (m + half_m)
+            t_c = _inplace(np.multiply, t_c, _curve(cache, m, r.half_m))
+        inv_bw, eb, home = _home(r.path, footprint_B, floor_B, lo, hi, detail)
+        if c != 1.0:
+            inv_bw, eb = inv_bw * c, eb * c
+        t_m = bytes_B * inv_bw
+        if sum_overlap:
+            t = t_c + t_m
+        elif detail:
+            t = np.maximum(t_c, t_m)
+        else:  # t_c is not needed any more: reuse its memory
+            t = _inplace(np.maximum, t_c, t_m)
+        t = _inplace(np.add, t, overhead_s * c if c != 1.0 else overhead_s)
+        e = flop * (r.energy_per_op * c if c != 1.0 else r.energy_per_op)
+        e = _inplace(np.add, e, bytes_B * eb)
+        if best_t is None:
+            better = None
+            best_t, best_e = t, e
+            if policy == "energy":
+                best_score = e + t * static_W
+        else:
+            assert best_e is not None
+            if policy == "time":
+                better = (t < best_t) | ((t == best_t) & (e < best_e))
+            else:
+                assert best_score is not None
+                score = e + t * static_W
+                better = score < best_score
+                best_score = np.where(better, score, best_score)
+            best_t = np.where(better, t, best_t)
+            best_e = np.where(better, e, best_e)
+        if detail:
+            levels = np.asarray(r.path.levels, dtype=np.int8)
+            bound = np.where(t_c >= t_m, np.int8(BOUND_COMPUTE), levels[home] + np.int8(LEVEL0))
+            bound = np.where(overhead_s > np.maximum(t_c, t_m), np.int8(BOUND_OVERHEAD), bound)
+            eng = np.int8(r.engine)
+            if better is None:
+                out_eng, out_tc, out_tm, out_bound = np.full(np.shape(t), eng), t_c, t_m, bound
+            else:
+                assert out_eng is not None and out_tc is not None and out_tm is not None and out_bound is not None
+                out_eng = np.where(better, eng, out_eng)
+                out_tc = np.where(better, t_c, out_tc)
+                out_tm = np.where(better, t_m, out_tm)
+                out_bound = np.where(better, bound, out_bound)
+    assert best_t is not None and best_e is not None, "price() needs at least one route"
+    if not detail:
+        return Priced(latency_s=best_t, energy_J=best_e)
+    assert out_eng is not None and out_tc is not None and out_tm is not None and out_bound is not None
+    shp = np.shape(best_t)
+    return Priced(latency_s=best_t, energy_J=best_e, engine=np.broadcast_to(out_eng, shp),
+                  compute_s=np.broadcast_to(out_tc, shp), memory_s=np.broadcast_to(out_tm, shp),
+                  bound=np.broadcast_to(out_bound, shp))

@@ -1,0 +1,359 @@
+"""The one design-point builder: (workload, workload knobs, algorithm knobs) -> operator table.
+
+:func:`build_point` is the only place where a workload is built and its algorithm knobs are
+applied; ``tradespace evaluate``, the dashboard pages, sweeps, searches, notebooks and the
+validation cases all call it, so a knob means the same thing everywhere. It is a pure function
+of its arguments. Numeric knobs may be arrays: they broadcast, and the table gets their shape
+(a batch axis of 64 values and a context axis of 4096 give a ``(64, 4096)`` table whose decode
+projections stay ``(64, 1)``).
+
+The algorithm knobs are applied in a fixed order, each by a public function of
+:mod:`models.algorithms`:
+
+1. ``scaling_strategy`` / ``scaling_factor`` / ``scaling_alpha`` (RegNetX workloads): the net is
+   rebuilt by :func:`models.algorithms.scale_anynet` (Dollar et al. 2021, pycls rounding).
+2. ``weight_format`` / ``act_format`` / ``kv_format``: bytes, datatypes and resident memory from
+   :func:`models.algorithms.apply_quant`. With ``gemm_strategy`` every weight-bearing GEMM/GEMV
+   row is repriced by :func:`models.algorithms.price_gemm`: its FLOPs and datatype become the
+   strategy's main work, its extra work (dequantization, table precompute, scales,
+   recombination) one ``elementwise`` row per extra datatype; ``gemm_act_format`` is the format
+   its input activations are quantized to.
+3. ``attention_tiling`` / ``attention_sram_B``: self-attention rows (prefill / forward; decode rows
+   read a KV cache and are left as built) move the main-memory bytes of
+   :func:`models.algorithms.standard_attention` (S and P through main memory, and their memory)
+   or :func:`models.algorithms.flash_attention` (K/V re-read per query block).
+4. ``softmax_variant`` / ``softmax_stores``: the passes of :func:`models.algorithms.softmax_table`,
+   one row per pass, replacing each explicit softmax row (over its elements, in its datatype) and
+   added over each attention row's scores (fp32). With standard tiling the scores live in main
+   memory; otherwise they stay in on-chip tiles.
+
+The accuracy-loss proxy (``error_proxy``) is the sum of the relative L2 errors
+(:func:`models.algorithms.quant_error`, seeded, cached) of the weight, activation and (where the
+table has a KV cache) KV formats in effect, whether set by a format knob or by a datatype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from models.algorithms import (
+    QuantConfig,
+    apply_quant,
+    flash_attention,
+    get_format,
+    price_gemm,
+    quant_error,
+    regnetx_base,
+    scale_anynet,
+    softmax_table,
+    standard_attention,
+)
+from models.algorithms.softmax import default_write_allocate
+from models.hardware import Target
+from models.hardware.dtypes import DTYPE_BITS
+from models.point.knobs import ALGORITHM_KNOBS, SCALING_KNOBS, split_settings
+from models.workloads import ARRAY_FIELDS, OperatorTable, WorkloadSpec, concat_tables, workload_spec
+from models.workloads.training import training_step
+
+__all__ = ["BuiltPoint", "build_point", "error_proxy_of_formats", "format_of_dtype"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltPoint:
+    """A built design point (or a grid of them).
+
+    Attributes
+    ----------
+    table
+        The operator table, with the knobs' point shape.
+    error_proxy
+        Accuracy-loss proxy of the formats in effect (broadcasts to the table's shape).
+    workload
+        The workload's name.
+    knobs
+        Every workload knob as built (defaults filled in).
+    algorithm
+        The algorithm knobs given (checked).
+    """
+
+    table: OperatorTable
+    error_proxy: np.ndarray
+    workload: str
+    knobs: Mapping[str, Any] = field(default_factory=dict)
+    algorithm: Mapping[str, Any] = field(default_factory=dict)
+
+
+def format_of_dtype(dtype: str) -> str:
+    """The quant-format registry name of a hardware datatype (``fp8`` -> ``fp8_e4m3``)."""
+    try:
+        return get_format(dtype).name
+    except KeyError:
+        # wider datatypes than the registry holds (fp64, tf32, int16, int32): fp32 is exact
+        # enough for a proxy of quantization loss
+        return "fp32"
+
+
+def error_proxy_of_formats(weight: str, act: str, kv: str | None = None) -> float:
+    """Sum of the relative L2 errors of the formats (:func:`models.algorithms.quant_error`)."""
+    e = quant_error(weight).relative_error + quant_error(act).relative_error
+    if kv is not None:
+        e += quant_error(kv).relative_error
+    return float(e)
+
+
+def _first(values: list[str], default: str) -> str:
+    return next((d for d in values if d), default)
+
+
+def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = None, *,
+                target: Target) -> BuiltPoint:
+    """Build the operator table of a design point.
+
+    Parameters
+    ----------
+    workload
+        A workload name (:func:`models.workloads.available_workloads`), a Hugging Face
+        ``config.json`` path, or a :class:`~models.workloads.WorkloadSpec`.
+    knobs
+        Workload knobs and algorithm knobs by bare name (``batch``, ``weight_format``...) or
+        qualified (``workload.batch``, ``algorithm.weight_format``); numeric values may be arrays
+        that broadcast. Each is checked against its declaration.
+    target
+        The target the point runs on (its facts: native datatypes for the ``native`` strategy,
+        on-chip memory for the default FlashAttention tile, write-allocate for softmax stores).
+
+    Raises
+    ------
+    ValueError
+        A bad knob value or a knob the workload cannot take; the message names the knob.
+    """
+    spec = workload if isinstance(workload, WorkloadSpec) else workload_spec(workload)
+    wk, ak = split_settings(dict(knobs or {}), spec)
+    built = {**spec.defaults(), **wk}
+    try:
+        table = _scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS) else spec.build(**wk)
+    except ValueError as exc:
+        raise ValueError(f"workload {spec.name!r}: {exc.args[0] if exc.args else exc}") from None
+    meta = table.meta
+    wf = ak.get("weight_format") or format_of_dtype(_first(meta["weight_dtype"].to_list(), "bf16"))
+    af = ak.get("act_format") or format_of_dtype(_first(meta["act_dtype"].to_list(), "bf16"))
+    has_kv = any(meta["kv_dtype"].to_list())
+    kvf = ak.get("kv_format") or (format_of_dtype(_first(meta["kv_dtype"].to_list(), "bf16")) if has_kv else af)
+    if "kv_format" in ak and not has_kv:
+        raise ValueError(f"algorithm knob 'kv_format': workload {spec.name!r} has no KV cache; allowed only for "
+                         "decoder LLM workloads")
+    strategy = ak.get("gemm_strategy")
+    if "gemm_act_format" in ak and strategy is None:
+        raise ValueError("algorithm knob 'gemm_act_format' needs a gemm_strategy (it is the input format of "
+                         "the strategy's GEMMs)")
+    if any(k in ak for k in ("weight_format", "act_format", "kv_format")) or strategy is not None:
+        table = _quantize(table, wf, af, kvf, strategy, ak.get("gemm_act_format"), target)
+    tiling = ak.get("attention_tiling", ALGORITHM_KNOBS["attention_tiling"].default)
+    variant = ak.get("softmax_variant")
+    if "attention_sram_B" in ak and tiling not in ("flash1", "flash2"):
+        raise ValueError(f"algorithm knob 'attention_sram_B' needs attention_tiling = flash1 or flash2, got "
+                         f"{tiling!r}")
+    if "softmax_stores" in ak and variant is None:
+        raise ValueError("algorithm knob 'softmax_stores' needs a softmax_variant (it sets the stores of its passes)")
+    wa = (ak["softmax_stores"] == "write_allocate") if "softmax_stores" in ak else default_write_allocate(target)
+    if variant is not None:  # the table's own softmax rows first, then the scores of its attention rows
+        table = _softmax_rows(table, variant, wa)
+    if tiling != "fused" or variant is not None:
+        table = _attention(table, target, tiling, ak.get("attention_sram_B"), variant, wa)
+    proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
+    return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak)
+
+
+# ---------------------------------------------------------------------------------- scaling
+def _scale(spec: WorkloadSpec, built: Mapping[str, Any], ak: Mapping[str, Any]) -> OperatorTable:
+    if not spec.name.startswith("regnetx-"):
+        bad = next(k for k in SCALING_KNOBS if k in ak)
+        raise ValueError(f"algorithm knob {bad!r}: workload {spec.name!r} cannot be scaled; allowed: the "
+                         "regnetx-* workloads")
+    d = {k: ak.get(k, ALGORITHM_KNOBS[k].default) for k in SCALING_KNOBS}
+    # scale_anynet works on a flat list of points: flatten the broadcast knobs, reshape after
+    s, alpha, batch, res = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (
+        d["scaling_factor"], d["scaling_alpha"], built.get("batch", 1), built.get("resolution", 224))))
+    shape = s.shape
+    net = scale_anynet(*regnetx_base(spec.name), s.reshape(-1), str(d["scaling_strategy"]), alpha.reshape(-1),
+                       resolution=res.reshape(-1), batch=batch.reshape(-1), dtype=str(built.get("dtype", "fp16")))
+    table = net.table
+    if shape and shape != (1,) and table.n_points > 1:
+        n = int(np.prod(shape))
+
+        def back(a: np.ndarray) -> np.ndarray:
+            return a.reshape(shape) if a.size == n else a
+
+        table = replace(table, columns=tuple({k: back(c[k]) for k in ARRAY_FIELDS} for c in table.columns),
+                        peak_memory_B={p: back(v) for p, v in table.peak_memory_B.items()}, n_items=back(table.n_items),
+                        memory_parts_B={p: {k: back(np.asarray(v)) for k, v in dd.items()}
+                                        for p, dd in table.memory_parts_B.items()})
+    if built.get("training", False):
+        table = training_step(table)
+    return table
+
+
+# ---------------------------------------------------------------------------------- formats
+def _quantize(table: OperatorTable, wf: str, af: str, kvf: str, strategy: str | None, gaf: str | None,
+              target: Target) -> OperatorTable:
+    cfg = QuantConfig(weight=get_format(wf), act=get_format(af), kv=get_format(kvf))
+    base = strategy if strategy in ("dequant", "native") else "dequant"
+    q = apply_quant(table, cfg, strategy=base, target=target, fallback=True)
+    if strategy is None:
+        return q
+    gact = get_format(gaf) if gaf else cfg.act
+    meta = q.meta
+    kinds, wdts, names = meta["kind"].to_list(), meta["weight_dtype"].to_list(), meta["name"].to_list()
+    comp, acc = meta["compute_dtype"].to_list(), meta["acc_dtype"].to_list()
+    kw: dict[str, Any] = {"target": target, "fallback": True} if strategy == "native" else {}
+    cols = [dict(c) for c in q.columns]
+    extra_cols: list[dict[str, np.ndarray]] = []
+    extra_meta: list[dict[str, str]] = []
+    for i, c in enumerate(q.columns):
+        if kinds[i] not in ("gemm", "gemv") or not wdts[i]:
+            continue
+        m, n, k = c["m"], c["n"], c["k"]
+        try:
+            cost = price_gemm(strategy, m, n, k, cfg.weight, gact, **kw)
+        except (ValueError, KeyError) as exc:
+            msg = exc.args[0] if exc.args else exc
+            raise ValueError(f"algorithm knob 'gemm_strategy' = {strategy!r} with weight_format={wf!r}, "
+                             f"gemm input format={gact.name!r}: {msg}") from None
+        mac2 = 2.0 * m * n * k
+        scale = c["flop"] / mac2  # > 1 where the row adds bias or expert-sum work to its MACs
+        (main_dt, main_op), *more = list(cost.op_by_dtype.items())
+        if more:  # pragma: no cover - every strategy has one main datatype today
+            raise ValueError(f"gemm_strategy {strategy!r}: several main datatypes {list(cost.op_by_dtype)}")
+        cols[i]["flop"] = scale * main_op
+        if gaf:  # the GEMM reads its input activations in the quantized input format
+            a_new = c["act_read_B"] * gact.effective_bits / cfg.act.effective_bits
+            cols[i]["footprint_B"] = np.maximum(c["footprint_B"] - c["act_read_B"] + a_new, 0.0)
+            cols[i]["act_read_B"] = a_new
+        comp[i] = main_dt
+        acc[i] = "int32" if main_dt.startswith("int") else "fp32"
+        zero = np.zeros(())
+        for dt, op in cost.extra_op_by_dtype.items():
+            extra_cols.append({"count": c["count"], "m": m, "n": n, "k": np.ones(()), "flop": scale * op,
+                               "n_params": zero, "weight_read_B": zero, "act_read_B": zero, "act_write_B": zero,
+                               "kv_read_B": zero, "kv_write_B": zero, "footprint_B": zero})
+            extra_meta.append({"name": f"{names[i]}[{strategy}:extra:{dt}]", "phase": meta["phase"][i],
+                               "kind": "elementwise", "compute_dtype": dt, "weight_dtype": "", "act_dtype": dt,
+                               "kv_dtype": "", "acc_dtype": "int32" if dt.startswith("int") else "fp32"})
+    out = replace(q, columns=tuple(cols)).with_meta(compute_dtype=comp, acc_dtype=acc)
+    if not extra_cols:
+        return out
+    import polars as pl
+
+    extra = replace(out, meta=pl.DataFrame(extra_meta, schema={c: pl.String for c in out.meta.columns}),
+                    columns=tuple(extra_cols))
+    return concat_tables([out, extra], workload=table.workload)
+
+
+# ---------------------------------------------------------------------------------- attention
+def _default_sram_B(target: Target) -> float:
+    inner = target.memories[0]
+    for e in target.engines:
+        if "attention" in e.runs:
+            return float(inner.capacity_B) / max(float(e.n_units), 1.0)
+    return float(inner.capacity_B)
+
+
+def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, variant: str | None,
+               write_allocate: bool) -> OperatorTable:
+    meta = table.meta
+    kinds = meta["kind"].to_list()
+    att = [i for i, k in enumerate(kinds) if k == "attention"]
+    if not att:
+        if tiling == "fused" and "softmax" in kinds:
+            return table  # the variant prices the table's own softmax rows (_softmax_rows)
+        bad = "attention_tiling" if tiling != "fused" else "softmax_variant"
+        raise ValueError(f"algorithm knob {bad!r}: workload {table.workload!r} has no attention rows"
+                         f"{'' if bad == 'attention_tiling' else ' or softmax rows'}; allowed on LLM, ViT, "
+                         "attention and softmax workloads")
+    if variant == "fused_attention" and tiling == "standard":
+        raise ValueError("algorithm knobs 'softmax_variant' = 'fused_attention' and 'attention_tiling' = 'standard' "
+                         "contradict each other (standard tiling writes the scores to main memory)")
+    act_dt = meta["act_dtype"].to_list()
+    names, phases = meta["name"].to_list(), meta["phase"].to_list()
+    cols = [dict(c) for c in table.columns]
+    extra_resident: dict[str, np.ndarray] = {}
+    scores: list[tuple[int, np.ndarray, np.ndarray]] = []  # (row, score elements, footprint of the scores)
+    sram = None
+    for i in att:
+        c = table.columns[i]
+        m, n, k, flop = c["m"], c["n"], c["k"], c["flop"]
+        decode = bool(np.any(c["kv_read_B"] > 0))  # reads a KV cache: one query per sequence
+        b = DTYPE_BITS[act_dt[i]] / 8.0 if act_dt[i] else 2.0
+        causal = bool(np.all(flop < 3.0 * m * n * k))  # 4 m n k full, 2 m n k causal (models.workloads.ops)
+        q_len = np.ones(()) if decode else n
+        bh = m / q_len  # batch x heads
+        n_scores = bh * q_len * n * (0.5 if causal else 1.0)
+        tile = np.zeros(())
+        if not decode and tiling == "standard":
+            st = standard_attention(bh, 1.0, n, n, k, bytes_per_element=b, causal=causal)
+            extra = st.dram_B - st.compulsory_B  # S and P written and read: 4 N^2 b per (batch, head)
+            share = 0.5 if variant is not None else 1.0  # with a softmax row, that row moves S in and P out
+            cols[i]["act_write_B"] = c["act_write_B"] + extra * share / 2.0
+            cols[i]["act_read_B"] = c["act_read_B"] + extra * share / 2.0
+            cols[i]["footprint_B"] = c["footprint_B"] + st.extra_memory_B
+            ph = phases[i]
+            extra_resident[ph] = np.maximum(extra_resident.get(ph, np.zeros(())), st.extra_memory_B)
+        elif not decode and tiling in ("flash1", "flash2"):
+            if sram is None:
+                sram = np.asarray(_default_sram_B(target) if sram_B is None else sram_B, dtype=np.float64)
+            try:
+                fl = flash_attention(bh, 1.0, n, n, k, sram_B=sram, version=1 if tiling == "flash1" else 2,
+                                     bytes_per_element=b, causal=causal)
+            except ValueError as exc:
+                raise ValueError(f"algorithm knob 'attention_sram_B': {exc.args[0]}") from None
+            cols[i]["act_read_B"] = fl.dram_B - c["act_write_B"]
+            tile = fl.block_rows * fl.block_cols
+        on_chip_fp = 2.0 * n_scores * 4.0 if (tiling == "standard" and not decode) else tile * 4.0
+        scores.append((i, n_scores, on_chip_fp))
+    if extra_resident:
+        # standard attention keeps S and P of one call live at the softmax: resident memory grows
+        peak = {ph: v + extra_resident.get(ph, 0.0) for ph, v in table.peak_memory_B.items()}
+        parts = {ph: ({**d, "activations": d.get("activations", 0.0) + extra_resident[ph]}
+                      if ph in extra_resident else d) for ph, d in table.memory_parts_B.items()}
+        table = replace(table, peak_memory_B=peak, memory_parts_B=parts)
+    out = replace(table, columns=tuple(cols))
+    if variant is None:
+        return out
+    wa = write_allocate
+    parts_tables = []
+    for i, n_scores, fp in scores:
+        sm = softmax_table(variant, n_scores, dtype="fp32", write_allocate=wa, count=table.columns[i]["count"])
+        sm = sm.with_arrays(footprint_B=[fp] * sm.n_ops)
+        sm = sm.with_meta(name=[f"{names[i]}.{nm}[{variant}]" for nm in sm.meta["name"].to_list()],
+                          phase=phases[i])
+        parts_tables.append(replace(sm, peak_memory_B={}, memory_parts_B={}, n_items=out.n_items,
+                                    item_name=out.item_name, knobs=out.knobs))
+    return concat_tables([out, *parts_tables], workload=table.workload)
+
+
+def _softmax_rows(table: OperatorTable, variant: str, write_allocate: bool) -> OperatorTable:
+    """Each explicit softmax row becomes the passes of ``variant`` over its elements
+    (:func:`models.algorithms.softmax_table`, in the row's datatype)."""
+    meta = table.meta
+    kinds = meta["kind"].to_list()
+    rows = [i for i, k in enumerate(kinds) if k == "softmax"]
+    if not rows:
+        return table
+    wa = write_allocate
+    keep = np.ones(table.n_ops, dtype=bool)
+    parts = []
+    for i in rows:
+        c = table.columns[i]
+        n = c["m"] * c["n"]  # rows x elements per row
+        dt = meta["act_dtype"][i] or meta["compute_dtype"][i]
+        st = softmax_table(variant, n, dtype=dt, write_allocate=wa, count=c["count"])
+        st = st.with_meta(name=[f"{meta['name'][i]}.{nm.removeprefix('softmax.')}[{variant}]"
+                                for nm in st.meta["name"].to_list()], phase=meta["phase"][i])
+        parts.append(replace(st, peak_memory_B={}, memory_parts_B={}, n_items=table.n_items,
+                             item_name=table.item_name, knobs=table.knobs))
+        keep[i] = False
+    return concat_tables([table.select(keep), *parts], workload=table.workload)

@@ -1,0 +1,236 @@
+"""Every setting of a design point, declared once: target fields, workload knobs, algorithm knobs.
+
+A design point sets
+
+- ``target.<field>``: a numeric field of the target (``target.memories.hbm.bandwidth``), declared
+  by :data:`models.hardware.FIELD_SPECS`;
+- ``workload.<knob>``: a knob of the workload (``batch``, ``prompt_len``, ``group_size``...),
+  declared by its :class:`models.workloads.WorkloadSpec`;
+- ``algorithm.<knob>``: an algorithm knob of :data:`ALGORITHM_KNOBS` (formats, GEMM strategy,
+  attention tiling and SRAM, softmax variant, scaling), priced by :mod:`models.algorithms`;
+- ``engine.<kind>``: the engine that runs every operator of a kind (``engine.gemv = "pim"``).
+
+Each is a :class:`models.params.Param`. :func:`setting` finds the declaration of any of them;
+:func:`knob` finds a bare name as typed on the command line (``--set weight_format=int4``).
+The same declarations validate space files and ``--set``, build the dashboard's widgets and
+bound Optuna's search.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+
+from models.algorithms import SCALING_STRATEGIES, SOFTMAX_VARIANTS, STRATEGIES
+from models.hardware import Target, field_spec
+from models.params import Param
+from models.workloads import WorkloadSpec, workload_spec
+from models.workloads.kinds import OP_KINDS
+
+__all__ = [
+    "ALGORITHM_KNOBS",
+    "ATTENTION_TILINGS",
+    "applicable_knobs",
+    "FORMAT_CHOICES",
+    "SCOPES",
+    "SettingError",
+    "engine_param",
+    "knob",
+    "setting",
+]
+
+SCOPES = ("target", "workload", "algorithm", "engine")
+ATTENTION_TILINGS = ("fused", "standard", "flash1", "flash2")
+# A curated set of registry names of models.algorithms.quant (each divides the error proxy's
+# 16384-element tensor and the usual GEMM reductions).
+FORMAT_CHOICES = (
+    "fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp6", "fp6_e2m3", "fp4",
+    "mxfp8", "mxfp6", "mxfp4", "mxint8", "nf4",
+    "int8", "int4", "int3", "int2", "ternary", "binary",
+    "int8-g128", "int4-g128", "int4-g64", "int4-g32", "int4-g128-zp", "int3-g128", "int2-g64",
+    "int2-g128", "int2-g128-zp", "int4-g32-zp", "bfp16", "bfp12",
+)  # fmt: skip
+
+
+class SettingError(ValueError):
+    """An unknown setting; the message names it and what is allowed."""
+
+
+def _alg(**kw: object) -> Param:
+    return Param(role="algorithm knob", **kw)  # type: ignore[arg-type]
+
+
+def _format_problem(name: object) -> str | None:
+    """None when the quantization registry parses ``name`` (any group size, bfp size...)."""
+    from models.algorithms import get_format
+
+    try:
+        get_format(str(name))
+    except KeyError as exc:
+        return str(exc.args[0]) if exc.args else "unknown format"
+    return None
+
+
+_FORMATS = dict(accepts=_format_problem, accepts_help="any models.algorithms.quant format name "
+                                                      "(<int format>-g<size>[-zp][-<scale dtype>], bfp<N>[-b<n>])")
+
+
+ALGORITHM_KNOBS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        *(
+            _alg(name=f"{t}_format", kind="categorical", choices=FORMAT_CHOICES, **_FORMATS,
+                 applies_to="every workload (models.algorithms.apply_quant)" if t != "kv"
+                 else "decoder LLM workloads (their KV cache)",
+                 help=f"storage format of the {what} (a models.algorithms.quant registry name)")
+            for t, what in (("weight", "weights"), ("act", "activations"), ("kv", "KV cache"))
+        ),
+        _alg(name="gemm_strategy", kind="categorical", choices=tuple(STRATEGIES),
+             applies_to="weight-bearing GEMM/GEMV rows (models.algorithms.price_gemm)",
+             help="mixed-precision GEMM kernel: dequantize-then-GEMM, native low-bit units, T-MAC table "
+                  "lookup, bit-serial, MixPE per-group"),
+        _alg(name="gemm_act_format", kind="categorical", choices=FORMAT_CHOICES, **_FORMATS,
+             applies_to="weight-bearing GEMM/GEMV rows, with gemm_strategy",
+             help="format the activations are quantized to at the input of each weight GEMM (llama.cpp "
+                  "q8_0: int8); default: the activation format"),
+        _alg(name="attention_tiling", kind="categorical", choices=ATTENTION_TILINGS, default="fused",
+             applies_to="self-attention rows (prefill / forward)",
+             help="fused: as built (compulsory traffic); standard: S and P through main memory; "
+                  "flash1 / flash2: FlashAttention-1/2 tiling for attention_sram_B"),
+        _alg(name="attention_sram_B", kind="float", low=4096.0, high=64.0 * 2**20, unit="B", dimension="bytes",
+             log=True, applies_to="attention_tiling = flash1 / flash2",
+             help="on-chip memory per unit for FlashAttention tiles; default: the target's innermost memory "
+                  "level capacity / n_units of the engine that runs attention"),
+        _alg(name="softmax_variant", kind="categorical", choices=tuple(SOFTMAX_VARIANTS),
+             applies_to="attention rows (adds the softmax passes over the fp32 scores)",
+             help="softmax pass structure (models.algorithms.softmax)"),
+        _alg(name="softmax_stores", kind="categorical", choices=("write_allocate", "streaming"),
+             applies_to="the softmax passes (softmax_variant)",
+             help="write_allocate: each store first reads its line (ordinary stores to write-back caches); "
+                  "streaming: non-temporal stores that do not; default: write_allocate on CPUs, streaming "
+                  "elsewhere"),
+        _alg(name="scaling_strategy", kind="categorical", choices=tuple(SCALING_STRATEGIES), default="fast",
+             applies_to="regnetx-* workloads (models.algorithms.scale_anynet)",
+             help="which of depth (d), width (w), resolution (r) grow with the flops"),
+        _alg(name="scaling_factor", kind="float", low=1.0 / 16.0, high=64.0, default=1.0, log=True,
+             applies_to="regnetx-* workloads", help="flops scaling factor s of the base net"),
+        _alg(name="scaling_alpha", kind="float", low=1.0 / 3.0, high=1.0, default=0.8,
+             applies_to="regnetx-* workloads with scaling_strategy = fast",
+             help="fast compound scaling alpha (1/3: dwr, 1: w)"),
+    )
+}
+SCALING_KNOBS = ("scaling_strategy", "scaling_factor", "scaling_alpha")
+
+
+def engine_param(target: Target, kind: str) -> Param:
+    """The declaration of ``engine.<kind>``: the engines of ``target`` that run ``kind``."""
+    if kind not in OP_KINDS:
+        raise SettingError(f"engine.{kind}: unknown operator kind {kind!r}; allowed: {', '.join(OP_KINDS)}")
+    names = tuple(e.name for e in target.engines if kind in e.runs)
+    if not names:
+        raise SettingError(f"engine.{kind}: no engine of target {target.name!r} runs {kind!r}")
+    return Param(name=f"engine.{kind}", kind="categorical", choices=names, role="engine assignment",
+                 applies_to=f"{kind} operators", help=f"the engine of {target.name} that runs every {kind} operator")
+
+
+def _spec(workload: str | WorkloadSpec) -> WorkloadSpec:
+    return workload if isinstance(workload, WorkloadSpec) else workload_spec(workload)
+
+
+def setting(sets: str, *, workload: str | WorkloadSpec | None = None, target: Target | None = None) -> Param:
+    """The declaration of a setting written as ``<scope>.<name>`` (see the module docstring).
+
+    ``workload`` is needed for ``workload.<knob>``, ``target`` for ``engine.<kind>`` and to check
+    that a ``target.<field>`` exists on that target.
+
+    Raises
+    ------
+    SettingError
+        Unknown scope or name; the message lists what is allowed.
+    """
+    head, _, name = sets.partition(".")
+    if head not in SCOPES or not name:
+        raise SettingError(f"setting {sets!r}: allowed: target.<field>, workload.<knob>, algorithm.<knob>, "
+                           "engine.<kind>")
+    if head == "target":
+        if target is not None:
+            fields = target.numeric_fields()
+            if name not in fields:
+                raise SettingError(f"setting {sets!r}: target {target.name!r} has no field {name!r}; allowed: "
+                                   f"target.<{', '.join(sorted(fields))}>")
+        try:
+            return field_spec(name)
+        except KeyError:
+            raise SettingError(f"setting {sets!r}: no target has a field {name!r}") from None
+    if head == "workload":
+        if workload is None:
+            raise SettingError(f"setting {sets!r}: a workload is needed to look up its knobs")
+        spec = _spec(workload)
+        try:
+            return spec.knob(name)
+        except KeyError:
+            raise SettingError(f"setting {sets!r}: workload {spec.name!r} has no knob {name!r}; allowed: "
+                               f"{', '.join(k.name for k in spec.knobs)}") from None
+    if head == "algorithm":
+        if name not in ALGORITHM_KNOBS:
+            raise SettingError(f"setting {sets!r}: unknown algorithm knob {name!r}; allowed: "
+                               f"{', '.join(ALGORITHM_KNOBS)}")
+        return ALGORITHM_KNOBS[name]
+    if target is None:
+        raise SettingError(f"setting {sets!r}: a target is needed to list its engines")
+    return engine_param(target, name)
+
+
+def knob(name: str, workload: str | WorkloadSpec) -> tuple[str, Param]:
+    """``(qualified name, declaration)`` of a bare knob name: the workload's knob, else an algorithm knob.
+
+    A qualified name (``algorithm.weight_format``, ``workload.batch``) is looked up as such.
+    """
+    spec = _spec(workload)
+    if "." in name and name.partition(".")[0] in ("workload", "algorithm"):
+        return name, setting(name, workload=spec)
+    names = {k.name for k in spec.knobs}
+    if name in names:
+        return f"workload.{name}", spec.knob(name)
+    if name in ALGORITHM_KNOBS:
+        return f"algorithm.{name}", ALGORITHM_KNOBS[name]
+    close = difflib.get_close_matches(name, [*names, *ALGORITHM_KNOBS], n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise SettingError(f"unknown knob {name!r} for workload {spec.name!r}{hint}; workload knobs: "
+                       f"{', '.join(k.name for k in spec.knobs)}; algorithm knobs: {', '.join(ALGORITHM_KNOBS)}")
+
+
+def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
+    """The algorithm knobs that apply to ``workload``, read off its table at the default knobs:
+    formats always; the KV format where there is a KV cache; GEMM strategies where weight GEMMs
+    are; attention and softmax knobs where attention or softmax rows are; scaling for RegNetX."""
+    spec = _spec(workload)
+    t = spec.build()
+    kinds = set(t.meta["kind"].to_list())
+    has_kv = any(t.meta["kv_dtype"].to_list())
+    weight_gemm = any(k in ("gemm", "gemv") and w for k, w in zip(t.meta["kind"].to_list(),
+                                                                  t.meta["weight_dtype"].to_list(), strict=True))
+    out = []
+    for name, p in ALGORITHM_KNOBS.items():
+        if name == "kv_format" and not has_kv:
+            continue
+        if name.startswith("gemm_") and not weight_gemm:
+            continue
+        if name.startswith("attention_") and "attention" not in kinds:
+            continue
+        if name.startswith("softmax_") and not kinds & {"attention", "softmax"}:
+            continue
+        if name in SCALING_KNOBS and not spec.name.startswith("regnetx-"):
+            continue
+        out.append(p)
+    return out
+
+
+def split_settings(values: Mapping[str, object], workload: str | WorkloadSpec) -> tuple[dict, dict]:
+    """Bare or qualified knob names split into ``(workload knobs, algorithm knobs)``, checked."""
+    wk: dict[str, object] = {}
+    ak: dict[str, object] = {}
+    for name, v in values.items():
+        q, p = knob(name, workload)
+        (wk if q.startswith("workload.") else ak)[p.name] = p.check(v)
+    return wk, ak
