@@ -98,19 +98,29 @@ def group_of(space: DesignSpace, values: Mapping[str, Any]) -> Group:
 
 class PlanCache:
     """The :func:`models.perf.plan_routes` of each (compiled target, table structure), reused by
-    the chunks of a sweep."""
+    the chunks of a sweep that share their hardware rows.
+
+    A plan holds arrays over the hardware points: the cache keeps a few, and the compiled
+    targets they belong to (so that an identity never refers to another target).
+    """
+
+    MAX = 8
 
     def __init__(self) -> None:
-        self._plans: dict[Any, Plan] = {}
+        self._plans: dict[Any, tuple[CompiledTarget, Plan]] = {}
+
+    def clear(self) -> None:
+        self._plans.clear()
 
     def get(self, ct: CompiledTarget, meta: pl.DataFrame, group: Group, space: DesignSpace) -> Plan:
         key = (id(ct), tuple(tuple(meta[c].to_list()) for c in ("kind", "compute_dtype", "phase")))
-        plan = self._plans.get(key)
-        if plan is None:
-            if len(self._plans) > 64:
-                self._plans.clear()
-            plan = plan_routes(ct, meta, engine=group.engine or None, policy=space.policy, mode=space.mode)
-            self._plans[key] = plan
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] is ct:
+            return hit[1]
+        if len(self._plans) >= self.MAX:
+            self._plans.clear()
+        plan = plan_routes(ct, meta, engine=group.engine or None, policy=space.policy, mode=space.mode)
+        self._plans[key] = (ct, plan)
         return plan
 
 

@@ -133,6 +133,7 @@ def sweep_chunks(space: DesignSpace, *, chunk_size: int = DEFAULT_CHUNK) -> Iter
             ct = compiled.get(key)
             if ct is None:
                 compiled.clear()  # one hardware slice at a time keeps memory bounded
+                plans.clear()
                 ct = compiled[key] = compile_target(group.target, _hw_overrides(g, hrows))
             nd = len(dims)
             knob_vals = {}
@@ -274,7 +275,11 @@ class _ParquetStream:
 
         t = df.to_arrow()
         if self.writer is None:
-            self.writer = pq.ParquetWriter(str(self.path), t.schema, compression="zstd")
+            # dictionary encoding only for the text columns (categorical parameters): on floats it
+            # costs more time than the rest of the sweep and saves little
+            text = [f.name for f in t.schema if str(f.type) in ("string", "large_string", "string_view")]
+            self.writer = pq.ParquetWriter(str(self.path), t.schema, compression="zstd", compression_level=1,
+                                           use_dictionary=text)
         self.writer.write_table(t)
         self.n_rows += df.height
 

@@ -27,7 +27,8 @@ class CompiledTarget:
     """Arrays of one target; leading axis is 1 or n_points.
 
     Shapes: E engines, D datatypes (:data:`~models.hardware.DTYPES`), K operator kinds,
-    L memory levels.
+    L memory levels; the point axis ``P`` is ``n_points`` for the arrays that an override changes
+    and 1 for the others (they broadcast).
 
     Attributes
     ----------
@@ -124,6 +125,19 @@ def compile_target(target: Target, overrides: Mapping[str, ArrayLike] | None = N
     return _compile(t, arrays, n)
 
 
+def _stack(inner: tuple[int, ...], entries: Mapping[tuple[int, ...], np.ndarray], fill: float) -> np.ndarray:
+    """An array of shape ``(P, *inner)``, ``P`` = the largest entry (1 when nothing varies).
+
+    Stored with the point axis last, so that every ``[:, i, j]`` is one contiguous vector over the
+    design points (what the pricing kernel reads), and exposed point axis first.
+    """
+    P = max((v.size for v in entries.values()), default=1)
+    out = np.full((*inner, P), fill)
+    for idx, v in entries.items():
+        out[idx] = v
+    return np.moveaxis(out, -1, 0)
+
+
 def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTarget:
     E, D, K, L = len(t.engines), len(DTYPES), len(OP_KINDS), len(t.memories)
     enames = tuple(e.name for e in t.engines)
@@ -134,13 +148,12 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
 
     P = n if arrays else 1
     clock = get("clock", t.clock_Hz)
-    # per-engine native peaks and energies over all datatypes, (P, E, D)
-    native_peak = np.zeros((P, E, D))
-    native_energy = np.zeros((P, E, D))
-    eff = np.zeros((P, E, K))
-    half_k = np.zeros((P, E, K))
-    half_m = np.zeros((P, E, K))
     resolved = np.full((E, D), -1, dtype=np.int64)
+    peak_e: dict[tuple[int, ...], np.ndarray] = {}
+    energy_e: dict[tuple[int, ...], np.ndarray] = {}
+    eff_e: dict[tuple[int, ...], np.ndarray] = {}
+    hk_e: dict[tuple[int, ...], np.ndarray] = {}
+    hm_e: dict[tuple[int, ...], np.ndarray] = {}
     for i, e in enumerate(t.engines):
         p = f"engines.{e.name}."
         if set(e.ops_per_cycle) != set(e.energy_J_per_op):
@@ -149,56 +162,53 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                              "ops_per_cycle and energy_per_op")
         units = get(p + "n_units", e.n_units)
         eclock = get(p + "clock", e.clock_Hz) if e.clock_Hz is not None else clock
-        for d, rate in e.ops_per_cycle.items():
-            j = DTYPE_INDEX[d]
-            native_peak[:, i, j] = units * get(p + f"ops_per_cycle.{d}", rate) * eclock
-            native_energy[:, i, j] = get(p + f"energy_per_op.{d}", e.energy_J_per_op[d])
-        base = get(p + "efficiency", e.efficiency)
-        for kk, kind in enumerate(OP_KINDS):
-            if kind in e.efficiency_by_kind:
-                eff[:, i, kk] = get(p + f"efficiency_by_kind.{kind}", e.efficiency_by_kind[kind])
-            else:
-                eff[:, i, kk] = base
-            if kind in e.efficiency_half_k:
-                half_k[:, i, kk] = get(p + f"efficiency_half_k.{kind}", e.efficiency_half_k[kind])
-            if kind in e.efficiency_half_m:
-                half_m[:, i, kk] = get(p + f"efficiency_half_m.{kind}", e.efficiency_half_m[kind])
+        native_peak = {d: units * get(p + f"ops_per_cycle.{d}", rate) * eclock for d, rate in e.ops_per_cycle.items()}
+        native_energy = {d: get(p + f"energy_per_op.{d}", e.energy_J_per_op[d]) for d in e.ops_per_cycle}
         for j, d in enumerate(DTYPES):
             r = e.resolve_dtype(d)
-            if r is not None:
+            if r is not None:  # the datatype an engine really computes d in (itself or a fallback)
                 resolved[i, j] = DTYPE_INDEX[r]
-    # gather the resolved datatype's peak and energy
-    peak = np.zeros((P, E, D))
-    energy = np.zeros((P, E, D))
-    for i in range(E):
-        ok = resolved[i] >= 0
-        peak[:, i, ok] = native_peak[:, i, resolved[i, ok]]
-        energy[:, i, ok] = native_energy[:, i, resolved[i, ok]]
-    bw_peak = np.zeros((P, L))
-    bw = np.zeros((P, L))
-    cap = np.zeros((P, L))
-    eb = np.zeros((P, L))
+                peak_e[i, j] = native_peak[r]
+                energy_e[i, j] = native_energy[r]
+        base = get(p + "efficiency", e.efficiency)
+        for kk, kind in enumerate(OP_KINDS):
+            eff_e[i, kk] = get(p + f"efficiency_by_kind.{kind}", e.efficiency_by_kind[kind]) \
+                if kind in e.efficiency_by_kind else base
+            if kind in e.efficiency_half_k:
+                hk_e[i, kk] = get(p + f"efficiency_half_k.{kind}", e.efficiency_half_k[kind])
+            if kind in e.efficiency_half_m:
+                hm_e[i, kk] = get(p + f"efficiency_half_m.{kind}", e.efficiency_half_m[kind])
+    bwp_e: dict[tuple[int, ...], np.ndarray] = {}
+    bw_e: dict[tuple[int, ...], np.ndarray] = {}
+    cap_e: dict[tuple[int, ...], np.ndarray] = {}
+    eb_e: dict[tuple[int, ...], np.ndarray] = {}
     for li, m in enumerate(t.memories):
         p = f"memories.{m.name}."
-        bw_peak[:, li] = get(p + "bandwidth", m.bandwidth_B_per_s)
-        bw[:, li] = bw_peak[:, li] * get(p + "efficiency", m.efficiency)
-        cap[:, li] = get(p + "capacity", m.capacity_B)
-        eb[:, li] = get(p + "energy_per_byte", m.energy_J_per_B)
+        bwp_e[(li,)] = get(p + "bandwidth", m.bandwidth_B_per_s)
+        bw_e[(li,)] = bwp_e[(li,)] * get(p + "efficiency", m.efficiency)
+        cap_e[(li,)] = get(p + "capacity", m.capacity_B)
+        eb_e[(li,)] = get(p + "energy_per_byte", m.energy_J_per_B)
     paths = tuple(tuple(li for li, m in enumerate(t.memories) if e.name in m.read_by) for e in t.engines)
-    unit_cap = np.full((P, E, L), np.inf)
+    cap_u: dict[tuple[int, ...], np.ndarray] = {}
     for li, m in enumerate(t.memories):
         if m.per_unit_bandwidth_B_per_s is None:
             continue
         per_unit = get(f"memories.{m.name}.per_unit_bandwidth", m.per_unit_bandwidth_B_per_s)
         for i, e in enumerate(t.engines):
             if e.name in m.read_by:
-                unit_cap[:, i, li] = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
+                cap_u[i, li] = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
+
+    def point(v: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(v, (P,)).copy()
+
     return CompiledTarget(
-        target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=peak,
-        resolved_dtype=resolved, efficiency=eff, half_k=half_k, half_m=half_m, energy_J_per_op=energy,
-        bandwidth_B_per_s=bw,
-        bandwidth_peak_B_per_s=bw_peak, capacity_B=cap, unit_cap_B_per_s=unit_cap, energy_J_per_B=eb, paths=paths,
-        static_power_W=np.broadcast_to(get("static_power", t.static_power_W), (P,)).copy(),
-        op_overhead_s=np.broadcast_to(get("op_overhead", t.op_overhead_s), (P,)).copy(),
+        target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=_stack((E, D), peak_e, 0.0),
+        resolved_dtype=resolved, efficiency=_stack((E, K), eff_e, 0.0), half_k=_stack((E, K), hk_e, 0.0),
+        half_m=_stack((E, K), hm_e, 0.0), energy_J_per_op=_stack((E, D), energy_e, 0.0),
+        bandwidth_B_per_s=_stack((L,), bw_e, 0.0), bandwidth_peak_B_per_s=_stack((L,), bwp_e, 0.0),
+        capacity_B=_stack((L,), cap_e, 0.0), unit_cap_B_per_s=_stack((E, L), cap_u, np.inf),
+        energy_J_per_B=_stack((L,), eb_e, 0.0), paths=paths,
+        static_power_W=point(get("static_power", t.static_power_W)),
+        op_overhead_s=point(get("op_overhead", t.op_overhead_s)),
         overlap=t.overlap,
-        area_m2=np.broadcast_to(get("area", t.area_m2 if t.area_m2 is not None else np.nan), (P,)).copy())
+        area_m2=point(get("area", t.area_m2 if t.area_m2 is not None else np.nan)))

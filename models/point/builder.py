@@ -125,6 +125,8 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     target
         The target the point runs on (its facts: native datatypes for the ``native`` strategy,
         on-chip memory for the default FlashAttention tile, write-allocate for softmax stores).
+        Callers pass the preset, not a copy with a point's field overrides: a table does not
+        depend on the hardware values a sweep varies.
 
     Raises
     ------
@@ -255,11 +257,11 @@ def _quantize(table: OperatorTable, wf: str, af: str, kvf: str, strategy: str | 
 
 # ---------------------------------------------------------------------------------- attention
 def _default_sram_B(target: Target) -> float:
+    """On-chip memory of one unit for a tile: the innermost level's capacity over the fewest units
+    of an engine reading it (a GPU's shared memory per SM, a CPU's L1 per core)."""
     inner = target.memories[0]
-    for e in target.engines:
-        if "attention" in e.runs:
-            return float(inner.capacity_B) / max(float(e.n_units), 1.0)
-    return float(inner.capacity_B)
+    units = [float(e.n_units) for e in target.engines if e.name in inner.read_by]
+    return float(inner.capacity_B) / max(min(units, default=1.0), 1.0)
 
 
 def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, variant: str | None,

@@ -99,8 +99,8 @@ ALGORITHM_KNOBS: dict[str, Param] = {
                   "flash1 / flash2: FlashAttention-1/2 tiling for attention_sram_B"),
         _alg(name="attention_sram_B", kind="float", low=4096.0, high=64.0 * 2**20, unit="B", dimension="bytes",
              log=True, applies_to="attention_tiling = flash1 / flash2",
-             help="on-chip memory per unit for FlashAttention tiles; default: the target's innermost memory "
-                  "level capacity / n_units of the engine that runs attention"),
+             help="on-chip memory per unit for FlashAttention tiles; default: the preset's innermost memory "
+                  "level capacity over the fewest units of an engine reading it (shared memory per SM)"),
         _alg(name="softmax_variant", kind="categorical", choices=tuple(SOFTMAX_VARIANTS),
              applies_to="attention rows (adds the softmax passes over the fp32 scores)",
              help="softmax pass structure (models.algorithms.softmax)"),
