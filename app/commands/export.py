@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from models.dse import FORMATS, export, load_space, parse_objectives, read_results
+from models.dse import load_space, parse_objectives, read_results
+from models.plots import FORMATS, export
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from models.dse import export, pareto_front, parse_objectives, read_results
+from models.dse import pareto_front, parse_objectives, read_results
+from models.plots import export
 
 
 def _run(args: argparse.Namespace) -> int:

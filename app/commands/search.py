@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from models.dse import SAMPLERS, export, load_space, search
+from models.dse import SAMPLERS, load_space, search
+from models.plots import export
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -112,7 +112,7 @@ class RooflineData:
 def _ceilings(target: Target, used: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Polyline vertices of every (engine, dtype) in ``used`` against each level of its path
     (the ceilings of :func:`models.perf.roofline_ceilings`)."""
-    from models.perf import roofline_ceilings
+    from models.perf import roofline_ceilings, roofline_curve
 
     lo, hi = INTENSITY_RANGE_FLOP_PER_B
     rows: list[dict[str, Any]] = []
@@ -121,7 +121,7 @@ def _ceilings(target: Target, used: Sequence[tuple[str, str]]) -> list[dict[str,
         for r in c.filter((pl.col("engine") == eng) & (pl.col("dtype") == dtype)).iter_rows(named=True):
             peak, bw = r["peak_op_per_s"], r["bandwidth_B_per_s"]
             xs = np.array([lo, min(max(r["ridge_FLOP_per_B"], lo), hi), hi])
-            ys = np.minimum(peak, bw * xs)
+            ys = roofline_curve(peak, bw, xs)
             label = f"{target.name} {eng} {dtype} / {r['level']}"
             for x, y in zip(xs, ys, strict=True):
                 rows.append({"target": target.name, "ceiling": label, "engine": eng, "dtype": dtype,

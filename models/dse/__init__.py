@@ -11,7 +11,7 @@ from models.dse.evaluator import (
     split_parameters,
 )
 from models.dse.export import (
-    FORMATS,
+    DATA_FORMATS,
     atomic_write,
     export,
     metadata,
@@ -50,7 +50,7 @@ from models.dse.space import (
 from models.dse.sweep import KEEP, grid_order, sample, sweep, sweep_chunks
 
 __all__ = [
-    "FORMATS",
+    "DATA_FORMATS",
     "KEEP",
     "SAMPLERS",
     "Constraint",

@@ -1,13 +1,14 @@
-"""Exports of results frames: CSV, Parquet, JSON with metadata, offline HTML and PNG plots.
+"""Exports of results frames as data: CSV, Parquet, JSON with metadata; the data of the plots.
 
 Every write goes to a temporary file in the destination directory, then ``os.replace``: an
-interrupted or failed export never leaves a partial file at the destination.
+interrupted or failed export never leaves a partial file at the destination. Drawing (offline
+HTML and PNG plots) is a layer above, in :mod:`models.plots`, which computes nothing:
+:func:`plot_data` here gives it what to draw.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -20,9 +21,9 @@ import polars as pl
 from models.dse.space import DesignSpace, Objective
 from models.io import atomic_write
 
-__all__ = ["FORMATS", "atomic_write", "export", "metadata", "plot_data", "read_json_results"]
+__all__ = ["DATA_FORMATS", "atomic_write", "export", "metadata", "plot_data", "read_json_results"]
 
-FORMATS = ("csv", "parquet", "json", "html", "png")
+DATA_FORMATS = ("csv", "parquet", "json")
 
 
 def _json_clean(o: Any) -> Any:
@@ -132,58 +133,6 @@ def plot_data(df: pl.DataFrame, objectives: Sequence[Objective]) -> dict[str, np
     }
 
 
-def _png(df: pl.DataFrame, objectives: Sequence[Objective], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    d = plot_data(df, objectives)
-    fig = Figure(figsize=(6, 4.5), dpi=100)
-    ax = fig.add_subplot()
-    f, fr = d["feasible"], d["front"]
-    ax.scatter(d["x"][~f], d["y"][~f], s=6, c="0.8", label="infeasible")
-    ax.scatter(d["x"][f & ~fr], d["y"][f & ~fr], s=6, c="tab:blue", label="feasible")
-    o = np.argsort(d["x"][fr])
-    ax.plot(d["x"][fr][o], d["y"][fr][o], "o-", c="tab:red", ms=4, label="Pareto front")
-    ax.set_xlabel(str(d["x_name"]))
-    ax.set_ylabel(str(d["y_name"]))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    path.write_bytes(buf.getvalue())
-
-
-def _html(df: pl.DataFrame, objectives: Sequence[Objective], path: Path, title: str) -> None:
-    from bokeh.embed import file_html
-    from bokeh.models import ColumnDataSource
-    from bokeh.plotting import figure
-    from bokeh.resources import INLINE
-
-    d = plot_data(df, objectives)
-    p = figure(
-        title=title,
-        x_axis_label=str(d["x_name"]),
-        y_axis_label=str(d["y_name"]),
-        x_axis_type="log",
-        y_axis_type="log",
-        width=700,
-        height=500,
-    )
-    f, fr = d["feasible"], d["front"]
-    p.scatter(x=d["x"][~f], y=d["y"][~f], size=4, color="lightgray", legend_label="infeasible")
-    p.scatter(
-        x=d["x"][f & ~fr], y=d["y"][f & ~fr], size=4, color="steelblue", legend_label="feasible"
-    )
-    o = np.argsort(d["x"][fr])
-    src = ColumnDataSource({"x": d["x"][fr][o], "y": d["y"][fr][o]})
-    p.line("x", "y", source=src, color="crimson", legend_label="Pareto front")
-    p.scatter("x", "y", source=src, size=6, color="crimson")
-    path.write_text(file_html(p, INLINE, title))
-
-
 def export(
     df: pl.DataFrame,
     path: str | Path,
@@ -202,31 +151,25 @@ def export(
     path
         Destination file.
     fmt
-        One of :data:`FORMATS`.
+        One of :data:`DATA_FORMATS` (plots: :func:`models.plots.export`).
     space, objectives
-        Recorded in JSON metadata; the plots use the first two objectives.
+        Recorded in JSON metadata.
     meta
         Extra metadata merged into the JSON ``metadata`` block.
     """
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".").lower()
-    if fmt not in FORMATS:
-        raise ValueError(f"export format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if fmt not in DATA_FORMATS:
+        hint = " (plots: models.plots.export)" if fmt in ("html", "png") else ""
+        raise ValueError(f"export format {fmt!r}; allowed: {', '.join(DATA_FORMATS)}{hint}")
     objs = list(objectives or (space.objectives if space is not None else ()))
-    if fmt in ("html", "png") and len(objs) < 2:
-        raise ValueError(f"a {fmt} plot needs two objectives (give a space or --objective twice)")
     if fmt == "csv":
         return atomic_write(path, lambda p: df.write_csv(p))
     if fmt == "parquet":
         return atomic_write(path, lambda p: df.write_parquet(p))
-    if fmt == "json":
-        md = {**metadata(space, objs), **dict(meta or {})}
-        data = _to_json_bytes(df, md)
-        return atomic_write(path, lambda p: p.write_bytes(data))
-    if fmt == "png":
-        return atomic_write(path, lambda p: _png(df, objs, p))
-    title = f"Tradespace: {space.name}" if space is not None else "Tradespace results"
-    return atomic_write(path, lambda p: _html(df, objs, p, title))
+    md = {**metadata(space, objs), **dict(meta or {})}
+    data = _to_json_bytes(df, md)
+    return atomic_write(path, lambda p: p.write_bytes(data))
 
 
 def read_results(path: str | Path) -> pl.DataFrame:

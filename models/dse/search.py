@@ -66,7 +66,7 @@ def default_storage(study_name: str) -> str:
 
 def open_storage(url: str) -> Any:
     """An Optuna storage for ``url`` (see the module docstring). Unknown schemes: ValueError."""
-    optuna = _optuna()
+    _optuna()  # quiet logging, experimental warnings off
     from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend
 
@@ -98,8 +98,6 @@ def open_storage(url: str) -> Any:
         )
     except Exception as exc:  # noqa: BLE001 - driver/connection errors become one clear message
         raise ValueError(f"storage {url!r}: cannot open ({type(exc).__name__}: {exc})") from None
-    finally:
-        _ = optuna
 
 
 def _with_driver(url: str) -> str:
@@ -434,4 +432,3 @@ def results_frame(space: DesignSpace, study: Any) -> pl.DataFrame:
     )
 
 
-_ = os

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from models.hardware.schema import Target
+from models.perf.kernel import Path, Route, price
 
 __all__ = ["roofline_ceilings", "roofline_curve"]
 
@@ -34,6 +35,16 @@ def roofline_ceilings(target: Target, *, efficiency: bool = False) -> pl.DataFra
 
 def roofline_curve(peak_op_per_s: float, bandwidth_B_per_s: float,
                    intensity_FLOP_per_B: np.ndarray) -> np.ndarray:
-    """Attainable rate ``min(peak, bandwidth x intensity)`` in OP/s, same shape as the intensities."""
+    """Attainable rate ``min(peak, bandwidth x intensity)`` in OP/s, same shape as the intensities.
+
+    Priced by the one kernel (:func:`models.perf.kernel.price`): an operator of ``intensity``
+    FLOP per byte on an engine of this peak reading one level of this bandwidth, ideal.
+    """
     i = np.asarray(intensity_FLOP_per_B, dtype=np.float64)
-    return np.minimum(peak_op_per_s, bandwidth_B_per_s * i)
+    path = Path.build([0], [np.array([bandwidth_B_per_s])], [np.zeros(1)], [np.array([np.inf])])
+    route = Route(engine=0, inv_rate=np.array([1.0 / peak_op_per_s]), energy_per_op=np.zeros(1), half_k=None,
+                  path=path)
+    one = np.ones_like(i)
+    t = price([route], i, one, one, one, one, overhead_s=np.zeros(1), static_W=np.zeros(1),
+              sum_overlap=False).latency_s
+    return np.reshape(i / t, i.shape)

@@ -116,3 +116,63 @@ def test_evaluate_a_users_own_config_json(capsys, tmp_path):
     bad.write_text('{"model_type": "llama", "hidden_size": 4096}')
     code, _, err = run(capsys, "evaluate", "--workload", str(bad), *args)
     assert code == 2 and ("num_attention_heads" in err or "num_hidden_layers" in err), err
+
+
+ALGORITHM_SETTINGS = [
+    ("llama-2-7b", ["phase=decode", "n_generated=8", "weight_format=int4-g128"], {"weight_format": "int4-g128"}),
+    ("llama-2-7b", ["phase=decode", "n_generated=8", "act_format=fp8_e4m3"], {"act_format": "fp8_e4m3"}),
+    ("llama-2-7b", ["phase=decode", "n_generated=8", "kv_format=int8"], {"kv_format": "int8"}),
+    ("llama-2-7b", ["phase=decode", "n_generated=8", "weight_format=int2-g64", "gemm_strategy=lut",
+                    "gemm_act_format=int8"], {"gemm_strategy": "lut", "gemm_act_format": "int8"}),
+    ("llama-2-7b", ["phase=prefill", "prompt_len=512", "attention_tiling=flash2", "attention_sram_B=64KiB"],
+     {"attention_tiling": "flash2", "attention_sram_B": 65536.0}),
+    ("llama-2-7b", ["phase=prefill", "prompt_len=512", "softmax_variant=two_pass", "softmax_stores=streaming"],
+     {"softmax_variant": "two_pass", "softmax_stores": "streaming"}),
+    ("regnetx-400mf", ["scaling_strategy=d", "scaling_factor=2"], {"scaling_strategy": "d", "scaling_factor": 2.0}),
+]
+
+
+@pytest.mark.parametrize(("workload", "sets", "applied"), ALGORITHM_SETTINGS)
+def test_evaluate_takes_every_algorithm_knob(capsys, workload, sets, applied):
+    args = ["evaluate", "--target", "h100-sxm", "--workload", workload, "--json"]
+    for s in sets:
+        args += ["--set", s]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    d = json.loads(out)
+    assert applied.items() <= d["algorithm"].items()
+    base = json.loads(run(capsys, "evaluate", "--target", "h100-sxm", "--workload", workload, "--json",
+                          *[x for s in sets if s.split("=")[0] not in applied for x in ("--set", s)])[1])
+    # each knob changes what the model prices
+    assert (d["totals"]["latency_s"], d["totals"]["energy_J"]) != (base["totals"]["latency_s"],
+                                                                   base["totals"]["energy_J"])
+
+
+def test_evaluate_group_size_and_target_fields(capsys):
+    code, out, _ = run(capsys, "evaluate", "--target", "p100", "--workload", "mobilenet-v1", "--set", "group_size=8",
+                       "--set", "target.memories.hbm.bandwidth=1.5TB/s", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["knobs"]["group_size"] == 8 and d["overrides"] == {"memories.hbm.bandwidth": 1.5e12}
+
+
+@pytest.mark.parametrize(("name", "bad"), [("gemm_strategy", "magic"), ("attention_tiling", "tiled"),
+                                           ("weight_format", "int99"), ("scaling_factor", "100"),
+                                           ("attention_sram_B", "1GiB")])
+def test_evaluate_knob_errors_are_the_space_files(capsys, name, bad):
+    # the same declaration checks --set and a design-space file: the same "allowed" text
+    from models.dse import SpaceError, parse_space
+    from models.point import ALGORITHM_KNOBS
+
+    workload = "regnetx-400mf" if name.startswith("scaling") else "llama-2-7b"
+    code, _, err = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", workload, "--set", f"{name}={bad}")
+    allowed = ALGORITHM_KNOBS[name].allowed()
+    assert code == 2 and f"algorithm knob {name!r}" in err and allowed in err, err
+    decl = ALGORITHM_KNOBS[name]
+    if decl.numeric:
+        value = float(bad.rstrip("GiB") or 0) * (2**30 if "GiB" in bad else 1)
+        param = {"name": "x", "sets": f"algorithm.{name}", "kind": "float", "values": [value]}
+    else:
+        param = {"name": "x", "sets": f"algorithm.{name}", "kind": "categorical", "choices": [bad]}
+    with pytest.raises(SpaceError) as info:
+        parse_space({"name": "s", "workload": workload, "parameters": [param], "objectives": [{"metric": "latency_s"}]})
+    assert allowed.split(", or ")[0] in str(info.value)

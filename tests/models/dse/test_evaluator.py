@@ -204,3 +204,33 @@ def test_sweep_equals_evaluate_points_on_every_target(target):
     full, ref = full.sort(key), ref.sort(key)
     for m in ("latency_s", "energy_J", "forward_latency_s", "peak_memory_B"):
         np.testing.assert_allclose(full[m].to_numpy(), ref[m].to_numpy(), rtol=1e-12)
+
+
+def test_engine_assignment_and_policy_are_the_same_in_a_sweep():
+    # GEMMs forced onto hbm-pim's bank units (fp16: they have no bf16), as a fixed setting and
+    # as a parameter
+    knobs = {"phase": "decode", "n_generated": 8, "weight_dtype": "fp16", "act_dtype": "fp16", "kv_dtype": "fp16"}
+    fixed = parse_space({"name": "e", "target": "hbm-pim", "workload": "llama-2-7b", "workload_knobs": knobs,
+                         "engine": {"gemm": "pim"}, "policy": "energy",
+                         "parameters": [{"name": "batch", "sets": "workload.batch", "kind": "int", "values": [1, 4]}],
+                         "objectives": [{"metric": "latency_s"}]})
+    df = sweep(fixed, progress=False).sort("batch")
+    for row in df.iter_rows(named=True):
+        r = evaluate_point("hbm-pim", "llama-2-7b", {**knobs, "batch": int(row["batch"])}, engine={"gemm": "pim"},
+                           policy="energy", detail=False)
+        assert row["latency_s"] == pytest.approx(float(r.perf.latency_s[0]), rel=1e-12)
+        assert row["energy_J"] == pytest.approx(float(r.perf.energy_J[0]), rel=1e-12)
+    param = parse_space({"name": "e", "target": "hbm-pim", "workload": "llama-2-7b", "workload_knobs": knobs,
+                         "parameters": [{"name": "gemm_on", "sets": "engine.gemm", "kind": "categorical",
+                                         "choices": ["host_matrix", "pim"]}],
+                         "objectives": [{"metric": "latency_s"}]})
+    by = dict(sweep(param, progress=False).select("gemm_on", "latency_s").iter_rows())
+    pim = evaluate_point("hbm-pim", "llama-2-7b", knobs, engine={"gemm": "pim"}, detail=False)
+    host = evaluate_point("hbm-pim", "llama-2-7b", knobs, engine={"gemm": "host_matrix"}, detail=False)
+    assert by["pim"] == pytest.approx(float(pim.perf.latency_s[0]), rel=1e-12)
+    assert by["host_matrix"] == pytest.approx(float(host.perf.latency_s[0]), rel=1e-12)
+    assert by["pim"] != by["host_matrix"]
+    with pytest.raises(ValueError, match="engine gemm = .tpu.*allowed: host_matrix, host_vector, pim"):
+        parse_space({"name": "e", "target": "hbm-pim", "workload": "llama-2-7b", "engine": {"gemm": "tpu"},
+                     "parameters": [{"name": "b", "sets": "workload.batch", "kind": "int", "values": [1]}],
+                     "objectives": [{"metric": "latency_s"}]})

@@ -8,7 +8,8 @@ import os
 import polars as pl
 import pytest
 
-from models.dse import export, parse_space, read_json_results, read_results, sweep
+from models.dse import parse_space, read_json_results, read_results, sweep
+from models.plots import export
 
 
 @pytest.fixture(scope="module")
