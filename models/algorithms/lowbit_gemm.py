@@ -2,9 +2,10 @@
 
 Each strategy prices ``C[m, n] = A[m, k] @ W[k, n]`` with weights in one format and
 activations in another, and returns a :class:`GemmCost`: operations per datatype (the MAC
-work and the extra work the strategy adds), bytes, and the on-chip table it needs. Its
-:meth:`GemmCost.ops` gives operator rows that :func:`models.perf.evaluate` times on a target
-(one row per datatype; extra work is an ``elementwise`` row so vector units take it).
+work and the extra work the strategy adds), bytes, and the on-chip table it needs. The
+design-point builder (:func:`models.point.build_point`, knob ``gemm_strategy``) turns it into
+operator rows: the GEMM row keeps its kind and takes the main work, and the extra work becomes
+one ``elementwise`` row per datatype so vector units take it.
 
 Op convention (CPU SIMD kernels). Every SIMD lane operation (a lookup, an add, a mask or a
 shift) occupies the same issue slot as one lane of an int8 multiply-accumulate, so it is
@@ -38,8 +39,6 @@ import numpy as np
 from models.algorithms.quant import Format, get_format
 from models.hardware.dtypes import DTYPE_BITS
 from models.hardware.schema import Target
-from models.workloads.ops import Op, gemm
-from models.workloads.table import OperatorTable
 
 __all__ = [
     "GemmCost",
@@ -50,7 +49,6 @@ __all__ = [
     "lut_gemm",
     "bitserial_gemm",
     "mixpe_gemm",
-    "gemm_table",
     "lmul_energy",
     "LMUL_ENERGY_45NM_J",
 ]
@@ -91,69 +89,6 @@ class GemmCost:
         for v in (*self.op_by_dtype.values(), *self.extra_op_by_dtype.values()):
             tot = tot + v
         return tot
-
-    def ops(self, name: str = "gemm", *, phase: str = "decode", count: ArrayLike = 1) -> list[Op]:
-        """Operator rows for :func:`models.workloads.table_from_ops`: main work first (with all
-        the bytes), then one ``elementwise`` row per extra datatype (no bytes: it works on
-        registers)."""
-        kind = "gemv" if np.all(np.asarray(self.m) == 1) else "gemm"
-        rows: list[Op] = []
-        first = True
-        for dt, op in self.op_by_dtype.items():
-            base = gemm(
-                f"{name}[{self.strategy}:{dt}]",
-                self.m,
-                self.n,
-                self.k,
-                dtype=dt,
-                count=count,
-                phase=phase,
-                kind=kind,
-            )
-            vals = dict(base.values)
-            vals["flop"] = op
-            if first:
-                vals.update(
-                    weight_read_B=self.weight_read_B,
-                    act_read_B=self.act_read_B,
-                    act_write_B=self.act_write_B,
-                    footprint_B=self.weight_read_B + self.act_read_B + self.act_write_B,
-                )
-            else:
-                vals.update(
-                    weight_read_B=0.0,
-                    act_read_B=0.0,
-                    act_write_B=0.0,
-                    footprint_B=0.0,
-                    n_params=0.0,
-                )
-            rows.append(Op(meta=base.meta, values=vals))
-            first = False
-        for dt, op in self.extra_op_by_dtype.items():
-            meta = {
-                "name": f"{name}[{self.strategy}:extra:{dt}]",
-                "phase": phase,
-                "kind": "elementwise",
-                "compute_dtype": dt,
-                "weight_dtype": "",
-                "act_dtype": dt,
-                "kv_dtype": "",
-                "acc_dtype": "int32" if dt.startswith("int") else "fp32",
-            }
-            rows.append(
-                Op(
-                    meta=meta,
-                    values={
-                        "count": count,
-                        "m": self.m,
-                        "n": self.n,
-                        "k": 1.0,
-                        "flop": op,
-                        "footprint_B": 0.0,
-                    },
-                )
-            )
-        return rows
 
 
 def _shape(m: ArrayLike, n: ArrayLike, k: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -408,23 +343,6 @@ def price_gemm(
     if strategy not in STRATEGIES:
         raise KeyError(f"gemm strategy={strategy!r}; allowed: {', '.join(STRATEGIES)}")
     return STRATEGIES[strategy](m, n, k, weight, act, **kw)
-
-
-def gemm_table(
-    costs: Mapping[str, tuple[GemmCost, ArrayLike]],
-    *,
-    phase: str = "decode",
-    workload: str = "lowbit-gemm",
-    n_items: ArrayLike = 1.0,
-    item_name: str = "run",
-) -> OperatorTable:
-    """Operator table of several priced GEMMs: ``{name: (cost, count)}``."""
-    from models.workloads.ops import table_from_ops
-
-    rows: list[Op] = []
-    for name, (c, cnt) in costs.items():
-        rows.extend(c.ops(name, phase=phase, count=cnt))
-    return table_from_ops(rows, workload=workload, n_items=n_items, item_name=item_name)
 
 
 # --------------------------------------------------------------------------- L-Mul

@@ -5,7 +5,8 @@ pricing kernel: its docstring gives the formulas and the engine rule) and sums c
 count x energy per phase. The working set that homes an operator is ``footprint_B`` for an
 activation-only operator, and at least its phase's resident state (``peak_memory_B``: weights,
 KV cache, live activations) for an operator that reads weights or the KV cache, since those are
-touched again only after everything else in the phase went through. Energy adds static power
+touched again only after everything else in the phase went through, and for one that writes the
+KV cache (the write lands where the cache lives, not in the cache-sized scratch it came from). Energy adds static power
 x time. ``mode="ideal"`` gives the pure roofline bound (efficiencies 1, no overhead);
 ``"calibrated"`` applies the efficiencies and overheads of the target file.
 
@@ -329,8 +330,10 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         fp = col["footprint_B"]
         fr = _range(fp)
         floor = None
-        if ph in resident and (np.any(col["weight_read_B"] > 0) or np.any(col["kv_read_B"] > 0)):
-            # reuse distance of weights and KV cache: the phase's whole resident state
+        if ph in resident and (np.any(col["weight_read_B"] > 0) or np.any(col["kv_read_B"] > 0)
+                               or np.any(col["kv_write_B"] > 0)):
+            # reuse distance of weights and KV cache, and where a KV-cache write lands: the
+            # phase's whole resident state
             floor = resident[ph]
             lo, hi = res_range[ph]
             fr = (max(fr[0], lo), max(fr[1], hi))

@@ -222,3 +222,22 @@ def test_time_ties_go_to_the_least_energy_engine(toy):
     assert r.energy_J[0] < e_mat.energy_J[0]
     # with the default energies mat is both faster in compute and frugal: it wins
     assert evaluate(toy, tab).breakdown()["engine"][0] == "mat"
+
+
+
+def test_kv_cache_write_lands_in_the_level_holding_the_cache():
+    # decode of Llama-2-7B on h100-sxm, ideal roofline: the KV write of one token is a few kB
+    # that would fit the shared memory, but it goes into the cache, which lives in HBM with the
+    # weights, so its memory time is its bytes over the HBM bandwidth
+    import polars as pl
+
+    from models.hardware import get_target
+    from models.workloads import build_workload
+
+    t = get_target("h100-sxm")
+    tab = build_workload("llama-2-7b", phase="decode", batch=1, prompt_len=512, n_generated=1)
+    row = evaluate(t, tab, mode="ideal").breakdown().filter(pl.col("name") == "kv_write")
+    assert row["bound"].to_list() == ["hbm"]
+    kv_B = 2 * 4096 * 2  # K and V of one token (bf16), per layer
+    assert row["bytes_B"][0] == 2 * kv_B  # read from the projection outputs, written to the cache
+    assert row["memory_s"][0] == pytest.approx(2 * kv_B / t.memory("hbm").bandwidth_B_per_s, rel=1e-12)

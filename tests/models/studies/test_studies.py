@@ -19,6 +19,7 @@ from models.studies import (
     decode_tokens_per_s,
     e2gc_gain,
     fa2_forward_efficiency,
+    gemm_speedup,
     group_conv_cost,
     optimal_group_size,
     scaled_net_cost,
@@ -170,3 +171,20 @@ def test_decode_tokens_per_s_is_the_items_over_the_latency():
     assert tps == pytest.approx(128 / float(r.perf.latency_s[0]), rel=1e-12)
     bounds = set(r.perf.breakdown().filter(r.perf.breakdown()["kind"] == "gemm")["bound"].to_list())
     assert bounds == {"lpddr5"} or "l1" not in bounds  # weights stream from DRAM: their reuse distance is the model
+
+
+def test_w4a4_native_speedup_is_int4_rate_plus_group_dequant_on_the_vector_units():
+    # COMET-style W4A4 on a100-80gb, m = 4096, n = k = 8192, every operator compute-bound: the
+    # fp16 GEMM at the fp16 tensor rate against the int4 GEMM at the int4 rate plus a separate
+    # fp32 row of 2mnk/128 dequantization multiply-adds on the CUDA cores (the vector engine);
+    # each operator pays one 4 us launch overhead; the tile-fill curve m / (m + 1) ~ 1 at m = 4096
+    t = get_target("a100-80gb")
+    tensor, vector = t.engine("tensor"), t.engine("vector")
+    mac2 = 2.0 * 4096 * 8192 * 8192
+    fill = 4096 / 4097
+    t16 = mac2 / (tensor.peak_op_per_s("fp16", t.clock_Hz) * 0.859 * fill) + 4e-6
+    t4 = mac2 / (tensor.peak_op_per_s("int4", t.clock_Hz) * 0.859 * fill) + 4e-6
+    t_dq = mac2 / 128 / (vector.peak_op_per_s("fp32", t.clock_Hz) * 0.8) + 4e-6
+    s = gemm_speedup(target=t, m=4096, n=8192, k=8192, baseline={"dtype": "fp16", "weight_dtype": "fp16"},
+                     candidate={"weight_format": "int4-g128", "act_format": "int4-g128", "gemm_strategy": "native"})
+    assert s == pytest.approx(t16 / (t4 + t_dq), rel=1e-9)
