@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from models.units import UNITS, UnitError, to_si
+from models.units import UNITS, UnitError, si_name, to_si
 
 __all__ = ["KINDS", "Param", "ParamError"]
 
@@ -130,7 +130,13 @@ class Param:
         if self.dimension is None:
             unit = "" if self.unit in ("1", "") else f" {self.unit}"
             return f"allowed: {lo}{low}, {high}]{unit}"
-        return f"allowed: {lo}{low}, {high}] (SI, {self.dimension})"
+        si = si_name(self.dimension)
+        text = f"allowed: {lo}{low}, {high}] {si}"
+        if self.unit != si:
+            dlo, dhi = self.display_bounds()
+            text += (f" = {lo}{'-inf' if dlo is None else f'{dlo:g}'}, {'inf' if dhi is None else f'{dhi:g}'}]"
+                     f" {self.unit}")
+        return text
 
     # ------------------------------------------------------------------ checking
     def problem(self, value: Any) -> str | None:
@@ -207,7 +213,13 @@ class Param:
         number, unit = float(m.group(1)), (m.group(2) or "").strip()
         if not math.isfinite(number):
             raise ParamError(self.name, raw, f"a finite number is required; {self.allowed()}", self.role)
-        return self.check(self.to_si(number, unit or None))
+        value = self.to_si(number, unit or None)
+        p = self.problem(value)
+        if p is not None:
+            # say how the text was read: a bare number is in the display unit
+            shown = raw if unit or self.dimension is None else f"{raw} (read as {number:g} {self.unit})"
+            raise ParamError(self.name, shown, p, self.role)
+        return self.check(value)
 
     def to_si(self, value: float, unit: str | None = None) -> float:
         """``value`` written in ``unit`` (default: the display unit) as SI."""

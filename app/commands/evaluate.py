@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from app.commands._common import print_json, print_table
-from models.hardware import get_target
+from models.hardware import field_spec, get_target
 from models.perf import evaluate_point
 from models.point import knob, setting
-from models.units import format_si
+from models.units import format_si, si_name
 from models.workloads import workload_spec
 
 
@@ -63,7 +63,10 @@ def _run(args: argparse.Namespace) -> int:
     tt, item = out["totals"], out["item"]
     print(f"{out['workload']} on {out['target']} ({out['result_kind']}); knobs: "
           + ", ".join(f"{k}={v}" for k, v in out["knobs"].items()))
-    extra = [f"{k}={v}" for k, v in out["algorithm"].items()] + [f"{k}={v:g}" for k, v in out["overrides"].items()]
+    extra = [f"{k}={v}" for k, v in out["algorithm"].items()]
+    for k, v in out["overrides"].items():
+        dim = field_spec(k).dimension
+        extra.append(f"target.{k}=" + (format_si(v, si_name(dim)).replace(" ", "") if dim else f"{v:g}"))
     extra += [f"engine.{k}={v}" for k, v in out["engine"].items()]
     if extra:
         print("  settings     " + ", ".join(extra))
