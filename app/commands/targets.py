@@ -26,7 +26,7 @@ def target_summary(t: Target) -> dict:
     for e in t.engines:
         main = t.main_memory(e.name)
         for d in e.ops_per_cycle:
-            ridges[f"{e.name}/{d}/{main.name}"] = e.peak_op_per_s(d, t.clock_Hz) / main.bandwidth_B_per_s
+            ridges[f"{e.name}/{d}/{main.name}"] = t.ridge_point_FLOP_per_B(d, e.name)
     return {"name": t.name, "display_name": t.display_name, "class": t.target_class,
             "description": t.description, "file": str(t.path) if t.path else None,
             "engines": engines, "memories": memories, "ridge_points_FLOP_per_B": ridges,
