@@ -47,7 +47,7 @@ from models.dse.space import (
     load_space,
     parse_space,
 )
-from models.dse.sweep import KEEP, grid_order, sample, sweep, sweep_chunks
+from models.dse.sweep import DEFAULT_MAX_POINTS, KEEP, grid_order, sample, sweep, sweep_chunks
 
 __all__ = [
     "DATA_FORMATS",
@@ -89,6 +89,7 @@ __all__ = [
     "sample",
     "search",
     "split_parameters",
+    "DEFAULT_MAX_POINTS",
     "sweep",
     "sweep_chunks",
     "to_minimization",

@@ -42,10 +42,12 @@ from models.dse.pareto import pareto_front
 from models.dse.space import DesignSpace, Parameter, _frame
 from models.perf import CompiledTarget, compile_target
 
-__all__ = ["KEEP", "sample", "sweep", "sweep_chunks"]
+__all__ = ["DEFAULT_MAX_POINTS", "KEEP", "sample", "sweep", "sweep_chunks"]
 
 KEEP = ("all", "feasible", "front", "none")
 DEFAULT_CHUNK = 1 << 16
+# Grids larger than this are refused unless the caller raises the budget (max_points=).
+DEFAULT_MAX_POINTS = 100_000_000
 
 
 def _progress(total: int, desc: str, progress: bool | None) -> Any:
