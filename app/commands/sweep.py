@@ -5,22 +5,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from models.dse import export, load_space, pareto_front, sweep
+from models.dse import SpaceError, export, load_space, pareto_front, sweep
+from models.dse.sweep import DEFAULT_MAX_POINTS, check_budget
+from models.io import check_writable
 
 
 def _run(args: argparse.Namespace) -> int:
-    space = load_space(args.space)
     out = args.out
     if out and not out.endswith((".csv", ".parquet", ".json")):
         raise ValueError(f"--out {out!r}: a sweep writes .csv, .parquet or .json (plot a front with "
                          "`tradespace export`)")
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size {args.chunk_size}: allowed: an integer >= 1")
+    if args.max_points < 1:
+        raise ValueError(f"--max-points {args.max_points}: allowed: an integer >= 1")
+    space = load_space(args.space)
+    try:
+        check_budget(space, args.max_points)
+    except SpaceError:
+        raise SpaceError(f"{space.source}: the grid of {space.name!r} has {space.n_grid_points:,} points, more than "
+                         f"the budget of {args.max_points:,} points (--max-points, default {DEFAULT_MAX_POINTS:,}); "
+                         "lower n_grid or the values of its parameters, or raise it with --max-points N") from None
+    if out:
+        check_writable(out)  # a bad destination is refused now, not after the whole sweep
     progress = False if args.no_progress else None
-    if out and out.endswith(".parquet") and not args.feasible_only:
-        # streamed: every point goes to the file as it is evaluated; memory holds the front
-        front = sweep(space, out=out, chunk_size=args.chunk_size, progress=progress, max_points=args.max_points)
-        print(f"{space.name}: {space.n_grid_points} points -> {out}; {front.height} on the Pareto front",
+    if out and out.endswith((".parquet", ".csv")):
+        # streamed: the points go to the file as they are evaluated; memory holds the front only
+        front = sweep(space, out=out, chunk_size=args.chunk_size, progress=progress, max_points=args.max_points,
+                      out_rows="feasible" if args.feasible_only else "all")
+        what = "feasible points of " if args.feasible_only else ""
+        print(f"{space.name}: {what}{space.n_grid_points} points -> {out}; {front.height} on the Pareto front",
               file=sys.stderr)
         return 0
     df = sweep(space, chunk_size=args.chunk_size, progress=progress,
@@ -40,13 +54,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sweep",
         help="evaluate the full grid of a design space",
         description="Evaluate every grid point of a design space (TOML) in bounded chunks and write parameters, "
-        "metrics and feasibility. A .parquet output is streamed (memory stays bounded whatever the grid). "
-        "Exit 2 on a bad space file or output path.",
+        "metrics and feasibility. A .parquet or .csv output is streamed (memory stays bounded whatever the grid; "
+        ".json holds every point in memory). "
+        f"Grids of more than --max-points points (default {DEFAULT_MAX_POINTS:,}) are refused before any work. "
+        "Exit 2 on a bad space file, output path or budget.",
     )
     p.add_argument("space", help="design space TOML file (see data/spaces/)")
-    p.add_argument("--out", help="output file: .parquet (streamed), .csv or .json (with metadata)")
+    p.add_argument("--out", help="output file: .parquet or .csv (streamed), or .json (with metadata, built in memory)")
     p.add_argument("--chunk-size", type=int, default=1 << 16, help="points evaluated at once (memory bound)")
-    p.add_argument("--max-points", type=int, default=None, help="refuse grids larger than this")
+    p.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",
+                   help=f"refuse grids of more than N points (default {DEFAULT_MAX_POINTS:,})")
     p.add_argument("--feasible-only", action="store_true", help="keep only feasible points")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

@@ -35,7 +35,7 @@ Example (``data/spaces/*.toml``)::
 
 from __future__ import annotations
 
-import itertools
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,10 +46,21 @@ import numpy as np
 import polars as pl
 
 from models.hardware import available_targets, get_target
+from models.io import UnreadableFile, read_text
 from models.params import Param, ParamError
 from models.units import to_si
 
+# Grids larger than this are refused unless the caller raises the budget (max_points=); shared by
+# sweeps, grid frames, the grid sampler of searches and the dashboard.
+DEFAULT_MAX_POINTS = 100_000_000
+# The most values one parameter's grid may have (a float axis of this many is 8 GB already).
+MAX_N_GRID = 1_000_000_000
+# Integer log grids up to this size are counted by building them (n_values).
+_EXACT_COUNT_UP_TO = 1 << 22
+
 __all__ = [
+    "DEFAULT_MAX_POINTS",
+    "MAX_N_GRID",
     "Constraint",
     "DesignSpace",
     "Objective",
@@ -179,6 +190,36 @@ class Parameter:
         """The override path or knob name (after the scope prefix)."""
         return self.sets.partition(".")[2]
 
+    @property
+    def n_values(self) -> int:
+        """Number of grid values, computed without building the grid (see :meth:`grid`).
+
+        Exact, except for an integer grid of more than 2**22 values on a log scale, where it is
+        counted in closed form: the values closer together than 1 merge when rounded (every
+        integer between them appears once), the others stay distinct.
+        """
+        if self.kind in ("categorical", "bool"):
+            return len(self.choices)
+        if self.values:
+            return len(self.values)
+        if self.kind == "float":
+            return int(self.n_grid)
+        lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+        if hi - lo + 1 <= self.n_grid:
+            return max(0, math.ceil(hi + 1.0 - lo))  # the length np.arange(lo, hi + 1) has
+        if not self.log:
+            # the steps of the linear grid exceed 1 (more integers than grid points): no two
+            # grid values round to the same integer
+            return int(self.n_grid)
+        if self.n_grid <= _EXACT_COUNT_UP_TO:
+            return len(self.grid())
+        n = int(self.n_grid)
+        r = (hi / lo) ** (1.0 / (n - 1))
+        threshold = 1.0 / (r - 1.0)  # values below it are less than 1 apart
+        k = 0 if lo >= threshold else min(n - 1, math.ceil(math.log(threshold / lo) / math.log(r)))
+        g_k = hi if k == n - 1 else lo * r**k
+        return int(round(g_k) - round(lo) + 1 + (n - 1 - k))
+
     def grid(self) -> np.ndarray | list[Any]:
         """Grid values (SI for numeric parameters)."""
         if self.kind in ("categorical", "bool"):
@@ -269,12 +310,8 @@ class DesignSpace:
 
     @property
     def n_grid_points(self) -> int:
-        """Size of the full grid."""
-        return (
-            int(np.prod([len(p.grid()) for p in self.parameters], dtype=np.float64))
-            if self.parameters
-            else 1
-        )
+        """Size of the full grid (exact integer arithmetic; no grid is built)."""
+        return math.prod(p.n_values for p in self.parameters)
 
     def targets(self) -> list[str]:
         """Every target the space can reach."""
@@ -300,13 +337,36 @@ class DesignSpace:
         return tuple(dict.fromkeys((*METRICS, *extra)))
 
     # ------------------------------------------------------------------ points
-    def grid_frame(self) -> pl.DataFrame:
-        """Every grid point as a frame (small spaces; sweeps build chunks instead)."""
-        grids = [p.grid() for p in self.parameters]
-        rows = list(itertools.product(*grids))
-        return _frame(
-            self.parameters, {p.name: [r[i] for r in rows] for i, p in enumerate(self.parameters)}
-        )
+    def grid_frame(self, *, max_points: int = DEFAULT_MAX_POINTS) -> pl.DataFrame:
+        """Every grid point as a frame, in the order of ``itertools.product`` over the parameters.
+
+        For small spaces (sweeps evaluate chunks instead). Raises :class:`SpaceError` when the
+        grid holds more than ``max_points`` points, before building anything.
+        """
+        n = self.n_grid_points
+        if n > max_points:
+            raise _err(self, f"grid of {n:,} points, more than max_points = {max_points:,}; build rows in "
+                             "slices with grid_rows(start, stop)")
+        return self.grid_rows(0, n)
+
+    def grid_rows(self, start: int, stop: int) -> pl.DataFrame:
+        """Rows ``start`` to ``stop - 1`` of :meth:`grid_frame`, by index arithmetic.
+
+        Row ``i`` is the mixed-radix decomposition of ``i`` over the parameters' grid sizes (the
+        last parameter varies fastest), so a slice costs its own size whatever the grid's.
+        """
+        n = self.n_grid_points
+        if not 0 <= start <= stop <= n:
+            raise ValueError(f"rows [{start}, {stop}) of a grid of {n} points; allowed: 0 <= start <= stop <= {n}")
+        if n >= 2**63:
+            raise _err(self, f"grid of {n:,} points is too large to index")
+        flat = np.arange(start, stop, dtype=np.int64)
+        idx = np.unravel_index(flat, tuple(p.n_values for p in self.parameters)) if self.parameters else ()
+        cols: dict[str, Any] = {}
+        for p, i in zip(self.parameters, idx, strict=True):
+            g = p.grid()
+            cols[p.name] = g[i] if isinstance(g, np.ndarray) else [g[j] for j in i.tolist()]
+        return _frame(self.parameters, cols)
 
     def sample_frame(self, n: int, seed: int) -> pl.DataFrame:
         """``n`` random points, seeded."""
@@ -408,15 +468,18 @@ def _validate(s: DesignSpace) -> None:
                 raise _err(s, f"{where}: choices = [] is an empty range; give at least one choice")
         else:
             if p.low is None or p.high is None:
-                raise _err(s, f"{where}: a {p.kind} parameter needs bounds = [low, high]")
-            if not (np.isfinite(p.low) and np.isfinite(p.high)) or p.low > p.high:
+                article = "an" if p.kind == "int" else "a"
+                raise _err(s, f"{where}: {article} {p.kind} parameter needs bounds = [low, high]")
+            if not (np.isfinite(p.low) and np.isfinite(p.high)):
+                raise _err(s, f"{where}: bounds = [{p.low:g}, {p.high:g}] (SI); allowed: finite numbers")
+            if p.low > p.high:
                 raise _err(s, f"{where}: bounds = [{p.low:g}, {p.high:g}] (SI) is an empty range; need low <= high")
             if p.log and p.low <= 0:
                 raise _err(s, f"{where}: log = true needs low > 0, got {p.low:g}")
             if p.kind == "int" and np.floor(p.high) < np.ceil(p.low):
                 raise _err(s, f"{where}: bounds [{p.low:g}, {p.high:g}] hold no integer (empty range)")
-            if p.n_grid < 1:
-                raise _err(s, f"{where}: n_grid = {p.n_grid}; allowed: an integer >= 1")
+            if isinstance(p.n_grid, bool) or not isinstance(p.n_grid, int) or not 1 <= p.n_grid <= MAX_N_GRID:
+                raise _err(s, f"{where}: n_grid = {_shown(p.n_grid)}; allowed: an integer from 1 to {MAX_N_GRID:,}")
         scope = p.scope
         if scope == "target":
             bad = [c for c in p.choices if c not in targets_all]
@@ -449,6 +512,11 @@ def _validate(s: DesignSpace) -> None:
             if not decl.numeric and p.kind in ("float", "int"):
                 raise _err(s, f"{where}: {decl.role} {decl.name!r} is categorical; give kind = \"categorical\" and "
                               f"choices from: {', '.join(map(str, decl.choices))}")
+            if decl.kind == "int" and p.kind == "float" and not p.values:
+                # a float grid between bounds holds fractions (2.83 sequences, 4.75 units) that the
+                # evaluation would refuse half-way through a sweep or a search
+                raise _err(s, f"{where}: {decl.role} {decl.name!r} takes whole numbers; give kind = \"int\" (or "
+                              "values = [...] of whole numbers)")
             vals: tuple[Any, ...] = p.choices if p.kind in ("categorical", "bool") else \
                 tuple(v for v in (p.low, p.high, *p.values) if v is not None)
             for v in vals:
@@ -495,12 +563,23 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
         raise _err(source, f"a design space is a table of keys, got {type(data).__name__}")
     unknown = set(data) - _SPACE_KEYS
     if unknown:
-        raise _err(source, f"unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}")
+        raise _err(source, f"unknown key {sorted(map(str, unknown))[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}")
+    # the type of every key first, so that what follows can rely on it
+    for key in ("name", "description", "target", "workload", "mode", "policy"):
+        if key in data and not isinstance(data[key], str):
+            raise _err(source, f"{key} = {_shown(data[key])}; a string is required")
+    for key in ("parameters", "objectives", "constraints"):
+        if key in data and not isinstance(data[key], list):
+            raise _err(source, f"{key} = {_shown(data[key])}; a list of tables ([[{key}]]) is required")
+    for key in ("workload_knobs", "algorithm_knobs", "engine"):
+        if key in data and not isinstance(data[key], Mapping):
+            raise _err(source, f"{key} = {_shown(data[key])}; a table is required")
+    for k, v in data.get("engine", {}).items():
+        if not isinstance(v, str):
+            raise _err(source, f"engine {k} = {_shown(v)}; an engine name (a string) is required")
     workloads = [str(data.get("workload", "llama-2-7b"))]
     targets = [str(data.get("target", "h100-sxm"))]
     raw_params = data.get("parameters", [])
-    if not isinstance(raw_params, list):
-        raise _err(source, f"parameters: a list of tables is required, got {type(raw_params).__name__}")
     for raw in raw_params:
         if isinstance(raw, Mapping) and isinstance(raw.get("choices"), list):
             if raw.get("sets") == "workload":
@@ -517,13 +596,15 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
         bad = set(raw) - {"metric", "direction"}
         if bad:
             raise _err(source, f"objectives[{i}]: unknown key {sorted(bad)[0]!r}; allowed: metric, direction")
-        d = str(raw.get("direction", "minimize"))
-        if d not in DIRECTIONS:
-            raise _err(source, f"objectives[{i}] ({raw.get('metric')!r}): direction = {d!r}; allowed: "
+        d = raw.get("direction", "minimize")
+        if not isinstance(d, str) or d not in DIRECTIONS:
+            raise _err(source, f"objectives[{i}] ({_shown(raw.get('metric'))}): direction = {_shown(d)}; allowed: "
                                f"{', '.join(DIRECTIONS)}")
         if "metric" not in raw:
             raise _err(source, f"objectives[{i}]: missing key 'metric'")
-        objectives.append(Objective(metric=str(raw["metric"]), direction=DIRECTIONS[d]))
+        if not isinstance(raw["metric"], str):
+            raise _err(source, f"objectives[{i}]: metric = {_shown(raw['metric'])}; a metric name is required")
+        objectives.append(Objective(metric=raw["metric"], direction=DIRECTIONS[d]))
     constraints = []
     for i, raw in enumerate(data.get("constraints", [])):
         if not isinstance(raw, Mapping):
@@ -533,17 +614,18 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
             raise _err(source, f"constraints[{i}]: unknown key {sorted(bad)[0]!r}; allowed: kind, limit, unit")
         lim = raw.get("limit")
         if lim is not None:
-            if isinstance(lim, bool) or not isinstance(lim, int | float):
-                raise _err(source, f"constraints[{i}]: limit = {lim!r}; a number is required")
+            lim = _finite(lim, f"{source}: constraints[{i}]: limit")
             if "unit" in raw:
+                if not isinstance(raw["unit"], str):
+                    raise _err(source, f"constraints[{i}]: unit = {_shown(raw['unit'])}; a unit name is required")
                 try:
                     lim = to_si(lim, raw["unit"])
                 except ValueError as exc:
                     raise _err(source, f"constraints[{i}]: {exc}") from None
-        constraints.append(Constraint(kind=str(raw.get("kind")), limit=None if lim is None else float(lim)))
-    for key in ("workload_knobs", "algorithm_knobs", "engine"):
-        if not isinstance(data.get(key, {}), Mapping):
-            raise _err(source, f"{key}: a table is required, got {data.get(key)!r}")
+        if not isinstance(raw.get("kind"), str):
+            raise _err(source, f"constraints[{i}]: kind = {_shown(raw.get('kind'))}; allowed: "
+                               f"{', '.join(CONSTRAINT_KINDS)}")
+        constraints.append(Constraint(kind=raw["kind"], limit=None if lim is None else float(lim)))
     try:
         return DesignSpace(
             name=str(data.get("name", Path(source).stem)),
@@ -602,6 +684,10 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
     for k in ("name", "sets", "kind"):
         if k not in raw:
             raise SpaceError(f"{where}: missing key {k!r}")
+        if not isinstance(raw[k], str) or not raw[k]:
+            raise SpaceError(f"{where}: {k} = {_shown(raw[k])}; a non-empty string is required")
+    if "description" in raw and not isinstance(raw["description"], str):
+        raise SpaceError(f"{where}: description = {_shown(raw['description'])}; a string is required")
     name, sets, kind = str(raw["name"]), str(raw["sets"]), str(raw["kind"])
     where = f"{where} ({name!r})"
     if kind not in KINDS:
@@ -612,7 +698,7 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
     if kind == "categorical":
         ch = raw.get("choices", raw.get("values"))
         if not isinstance(ch, list):
-            raise SpaceError(f"{where}: a categorical parameter needs choices = [...], got {ch!r}")
+            raise SpaceError(f"{where}: a categorical parameter needs choices = [...], got {_shown(ch)}")
         if not ch:
             raise SpaceError(f"{where}: choices = [] is an empty range; give at least one choice")
         return replace(p, choices=tuple(ch))
@@ -626,19 +712,18 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
     unit = raw.get("unit")
     log = raw.get("log")
     if unit is not None and not isinstance(unit, str):
-        raise SpaceError(f"{where}: unit = {unit!r}; a unit name is required")
+        raise SpaceError(f"{where}: unit = {_shown(unit)}; a unit name is required")
     if log is not None and not isinstance(log, bool):
-        raise SpaceError(f"{where}: log = {log!r}; allowed: true, false")
+        raise SpaceError(f"{where}: log = {_shown(log)}; allowed: true, false")
     unit = unit or (decl.unit if decl is not None else "1")
     log = (decl.log if decl is not None else False) if log is None else log
 
     def si(v: Any) -> float:
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise SpaceError(f"{where}: value {v!r} is not a number")
+        x = _finite(v, f"{where}: value")
         if decl is None:
-            return float(v)
+            return x
         try:
-            return decl.to_si(float(v), unit)
+            return decl.to_si(x, unit)
         except ParamError as exc:
             raise SpaceError(f"{where}: unit = {unit!r}: {exc.allowed}") from None
 
@@ -646,7 +731,7 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
     values = raw.get("values")
     if values is not None:
         if not isinstance(values, list) or not values:
-            raise SpaceError(f"{where}: values = {values!r} is an empty range; give at least one value")
+            raise SpaceError(f"{where}: values = {_shown(values)} is an empty range; give at least one value")
         vals = tuple(si(v) for v in values)
         lo, hi = min(vals), max(vals)
     elif isinstance(bounds, list) and len(bounds) == 2:
@@ -655,11 +740,33 @@ def _parse_param(raw: Mapping[str, Any], where: str, workloads: Sequence[str] = 
         if lo > hi:
             raise SpaceError(f"{where}: bounds = {bounds!r} is an empty range; need low <= high")
     else:
-        raise SpaceError(f"{where}: a {kind} parameter needs bounds = [low, high] or values = [...], got {bounds!r}")
+        raise SpaceError(f"{where}: {'an' if kind == 'int' else 'a'} {kind} parameter needs bounds = [low, high] or "
+                         f"values = [...], got bounds = {_shown(bounds)}")
     n_grid = raw.get("n_grid", 5)
-    if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 1:
-        raise SpaceError(f"{where}: n_grid = {n_grid!r}; allowed: an integer >= 1")
+    if isinstance(n_grid, bool) or not isinstance(n_grid, int) or not 1 <= n_grid <= MAX_N_GRID:
+        raise SpaceError(f"{where}: n_grid = {_shown(n_grid)}; allowed: an integer from 1 to {MAX_N_GRID:,}")
     return replace(p, low=lo, high=hi, values=vals, unit=str(unit), log=bool(log), n_grid=n_grid)
+
+
+def _shown(v: Any) -> str:
+    """A value for a message, short (a 400-digit integer is not repeated)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v).bit_length() > 64:
+        return "an integer of more than 19 digits"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _finite(v: Any, where: str) -> float:
+    """``v`` as a finite float; SpaceError for a bool, a non-number, NaN, inf or an integer beyond floats."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise SpaceError(f"{where} = {_shown(v)}; a number is required")
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    if not math.isfinite(x):
+        raise SpaceError(f"{where} = {_shown(v)}; allowed: a finite number")
+    return x
 
 
 def load_space(path: str | Path) -> DesignSpace:
@@ -668,11 +775,18 @@ def load_space(path: str | Path) -> DesignSpace:
     if not path.exists():
         raise FileNotFoundError(f"design space file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = read_text(path)
+    except UnreadableFile as exc:
+        raise SpaceError(f"{path}: {exc.where}: {exc.why}; a TOML file in UTF-8 is required") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpaceError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"{path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise SpaceError(f"{path}: <toml>: tables or arrays nested too deeply; a design space nests a few "
+                         "levels only") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise SpaceError(f"{path}: <toml>: invalid TOML number ({str(exc).split(';')[0]})") from None
     return parse_space(data, source=str(path))
 
 

@@ -39,15 +39,36 @@ from models.dse.evaluator import (
     split_parameters,
 )
 from models.dse.pareto import pareto_front
-from models.dse.space import DesignSpace, Parameter, _frame
+from models.dse.space import DEFAULT_MAX_POINTS, DesignSpace, Parameter, SpaceError, _frame
 from models.perf import CompiledTarget, compile_target
 
-__all__ = ["DEFAULT_MAX_POINTS", "KEEP", "sample", "sweep", "sweep_chunks"]
+__all__ = ["DEFAULT_MAX_POINTS", "KEEP", "check_budget", "sample", "sweep", "sweep_chunks"]
 
 KEEP = ("all", "feasible", "front", "none")
 DEFAULT_CHUNK = 1 << 16
-# Grids larger than this are refused unless the caller raises the budget (max_points=).
-DEFAULT_MAX_POINTS = 100_000_000
+
+
+def check_budget(space: DesignSpace, max_points: int | None, *, n: int | None = None, what: str = "grid") -> int:
+    """The number of points ``space``'s grid holds (or ``n``), refused above ``max_points``.
+
+    ``max_points=None`` lifts the budget. Counting builds nothing (:attr:`DesignSpace.n_grid_points`),
+    so a 10**12-point space is refused at once.
+
+    Raises
+    ------
+    SpaceError
+        Naming the space file, the number of points, the budget and how to change either.
+    """
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int)
+                                   or max_points < 1):
+        raise ValueError(f"max_points = {max_points!r}; allowed: an integer >= 1, or None (no budget)")
+    total = space.n_grid_points if n is None else n
+    if max_points is not None and total > max_points:
+        raise SpaceError(
+            f"{space.source}: the {what} of {space.name!r} has {total:,} points, more than the budget of "
+            f"{max_points:,} (max_points; default models.dse.DEFAULT_MAX_POINTS = {DEFAULT_MAX_POINTS:,}); "
+            "lower n_grid or the values of its parameters, or raise the budget (tradespace sweep --max-points N)")
+    return total
 
 
 def _progress(total: int, desc: str, progress: bool | None) -> Any:
@@ -114,14 +135,21 @@ def _hw_overrides(g: _Grid, rows: slice) -> dict[str, np.ndarray]:
     return {p.key: g.h_grids[j][idx[j]] for j, p in enumerate(g.hw)}
 
 
-def sweep_chunks(space: DesignSpace, *, chunk_size: int = DEFAULT_CHUNK) -> Iterator[pl.DataFrame]:
+def sweep_chunks(space: DesignSpace, *, chunk_size: int = DEFAULT_CHUNK,
+                 max_points: int | None = DEFAULT_MAX_POINTS) -> Iterator[pl.DataFrame]:
     """The evaluated grid of ``space`` as a stream of frames of at most ``chunk_size`` rows.
 
     Each frame holds the parameters (SI), the metrics, the ``constraint_<kind>`` columns and
-    ``feasible`` (see :func:`models.dse.evaluate_points`).
+    ``feasible`` (see :func:`models.dse.evaluate_points`). A grid of more than ``max_points``
+    points is refused (:func:`check_budget`) before anything is built.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size}; allowed: >= 1")
+    check_budget(space, max_points)
+    return _sweep_chunks(space, chunk_size)
+
+
+def _sweep_chunks(space: DesignSpace, chunk_size: int) -> Iterator[pl.DataFrame]:
     g = _grid(space)
     dims = g.dims
     for combo in itertools.product(*g.s_grids):
@@ -186,7 +214,8 @@ def sweep(
     keep: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: bool | None = None,
-    max_points: int | None = None,
+    max_points: int | None = DEFAULT_MAX_POINTS,
+    out_rows: str = "all",
 ) -> pl.DataFrame:
     """Evaluate the full grid of ``space``.
 
@@ -195,8 +224,9 @@ def sweep(
     space
         The design space.
     out
-        A Parquet file that receives every point as it is evaluated (written to a temporary
-        file beside it and renamed at the end: an interrupted sweep leaves nothing behind).
+        A ``.parquet`` or ``.csv`` file that receives the points as they are evaluated (written
+        to a temporary file beside it and renamed at the end: an interrupted sweep leaves
+        nothing behind; a destination that cannot be written is refused before the sweep).
     keep
         What the returned frame holds: ``"all"`` points, the ``"feasible"`` ones, the Pareto
         ``"front"`` of the feasible points under the space's objectives, or ``"none"``. Default:
@@ -207,7 +237,10 @@ def sweep(
     progress
         Show a tqdm bar on stderr; ``None`` shows it only when stderr is a terminal.
     max_points
-        Refuse grids larger than this (ValueError) instead of running for hours.
+        Refuse grids larger than this (:class:`~models.dse.SpaceError`, before anything is
+        built) instead of running for hours; ``None``: no budget.
+    out_rows
+        What ``out`` receives: ``"all"`` points or the ``"feasible"`` ones.
 
     Returns
     -------
@@ -220,17 +253,24 @@ def sweep(
         raise ValueError(f"keep={keep!r}; allowed: {', '.join(KEEP)}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size}; allowed: >= 1")
-    total = space.n_grid_points
-    if max_points is not None and total > max_points:
-        raise ValueError(f"grid of {space.name!r} has {total} points, more than max_points={max_points}")
+    if out_rows not in ("all", "feasible"):
+        raise ValueError(f"out_rows={out_rows!r}; allowed: all, feasible")
+    stream: type[_ParquetStream] | type[_CsvStream] | None = None
+    if out is not None:
+        suffix = Path(out).suffix.lower()
+        if suffix not in _STREAMS:
+            raise ValueError(f"out={str(out)!r}: a sweep streams to {', '.join(_STREAMS)} (other formats: "
+                             "models.dse.export of the returned frame)")
+        stream = _STREAMS[suffix]
+    total = check_budget(space, max_points)
 
     def run(writer: Any = None) -> pl.DataFrame:
         parts: list[pl.DataFrame] = []
         front: pl.DataFrame | None = None
         with _progress(total, f"sweep {space.name}", progress) as bar:
-            for df in sweep_chunks(space, chunk_size=chunk_size):
+            for df in _sweep_chunks(space, chunk_size):
                 if writer is not None:
-                    writer.write(df)
+                    writer.write(df if out_rows == "all" else df.filter(pl.col("feasible")))
                 if keep == "all":
                     parts.append(df)
                 elif keep == "feasible":
@@ -245,16 +285,16 @@ def sweep(
             return _empty(space)
         return pl.concat(parts, how="vertical")
 
-    if out is None:
+    if out is None or stream is None:
         return run()
     from models.io import atomic_write
 
     result: list[pl.DataFrame] = []
 
     def write(tmp: Path) -> None:
-        with _ParquetStream(tmp) as w:
+        with stream(tmp) as w:
             result.append(run(w))
-            if w.n_rows == 0:
+            if w.n_writes == 0:  # no chunk at all: the columns, without rows
                 w.write(_empty(space))
 
     atomic_write(out, write)
@@ -268,6 +308,7 @@ class _ParquetStream:
         self.path = path
         self.writer: Any = None
         self.n_rows = 0
+        self.n_writes = 0
 
     def __enter__(self) -> _ParquetStream:
         return self
@@ -284,10 +325,37 @@ class _ParquetStream:
                                            use_dictionary=text)
         self.writer.write_table(t)
         self.n_rows += df.height
+        self.n_writes += 1
 
     def __exit__(self, *exc: object) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class _CsvStream:
+    """Chunks appended to one CSV file, the header once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh: Any = None
+        self.n_rows = 0
+        self.n_writes = 0
+
+    def __enter__(self) -> _CsvStream:
+        self.fh = open(self.path, "wb")  # noqa: SIM115 - closed in __exit__
+        return self
+
+    def write(self, df: pl.DataFrame) -> None:
+        df.write_csv(self.fh, include_header=self.n_writes == 0)
+        self.n_rows += df.height
+        self.n_writes += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+_STREAMS: dict[str, type[_ParquetStream] | type[_CsvStream]] = {".parquet": _ParquetStream, ".csv": _CsvStream}
 
 
 def sample(
@@ -297,18 +365,36 @@ def sample(
     seed: int,
     chunk_size: int = 1 << 16,
     progress: bool | None = None,
+    max_points: int | None = DEFAULT_MAX_POINTS,
 ) -> pl.DataFrame:
-    """Evaluate ``n`` seeded random points of ``space`` (in chunks)."""
-    if n < 0:
-        raise ValueError(f"n={n}; allowed: >= 0")
-    pts = space.sample_frame(n, seed)
+    """Evaluate ``n`` seeded random points of ``space``, drawn and evaluated in chunks.
+
+    The points depend on ``n`` and ``seed`` only (not on ``chunk_size``): they are drawn in
+    blocks of :data:`_SAMPLE_BLOCK` from one generator. More than ``max_points`` points are
+    refused before anything is drawn.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n={n!r}; allowed: an integer >= 0")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size}; allowed: >= 1")
+    check_budget(space, max_points, n=n, what="sample")
+    rng = np.random.default_rng(seed)
     parts: list[pl.DataFrame] = []
     with _progress(n, f"sample {space.name}", progress) as bar:
-        for s in range(0, max(n, 1), chunk_size):
-            chunk = pts.slice(s, chunk_size)
-            parts.append(evaluate_points(space, chunk))
-            bar.update(chunk.height)
+        for s in range(0, n, _SAMPLE_BLOCK):
+            m = min(_SAMPLE_BLOCK, n - s)
+            block = _frame(space.parameters, {p.name: p.sample(m, rng) for p in space.parameters})
+            for c in range(0, m, chunk_size):
+                chunk = block.slice(c, chunk_size)
+                parts.append(evaluate_points(space, chunk))
+                bar.update(chunk.height)
+    if not parts:
+        return _empty(space)
     return pl.concat(parts, how="vertical")
+
+
+# Points drawn at once by sample(): fixed, so that the points do not depend on the chunk size.
+_SAMPLE_BLOCK = 1 << 16
 
 
 def grid_order(space: DesignSpace) -> Sequence[str]:
