@@ -159,6 +159,8 @@ class Param:
             return f"a number is required; {self.allowed()}"
         try:
             a = np.asarray(value, dtype=np.float64)
+        except OverflowError:  # an integer beyond any float (TOML and JSON integers are unbounded)
+            return f"a finite number is required; {self.allowed()}"
         except (TypeError, ValueError):
             return f"a number is required; {self.allowed()}"
         if a.size == 0:

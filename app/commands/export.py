@@ -6,10 +6,12 @@ import argparse
 import sys
 
 from models.dse import load_space, parse_objectives, read_results
+from models.io import check_writable
 from models.plots import FORMATS, export
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_writable(args.out)  # refused before the results are read or anything is drawn
     df = read_results(args.results)
     space = load_space(args.space) if args.space else None
     objs = parse_objectives(args.objective) if args.objective else None

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from models.dse import pareto_front, parse_objectives, read_results
-from models.plots import export
+from models.io import check_writable
+from models.plots import FORMATS, export
 
 
 def _run(args: argparse.Namespace) -> int:
     objs = parse_objectives(args.objective)
+    if args.out:
+        if Path(args.out).suffix.lower().lstrip(".") not in FORMATS:
+            raise ValueError(f"--out {args.out!r}: unknown format; allowed suffixes: "
+                             f"{', '.join('.' + f for f in FORMATS)}")
+        check_writable(args.out)  # refused before the results are read
     df = read_results(args.results)
     front = pareto_front(df, objs, feasible_only=not args.include_infeasible, ranks=args.ranks)
     if args.out:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from app.commands._common import print_json, print_table
-from models.hardware import TARGET_CLASSES, Target, load_all_targets
+from models.hardware import TARGET_CLASSES, Target, scan_targets
 from models.units import format_si, from_si
 
 
@@ -34,11 +35,16 @@ def target_summary(t: Target) -> dict:
 
 
 def _run(args: argparse.Namespace) -> int:
-    targets = load_all_targets()
+    targets, broken = scan_targets()
+    # a broken file (say, one of the user's, in TRADESPACE_TARGETS_PATH) costs itself only: the
+    # others are listed, and it is named on stderr with what is wrong
+    for exc in broken:
+        print(f"tradespace targets: warning: skipped a target file that does not load: {exc}", file=sys.stderr)
     if args.cls:
         targets = [t for t in targets if t.target_class == args.cls]
     if args.json:
-        print_json({"targets": [target_summary(t) for t in targets]})
+        print_json({"targets": [target_summary(t) for t in targets],
+                    "skipped": [{"file": e.file, "field": e.field, "error": str(e)} for e in broken]})
         return 0
     rows = []
     for t in targets:
@@ -47,8 +53,8 @@ def _run(args: argparse.Namespace) -> int:
         best = max(t.native_dtypes(), key=lambda d: t.peak_op_per_s(d))
         rows.append([t.name, t.target_class, peaks, bws, f"{best}: {t.ridge_point_FLOP_per_B(best):.1f}"])
     print_table(["target", "class", "peak per datatype", "bandwidth per level", "ridge FLOP/B"], rows)
-    print(f"\n{len(targets)} targets. Every number's source: tradespace targets --json "
-          "(or tradespace roofline TARGET).")
+    print(f"\n{len(targets)} targets" + (f" ({len(broken)} file(s) skipped, see above)" if broken else "")
+          + ". Every number's source: tradespace targets --json (or tradespace roofline TARGET).")
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app.commands._common import print_json, print_table
-from models.io import atomic_write_text
+from models.io import atomic_write_text, check_writable
 from models.validation import CaseResult, SuiteResult, load_cases, run_suite
 
 
@@ -158,6 +158,8 @@ def write_report(result: SuiteResult, path: str | Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report:
+        check_writable(args.report)  # refused before the suite runs
     cases = load_cases(args.cases) if args.cases else load_cases()
     result = run_suite(cases)
     if args.report:

@@ -21,7 +21,8 @@ import polars as pl
 from models.dse.space import DesignSpace, Objective
 from models.io import atomic_write
 
-__all__ = ["DATA_FORMATS", "atomic_write", "export", "metadata", "plot_data", "read_json_results"]
+__all__ = ["DATA_FORMATS", "atomic_write", "columns_text", "export", "metadata", "plot_data", "read_json_results",
+           "read_results"]
 
 DATA_FORMATS = ("csv", "parquet", "json")
 
@@ -83,40 +84,80 @@ def _to_json_bytes(df: pl.DataFrame, meta: Mapping[str, Any]) -> bytes:
 
 
 def read_json_results(path: str | Path) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Read a JSON export back: ``(frame, metadata)`` with the exported dtypes."""
-    doc = json.loads(Path(path).read_text())
-    data = doc["data"]
+    """Read a JSON export back: ``(frame, metadata)`` with the exported dtypes.
+
+    Raises ValueError naming the file and what is wrong: not UTF-8 JSON, nested too deeply, or
+    not the layout :func:`export` writes (``metadata``, ``columns`` with dtypes, ``data``).
+    """
+    path = Path(path)
+    where = f"results file {str(path)!r}"
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 text (byte {exc.start}); a JSON export is required") from None
+    except RecursionError:
+        raise ValueError(f"{where}: JSON nested too deeply; not a Tradespace JSON export") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of more than 4300 digits
+        raise ValueError(f"{where}: invalid JSON ({str(exc).split(';')[0]})") from None
+    layout = "a JSON export is an object with 'metadata', 'columns' ({name: {dtype}}) and 'data' ({name: [...]})"
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where}: the document is a JSON {type(doc).__name__}; {layout}")
+    for key, kind in (("metadata", dict), ("columns", dict), ("data", dict)):
+        if not isinstance(doc.get(key), kind):
+            raise ValueError(f"{where}: field {key!r} is missing or not an object; {layout}")
+    data, columns = doc["data"], doc["columns"]
     series = []
-    for c, info in doc["columns"].items():
-        vals = data[c]
-        dt = info["dtype"]
-        if dt.startswith("Float"):
-            vals = [
-                float(v) if isinstance(v, str) else (math.nan if v is None else v) for v in vals
-            ]
-            series.append(pl.Series(c, vals, dtype=pl.Float64))
-        elif dt.startswith("Int") or dt.startswith("UInt"):
-            series.append(pl.Series(c, vals, dtype=pl.Int64))
-        elif dt == "Boolean":
-            series.append(pl.Series(c, vals, dtype=pl.Boolean))
-        else:
-            series.append(pl.Series(c, vals, dtype=pl.String))
+    n_rows: int | None = None
+    for c, info in columns.items():
+        dt = info.get("dtype") if isinstance(info, dict) else None
+        vals = data.get(c)
+        if not isinstance(dt, str) or not isinstance(vals, list):
+            raise ValueError(f"{where}: column {_name(c)}: a dtype in 'columns' and a list in 'data' are required")
+        if n_rows is not None and len(vals) != n_rows:
+            raise ValueError(f"{where}: column {_name(c)} has {len(vals)} values, the columns before it {n_rows}")
+        n_rows = len(vals)
+        try:
+            if dt.startswith("Float"):
+                vals = [float(v) if isinstance(v, str) else (math.nan if v is None else v) for v in vals]
+                series.append(pl.Series(c, vals, dtype=pl.Float64, strict=True))
+            elif dt.startswith("Int") or dt.startswith("UInt"):
+                series.append(pl.Series(c, vals, dtype=pl.Int64, strict=True))
+            elif dt == "Boolean":
+                series.append(pl.Series(c, vals, dtype=pl.Boolean, strict=True))
+            else:
+                series.append(pl.Series(c, vals, dtype=pl.String, strict=True))
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+            raise ValueError(f"{where}: column {_name(c)}: values do not match its dtype {dt!r}") from None
     return pl.DataFrame(series), doc["metadata"]
+
+
+def _name(c: object) -> str:
+    """A column name for a message (the name of a damaged file may hold anything)."""
+    text = repr(c)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def columns_text(df: pl.DataFrame, limit: int = 30) -> str:
+    """The column names of ``df`` for a message: quoted, at most ``limit`` of them."""
+    names = [_name(c) for c in df.columns[:limit]]
+    more = f", ... ({df.width} in all)" if df.width > limit else ""
+    return (", ".join(names) + more) if names else "(none)"
 
 
 def plot_data(df: pl.DataFrame, objectives: Sequence[Objective]) -> dict[str, np.ndarray]:
     """Data of the trade-off plot: x, y of every point, feasibility and Pareto membership."""
-    from models.dse.pareto import pareto_mask, to_minimization
+    from models.dse.pareto import feasible_mask, pareto_mask, to_minimization
 
     if len(objectives) < 2:
         raise ValueError("a trade-off plot needs at least two objectives")
     x, y = objectives[0].metric, objectives[1].metric
     for m in (x, y):
         if m not in df.columns:
-            raise KeyError(
-                f"objective {m!r} is not a column of the results; columns: {', '.join(df.columns)}"
-            )
-    feas = df["feasible"].to_numpy() if "feasible" in df.columns else np.ones(df.height, bool)
+            raise KeyError(f"objective {m!r} is not a column of the results; columns: {columns_text(df)}")
+    for m in (x, y):
+        if not df[m].dtype.is_numeric():
+            raise ValueError(f"objective {m!r}: column of {df[m].dtype} values; a numeric column is required")
+    feas = feasible_mask(df).to_numpy()
     Y = to_minimization(
         df.select(x, y).to_numpy(), [objectives[0].direction, objectives[1].direction]
     )
@@ -173,17 +214,36 @@ def export(
 
 
 def read_results(path: str | Path) -> pl.DataFrame:
-    """Read a results file written by :func:`export` (csv, parquet or json)."""
+    """Read a results file written by :func:`export` (csv, parquet or json).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Naming the file and what is wrong: an unknown suffix, a folder, an empty file, not UTF-8
+        text (CSV, JSON), not a Parquet file, not the JSON layout of :func:`export`, no columns.
+    """
     path = Path(path)
+    where = f"results file {str(path)!r}"
     if not path.exists():
-        raise FileNotFoundError(f"results file {str(path)!r} does not exist")
+        raise FileNotFoundError(f"{where} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{where} is a folder; a .csv, .parquet or .json file is required")
     suf = path.suffix.lower()
-    if suf == ".csv":
-        return pl.read_csv(path)
-    if suf == ".parquet":
-        return pl.read_parquet(path)
+    if suf not in (".csv", ".parquet", ".json"):
+        raise ValueError(f"{where}: unknown format {suf!r}; allowed: .csv, .parquet, .json")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{where} is empty; a {suf[1:]} file of results (a sweep, search or export) is required")
     if suf == ".json":
-        return read_json_results(path)[0]
-    raise ValueError(
-        f"results file {str(path)!r}: unknown format {suf!r}; allowed: .csv, .parquet, .json"
-    )
+        df = read_json_results(path)[0]
+    else:
+        try:
+            df = pl.read_csv(path) if suf == ".csv" else pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            kind = "a CSV file (UTF-8 text, a header row)" if suf == ".csv" else "a Parquet file"
+            raise ValueError(f"{where}: cannot be read as {kind}: {first[:200]}") from None
+    if df.width == 0:
+        raise ValueError(f"{where}: no columns; a results file has parameter and metric columns")
+    return df

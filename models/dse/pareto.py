@@ -16,6 +16,7 @@ import polars as pl
 from models.dse.space import DIRECTIONS, Objective
 
 __all__ = [
+    "feasible_mask",
     "hypervolume",
     "hypervolume_ratio",
     "nondominated_ranks",
@@ -176,6 +177,20 @@ def hypervolume_ratio(
     return hypervolume(Y_search, ref_a) / hv_ref, ref_a
 
 
+def feasible_mask(df: pl.DataFrame) -> pl.Series:
+    """The ``feasible`` column of a results frame (all True without one).
+
+    Raises ValueError when the column is not boolean (a damaged or foreign file).
+    """
+    if "feasible" not in df.columns:
+        return pl.Series("feasible", [True] * df.height, dtype=pl.Boolean)
+    col = df["feasible"]
+    if col.dtype != pl.Boolean:
+        raise ValueError(f"column 'feasible' holds {col.dtype} values; true/false values are required "
+                         "(or leave the column out)")
+    return col.fill_null(False)
+
+
 def parse_objectives(specs: Sequence[str]) -> list[Objective]:
     """``["latency_s:min", "tokens_per_s:max"]`` -> objectives."""
     out = []
@@ -200,13 +215,16 @@ def pareto_front(
 
     With ``ranks=True`` returns every (feasible) row with a ``pareto_rank`` column instead.
     """
+    from models.dse.export import columns_text
+
     for o in objectives:
         if o.metric not in df.columns:
-            raise KeyError(
-                f"objective {o.metric!r} is not a column of the results; columns: {', '.join(df.columns)}"
-            )
+            raise KeyError(f"objective {o.metric!r} is not a column of the results; columns: {columns_text(df)}")
+        if not df[o.metric].dtype.is_numeric():
+            raise ValueError(f"objective {o.metric!r}: column of {df[o.metric].dtype} values; a numeric column is "
+                             "required")
     if feasible_only and "feasible" in df.columns:
-        df = df.filter(pl.col("feasible"))
+        df = df.filter(feasible_mask(df))
     Y = to_minimization(
         df.select([o.metric for o in objectives]).to_numpy(), [o.direction for o in objectives]
     )

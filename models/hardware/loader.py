@@ -28,9 +28,10 @@ from models.hardware.schema import (
     MemoryLevel,
     Target,
 )
+from models.io import UnreadableFile, read_text
 from models.params import Param, ParamError
 
-__all__ = ["TargetFileError", "load_target_file", "parse_target", "target_to_toml"]
+__all__ = ["TargetFileError", "check_target", "load_target_file", "parse_target", "target_to_toml"]
 
 _UNITLESS_DIMENSIONS = ("dimensionless", "ops_per_cycle")
 
@@ -43,7 +44,7 @@ class TargetFileError(ValueError):
 
     def __init__(self, file: str, field: str, value: object, allowed: str) -> None:
         self.file, self.field, self.value, self.allowed = file, field, value, allowed
-        super().__init__(f"{file}: field {field!r}: got {value!r}; {allowed}")
+        super().__init__(f"{file}: field {field!r}: got {_short(value)!r}; {allowed}")
 
 
 class _Ctx:
@@ -80,13 +81,19 @@ class _Ctx:
         value = raw["value"]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(path + ".value", value, "a number is required")
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer beyond any float (TOML integers are unbounded)
+            finite = False
+        if not finite:
             raise self.fail(path + ".value", value, "a finite number is required; " + spec.allowed())
         source = raw["source"]
         if not isinstance(source, str) or len(source.strip()) < 3:
             raise self.fail(path + ".source", source,
                             "every number needs a source: a document with table/page, or a URL, or 'derived: ...'")
         unit = raw.get("unit")
+        if unit is not None and not isinstance(unit, str):
+            raise self.fail(path + ".unit", unit, f"a unit name (a string) is required, e.g. {spec.unit!r}")
         if unit is None:
             if spec.dimension is not None and spec.dimension not in _UNITLESS_DIMENSIONS:
                 raise self.fail(path + ".unit", "<missing>", f"a {spec.dimension} unit is required, e.g. {spec.unit!r}")
@@ -226,8 +233,6 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     area = None
     if "area" in data:
         area, sources["area"] = ctx.quantity(data["area"], "area", FIELD_SPECS["area"])
-    if vals["static_power"] > vals["tdp"]:
-        raise ctx.fail("static_power.value", vals["static_power"], f"must not exceed tdp ({vals['tdp']:g} W)")
     raw_engines = data["engines"]
     if not isinstance(raw_engines, list) or not raw_engines:
         raise ctx.fail("engines", raw_engines, "a non-empty array of tables [[engines]] is required")
@@ -242,19 +247,49 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     mnames = [m.name for m in mems]
     if len(set(mnames)) != len(mnames):
         raise ctx.fail("memories.name", mnames, "memory level names must be unique")
-    for e in engines:
-        path_levels = [m for m in mems if e.name in m.read_by]
+    t = Target(name=name, display_name=display, target_class=cls, description=desc,
+               clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
+               process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
+               overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path)
+    check_target(t, file)
+    return t
+
+
+def check_target(t: Target, file: str) -> None:
+    """The rules between fields of a target: the same for a target file and an overridden copy.
+
+    Every single field is checked against its declaration (:data:`FIELD_SPECS`) where it is
+    read (:func:`parse_target`) or set (:func:`models.hardware.with_overrides`); this checks
+    what no single field can: static power within TDP, a memory path for every engine, and
+    capacities that do not shrink along an engine's path.
+
+    Raises
+    ------
+    TargetFileError
+        Naming ``file``, the field and what is allowed.
+    """
+    ctx = _Ctx(file)
+    if t.static_power_W > t.tdp_W:
+        raise ctx.fail("static_power", t.static_power_W, f"must not exceed tdp ({t.tdp_W:g} W)")
+    for e in t.engines:
+        path_levels = [m for m in t.memories if e.name in m.read_by]
         if not path_levels:
             raise ctx.fail(f"engines.{e.name}", e.name, "no memory level lists this engine in read_by")
         caps = [m.capacity_B for m in path_levels]
         if any(b < a for a, b in zip(caps, caps[1:], strict=False)):
             raise ctx.fail(f"engines.{e.name}", [m.name for m in path_levels],
                            "memory levels must be listed innermost first: "
-                           "capacities along an engine's path must not shrink")
-    return Target(name=name, display_name=display, target_class=cls, description=desc,
-                  clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
-                  process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
-                  overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path)
+                           "capacities along an engine's path must not shrink "
+                           f"({', '.join(f'{m.name} {m.capacity_B:g} B' for m in path_levels)})")
+
+
+def _short(value: object) -> object:
+    """A value fit for a message: an integer of 400 digits is shown by its size, a long text cut."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value).bit_length() > 64:
+        return f"<an integer of {len(str(abs(value))) if abs(value).bit_length() < 13000 else 'many'} digits>"
+    if isinstance(value, str | list | dict) and len(repr(value)) > 200:
+        return f"{repr(value)[:160]}... ({type(value).__name__}, cut)"
+    return value
 
 
 def _toml_error_field(text: str, message: str) -> str:
@@ -277,14 +312,19 @@ def load_target_file(path: str | Path) -> Target:
     """Load and validate one ``data/targets/*.toml`` file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TargetFileError(str(p), "<file>", str(p), f"cannot read file: {exc.strerror}") from None
+        text = read_text(p)
+    except UnreadableFile as exc:
+        raise TargetFileError(str(p), exc.where, exc.why, "a UTF-8 text file is required") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TargetFileError(str(p), _toml_error_field(text, str(exc)), str(exc),
                               "valid TOML is required (duplicate keys are refused)") from None
+    except RecursionError:
+        raise TargetFileError(str(p), "<toml>", "tables or arrays nested too deeply",
+                              "a target file nests a few levels only") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise TargetFileError(str(p), "<toml>", str(exc).split(";")[0], "valid TOML numbers are required") from None
     return parse_target(data, file=str(p), path=p)
 
 

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from models.hardware.loader import TargetFileError, load_target_file
+import numpy as np
+
+from models.hardware.loader import TargetFileError, check_target, load_target_file
 from models.hardware.schema import ENGINE_KIND_TABLES, TARGET_CLASSES, Target, field_spec
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "available_targets",
     "get_target",
     "load_all_targets",
+    "scan_targets",
     "target_dirs",
     "with_overrides",
 ]
@@ -69,7 +72,11 @@ def _load_cached(path: Path) -> Target:
 def get_target(name_or_path: str | Path) -> Target:
     """A preset by name (``"h100-sxm"``) or a target file by path."""
     p = Path(name_or_path)
-    if p.suffix == ".toml" and p.exists():
+    try:
+        is_file = p.suffix == ".toml" and p.exists()
+    except (OSError, ValueError):  # a name too long for a path, or holding a NUL byte: not a file
+        is_file = False
+    if is_file:
         return load_target_file(p)
     files = _files()
     key = str(name_or_path)
@@ -79,10 +86,29 @@ def get_target(name_or_path: str | Path) -> Target:
 
 
 def load_all_targets() -> list[Target]:
-    """Every target found, sorted by class then name."""
-    ts = [get_target(n) for n in available_targets()]
+    """Every target found, sorted by class then name; the first invalid file raises
+    :class:`TargetFileError` (:func:`scan_targets` reports them instead)."""
+    ts, errors = scan_targets()
+    if errors:
+        raise errors[0]
+    return ts
+
+
+def scan_targets() -> tuple[list[Target], list[TargetFileError]]:
+    """Every target that loads, sorted by class then name, and the error of every file that does not.
+
+    One broken file in a user's folder then costs that file only: a listing shows the others
+    and names the broken one.
+    """
+    ts: list[Target] = []
+    errors: list[TargetFileError] = []
+    for _, path in sorted(_files().items()):
+        try:
+            ts.append(_load_cached(path))
+        except TargetFileError as exc:
+            errors.append(exc)
     order = {c: i for i, c in enumerate(TARGET_CLASSES)}
-    return sorted(ts, key=lambda t: (order.get(t.target_class, 9), t.name))
+    return sorted(ts, key=lambda t: (order.get(t.target_class, 9), t.name)), errors
 
 
 def with_overrides(target: Target, overrides: Mapping[str, float], *,
@@ -92,11 +118,24 @@ def with_overrides(target: Target, overrides: Mapping[str, float], *,
     Paths are those of :meth:`Target.numeric_fields`, for example ``"memories.hbm.bandwidth"``,
     ``"engines.tensor.n_units"``, ``"engines.tensor.ops_per_cycle.int4"`` (adds a native rate;
     give its ``energy_per_op`` too) or ``"clock"``.
+
+    The copy passes the checks a target file does: each value against its field's declaration
+    (a finite number in range, a whole number of units, never a bool), then the rules between
+    fields (:func:`models.hardware.loader.check_target`: static power within TDP, capacities
+    along each engine's path).
+
+    Raises
+    ------
+    KeyError
+        An unknown field path.
+    TargetFileError
+        A value the loader would refuse; the message names the target, the field and what is allowed.
     """
     if not overrides:
         return target
     t = target
     known = target.numeric_fields()
+    where = f"target {target.name!r} (overrides)"
     for path, value in overrides.items():
         try:
             spec = field_spec(path)
@@ -104,10 +143,13 @@ def with_overrides(target: Target, overrides: Mapping[str, float], *,
             spec = None
         if spec is None or (path not in known and not _adds_entry(target, path)):
             raise KeyError(f"unknown field {path!r} for target {target.name!r}; allowed: {', '.join(sorted(known))}")
-        problem = spec.problem(value) if isinstance(value, int | float) else "a number is required"
+        # the loader's check of one value (TargetFileError with the same words as for a file)
+        is_number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+        problem = spec.problem(value) if is_number else f"a number is required; {spec.allowed()}"
         if problem:
-            raise ValueError(f"override {path!r} = {value!r}: {problem}")
+            raise TargetFileError(where, path, value, problem)
         t = _set(t, path, float(value), source)
+    check_target(t, where)
     return t
 
 

@@ -50,9 +50,9 @@ ENGINE_KIND_TABLES = ("efficiency_by_kind", "efficiency_half_k", "efficiency_hal
 
 
 def _F(*, name: str, dimension: str, unit: str, low: float, high: float, low_open: bool = False,
-       log: bool = False, description: str = "") -> Param:
+       log: bool = False, description: str = "", kind: str = "float") -> Param:
     # counts are plain numbers (no unit conversion); every other field has a physical dimension
-    return Param(name=name, kind="float", dimension=None if dimension == "count" else dimension,
+    return Param(name=name, kind=kind, dimension=None if dimension == "count" else dimension,
                  unit=unit, low=low, high=high, low_open=low_open, log=log, help=description, role="field",
                  applies_to="target")
 
@@ -74,7 +74,8 @@ FIELD_SPECS: dict[str, Param] = {
     "op_overhead": _F(name="op_overhead", dimension="time", unit="us", low=0, high=1.0,
                       description="fixed time per operator invocation (launch, dispatch)"),
     # engine level
-    "n_units": _F(name="n_units", dimension="count", unit="count", low=0, high=1e9,
+    # a whole number of units: the loader, overrides and design spaces all refuse 0.5 units
+    "n_units": _F(name="n_units", dimension="count", unit="count", low=0, high=1e9, kind="int",
                   low_open=True, log=True, description="parallel units (SMs' tensor cores, cores, PEs)"),
     "engine_clock": _F(name="clock", dimension="frequency", unit="GHz", low=0, high=1e11,
                        low_open=True, log=True, description="engine clock, if not the target's"),

@@ -13,6 +13,8 @@ from models.workloads.kws import ds_cnn, resnet8
 from models.workloads.llm import (
     LLM_FAMILIES,
     LLMConfig,
+    LLMConfigError,
+    LLMConfigMissingField,
     available_llms,
     expected_distinct_experts,
     llm_active_params,
@@ -70,6 +72,8 @@ __all__ = [
     "vit_b16",
     "LLM_FAMILIES",
     "LLMConfig",
+    "LLMConfigError",
+    "LLMConfigMissingField",
     "WorkloadSpec",
     "available_llms",
     "available_workloads",

@@ -45,6 +45,7 @@ Conventions and assumptions
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from models.hardware.dtypes import check_dtype
+from models.io import UnreadableFile, read_text
 from models.workloads.ops import (
     Op,
     attention_op,
@@ -68,6 +70,8 @@ from models.workloads.table import OperatorTable, concat_tables
 __all__ = [
     "LLM_FAMILIES",
     "LLMConfig",
+    "LLMConfigError",
+    "LLMConfigMissingField",
     "available_llms",
     "expected_distinct_experts",
     "llm_active_params",
@@ -79,6 +83,28 @@ __all__ = [
 ]
 
 WORKLOAD_DIR = Path(__file__).resolve().parents[2] / "data" / "workloads"
+# Largest size an integer field may have: far above any published model, and small enough that
+# products of sizes stay exact in int64 and float64 alike.
+_MAX_SIZE = 1 << 31
+
+
+class LLMConfigError(ValueError):
+    """An invalid LLM config (a Hugging Face ``config.json``).
+
+    The message names the config (and, once read from a file, the file), the field, the value
+    received and what is allowed; ``field`` holds the field name.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class LLMConfigMissingField(LLMConfigError, KeyError):
+    """A required field is missing (also a KeyError, as a missing key of the config mapping)."""
 LLM_FAMILIES = ("llama", "mistral", "mixtral", "opt", "gpt2", "bitnet")
 _ROPE_FAMILIES = ("llama", "mistral", "mixtral", "bitnet")
 _GATED_ACTS = ("silu", "swish", "relu2", "gelu_pytorch_tanh")
@@ -152,9 +178,9 @@ class LLMConfig:
     def __post_init__(self) -> None:
         where = f"LLM config {self.name!r}"
         if self.family not in LLM_FAMILIES:
-            raise ValueError(
+            raise LLMConfigError(
                 f"{where}: model_type/family {self.family!r} is not supported; "
-                f"allowed: {', '.join(LLM_FAMILIES)}"
+                f"allowed: {', '.join(LLM_FAMILIES)}", field="model_type"
             )
         for fld in (
             "hidden",
@@ -169,24 +195,26 @@ class LLMConfig:
             "max_positions",
         ):
             v = getattr(self, fld)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{where}: field {fld!r} = {v!r}; must be a positive integer")
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= _MAX_SIZE:
+                raise LLMConfigError(f"{where}: field {fld!r} = {v!r}; allowed: an integer from 1 to {_MAX_SIZE}",
+                                     field=fld)
         if self.n_heads % self.n_kv_heads != 0:
-            raise ValueError(
+            raise LLMConfigError(
                 f"{where}: field 'n_kv_heads' (num_key_value_heads) = {self.n_kv_heads} "
                 "does not divide "
-                f"n_heads = {self.n_heads}; allowed: a divisor of n_heads"
+                f"n_heads = {self.n_heads}; allowed: a divisor of n_heads", field="n_kv_heads"
             )
         if self.top_k > self.n_experts:
-            raise ValueError(
+            raise LLMConfigError(
                 f"{where}: field 'top_k' (num_experts_per_tok) = {self.top_k} exceeds n_experts = "
-                f"{self.n_experts}"
+                f"{self.n_experts}", field="top_k"
             )
         if self.norm not in ("rmsnorm", "layernorm"):
-            raise ValueError(f"{where}: field 'norm' = {self.norm!r}; allowed: rmsnorm, layernorm")
+            raise LLMConfigError(f"{where}: field 'norm' = {self.norm!r}; allowed: rmsnorm, layernorm",
+                                 field="norm")
         if self.positional not in ("rope", "learned"):
-            raise ValueError(
-                f"{where}: field 'positional' = {self.positional!r}; allowed: rope, learned"
+            raise LLMConfigError(
+                f"{where}: field 'positional' = {self.positional!r}; allowed: rope, learned", field="positional"
             )
 
     # ------------------------------------------------------------------ derived sizes
@@ -220,18 +248,47 @@ def _get(cfg: Mapping[str, Any], key: str, origin: str, default: Any = ...) -> A
     if key in cfg and cfg[key] is not None:
         return cfg[key]
     if default is ...:
-        raise KeyError(
+        raise LLMConfigMissingField(
             f"LLM config {origin}: missing field {key!r} (required for model_type "
-            f"{cfg.get('model_type')!r})"
+            f"{_show(cfg.get('model_type'))})", field=key
         )
     return default
 
 
-def _int(cfg: Mapping[str, Any], key: str, origin: str, default: Any = ...) -> int:
+def _show(v: Any) -> str:
+    """A JSON value for a message: short (a huge number or a long list is not repeated whole)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v).bit_length() > 64:
+        return "an integer of more than 19 digits"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _int(cfg: Mapping[str, Any], key: str, origin: str, default: Any = ..., *, low: int = 1) -> int:
+    """An integer field in ``[low, _MAX_SIZE]``: 1.5, true, "8", NaN, 1e400 and 0 are refused."""
     v = _get(cfg, key, origin, default)
-    if isinstance(v, bool) or not isinstance(v, int | float) or int(v) != v:
-        raise ValueError(f"LLM config {origin}: field {key!r} = {v!r}; must be an integer")
+    ok = isinstance(v, int) or (isinstance(v, float) and math.isfinite(v) and v.is_integer())
+    if isinstance(v, bool) or not ok:
+        raise LLMConfigError(f"LLM config {origin}: field {key!r} = {_show(v)}; allowed: an integer from {low} to "
+                             f"{_MAX_SIZE}", field=key)
+    if not low <= v <= _MAX_SIZE:
+        raise LLMConfigError(f"LLM config {origin}: field {key!r} = {_show(v)}; allowed: an integer from {low} to "
+                             f"{_MAX_SIZE}", field=key)
     return int(v)
+
+
+def _bool(cfg: Mapping[str, Any], key: str, origin: str, default: bool) -> bool:
+    v = _get(cfg, key, origin, default)
+    if not isinstance(v, bool):
+        raise LLMConfigError(f"LLM config {origin}: field {key!r} = {_show(v)}; allowed: true or false", field=key)
+    return v
+
+
+def _str(cfg: Mapping[str, Any], key: str, origin: str, default: str) -> str:
+    v = _get(cfg, key, origin, default)
+    if not isinstance(v, str) or not v:
+        raise LLMConfigError(f"LLM config {origin}: field {key!r} = {_show(v)}; allowed: a non-empty string",
+                             field=key)
+    return v
 
 
 def _heads(
@@ -240,20 +297,12 @@ def _heads(
     """Validated (n_heads, head_dim)."""
     hidden = _int(cfg, hidden_key, origin)
     n_heads = _int(cfg, heads_key, origin)
-    if n_heads <= 0:
-        raise ValueError(
-            f"LLM config {origin}: field {heads_key!r} = {n_heads}; must be a positive integer"
-        )
-    if hidden <= 0:
-        raise ValueError(
-            f"LLM config {origin}: field {hidden_key!r} = {hidden}; must be a positive integer"
-        )
     if head_dim is None:
         if hidden % n_heads != 0:
-            raise ValueError(
+            raise LLMConfigError(
                 f"LLM config {origin}: field {heads_key!r} = {n_heads} does not divide "
                 f"{hidden_key!r} = "
-                f"{hidden}; allowed: a divisor of {hidden_key} (or give head_dim explicitly)"
+                f"{hidden}; allowed: a divisor of {hidden_key} (or give head_dim explicitly)", field=heads_key
             )
         head_dim = hidden // n_heads
     return n_heads, head_dim
@@ -261,19 +310,28 @@ def _heads(
 
 def _family(cfg: Mapping[str, Any], origin: str) -> str:
     if "model_type" not in cfg:
-        raise KeyError(
+        raise LLMConfigMissingField(
             f"LLM config {origin}: missing field 'model_type'; "
-            f"allowed values: {', '.join(LLM_FAMILIES)}"
+            f"allowed values: {', '.join(LLM_FAMILIES)}", field="model_type"
         )
-    mt = str(cfg["model_type"]).lower()
-    archs = [str(a).lower() for a in (cfg.get("architectures") or [])]
+    if not isinstance(cfg["model_type"], str):
+        raise LLMConfigError(f"LLM config {origin}: field 'model_type' = {_show(cfg['model_type'])}; allowed: "
+                             f"{', '.join(LLM_FAMILIES)}", field="model_type")
+    mt = cfg["model_type"].lower()
+    archs_raw = cfg.get("architectures")
+    if archs_raw is None:
+        archs_raw = []
+    if not isinstance(archs_raw, list) or not all(isinstance(a, str) for a in archs_raw):
+        raise LLMConfigError(f"LLM config {origin}: field 'architectures' = {_show(archs_raw)}; allowed: a list of "
+                             'class names (strings), e.g. ["LlamaForCausalLM"]', field="architectures")
+    archs = [a.lower() for a in archs_raw]
     # 1bitLLM's BitNet b1.58 checkpoints declare model_type "llama" with a Bitnet architecture.
     if mt == "bitnet" or any(a.startswith("bitnet") for a in archs):
         return "bitnet"
     if mt not in LLM_FAMILIES:
-        raise ValueError(
-            f"LLM config {origin}: field 'model_type' = {cfg['model_type']!r} is not a supported "
-            f"architecture; allowed: {', '.join(LLM_FAMILIES)}"
+        raise LLMConfigError(
+            f"LLM config {origin}: field 'model_type' = {_show(cfg['model_type'])} is not a supported "
+            f"architecture; allowed: {', '.join(LLM_FAMILIES)}", field="model_type"
         )
     return mt
 
@@ -287,34 +345,33 @@ def parse_llm_config(
 
     Raises
     ------
-    KeyError
-        A required field is missing (the message names it).
-    ValueError
-        Unknown ``model_type``, zero or non-dividing head counts, or other invalid values
-        (the message names the field, the value and what is allowed).
+    LLMConfigMissingField
+        A required field is missing (the message names it; also a KeyError).
+    LLMConfigError
+        Unknown ``model_type``, a field of the wrong type (``architectures: 5``, ``head_dim:
+        1.5``), zero, non-finite or non-dividing sizes: the message names the field, the value
+        and what is allowed.
     """
+    if not isinstance(cfg, Mapping):
+        raise LLMConfigError(f"LLM config {name!r}: a JSON object is required, got {type(cfg).__name__}")
     cfg = {k: v for k, v in cfg.items() if not str(k).startswith("_")}
     origin = repr(name)
     fam = _family(cfg, origin)
     common: dict[str, Any] = {"name": name, "family": fam, "source": source}
     if fam in ("llama", "mistral", "mixtral", "bitnet"):
-        hd = cfg.get("head_dim")
-        n_heads, head_dim = _heads(
-            cfg, origin, "num_attention_heads", "hidden_size", int(hd) if hd else None
-        )
+        # an explicit head_dim (Mistral, Gemma-style configs) must be a positive integer: 1.5 is
+        # not truncated and 0 is not taken as "derive it"
+        hd = _int(cfg, "head_dim", origin) if cfg.get("head_dim") is not None else None
+        n_heads, head_dim = _heads(cfg, origin, "num_attention_heads", "hidden_size", hd)
         kv_default: Any = n_heads if fam in ("llama", "bitnet") else ...
         n_kv = _int(cfg, "num_key_value_heads", origin, kv_default)
-        if n_kv <= 0:
-            raise ValueError(
-                f"LLM config {origin}: field 'num_key_value_heads' = {n_kv}; "
-                "must be a positive integer"
-            )
         if n_heads % n_kv != 0:
-            raise ValueError(
+            raise LLMConfigError(
                 f"LLM config {origin}: field 'num_key_value_heads' = {n_kv} does not divide "
-                f"num_attention_heads = {n_heads}; allowed: a divisor of num_attention_heads"
+                f"num_attention_heads = {n_heads}; allowed: a divisor of num_attention_heads",
+                field="num_key_value_heads",
             )
-        act = str(_get(cfg, "hidden_act", origin, "silu"))
+        act = _str(cfg, "hidden_act", origin, "silu")
         n_exp = _int(cfg, "num_local_experts", origin, ...) if fam == "mixtral" else 1
         top_k = _int(cfg, "num_experts_per_tok", origin, ...) if fam == "mixtral" else 1
         return LLMConfig(
@@ -328,13 +385,13 @@ def parse_llm_config(
             vocab=_int(cfg, "vocab_size", origin),
             n_experts=n_exp,
             top_k=top_k,
-            tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            tied_embeddings=_bool(cfg, "tie_word_embeddings", origin, False),
             norm="rmsnorm",
             gated_mlp=True,
             activation=act,
             max_positions=_int(cfg, "max_position_embeddings", origin),
             positional="rope",
-            bias=bool(cfg.get("attention_bias", False)),
+            bias=_bool(cfg, "attention_bias", origin, False),
             n_position_rows=0,
             n_sublayer_norms=2 if fam == "bitnet" else 0,
             final_norm=True,
@@ -344,10 +401,10 @@ def parse_llm_config(
         hidden = _int(cfg, "hidden_size", origin)
         proj = _int(cfg, "word_embed_proj_dim", origin, hidden)
         if proj != hidden:
-            raise ValueError(
+            raise LLMConfigError(
                 f"LLM config {origin}: field 'word_embed_proj_dim' = {proj} differs from "
                 f"hidden_size = {hidden}; the project_in/project_out variant is not supported "
-                "(allowed: equal to hidden_size)"
+                "(allowed: equal to hidden_size)", field="word_embed_proj_dim"
             )
         max_pos = _int(cfg, "max_position_embeddings", origin)
         return LLMConfig(
@@ -359,16 +416,16 @@ def parse_llm_config(
             head_dim=head_dim,
             intermediate=_int(cfg, "ffn_dim", origin),
             vocab=_int(cfg, "vocab_size", origin),
-            tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
+            tied_embeddings=_bool(cfg, "tie_word_embeddings", origin, True),
             norm="layernorm",
             gated_mlp=False,
-            activation=str(_get(cfg, "activation_function", origin, "relu")),
+            activation=_str(cfg, "activation_function", origin, "relu"),
             max_positions=max_pos,
             positional="learned",
-            bias=bool(cfg.get("enable_bias", True)),
+            bias=_bool(cfg, "enable_bias", origin, True),
             # OPT's learned positional embedding keeps an offset of 2 rows.
             n_position_rows=max_pos + 2,
-            final_norm=bool(cfg.get("do_layer_norm_before", True)),
+            final_norm=_bool(cfg, "do_layer_norm_before", origin, True),
         )
     # gpt2
     n_heads, head_dim = _heads(cfg, origin, "n_head", "n_embd", None)
@@ -386,7 +443,7 @@ def parse_llm_config(
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         norm="layernorm",
         gated_mlp=False,
-        activation=str(_get(cfg, "activation_function", origin, "gelu_new")),
+        activation=_str(cfg, "activation_function", origin, "gelu_new"),
         max_positions=n_pos,
         positional="learned",
         bias=True,
@@ -402,10 +459,27 @@ def available_llms() -> list[str]:
 
 def _is_llm_file(path: Path) -> bool:
     try:
-        d = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return False
     return isinstance(d, dict) and "model_type" in d
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON document of a config file; every way it can fail is an LLMConfigError naming the file."""
+    where = f"LLM config file {str(path)!r}"
+    try:
+        text = read_text(path)
+    except UnreadableFile as exc:
+        raise LLMConfigError(f"{where}: {exc.why}; a JSON config.json in UTF-8 is required") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LLMConfigError(f"{where}: invalid JSON ({exc})") from None
+    except RecursionError:
+        raise LLMConfigError(f"{where}: JSON nested too deeply; a config.json is a flat object") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise LLMConfigError(f"{where}: invalid JSON number ({str(exc).split(';')[0]})") from None
 
 
 def load_llm_config(name_or_path: str | Path) -> LLMConfig:
@@ -414,9 +488,11 @@ def load_llm_config(name_or_path: str | Path) -> LLMConfig:
     Raises
     ------
     KeyError
-        Unknown name (the message lists the available ones) or a missing field.
-    ValueError
-        Malformed JSON or invalid field values.
+        Unknown name (the message lists the available ones), a missing file, or a missing
+        field (:class:`LLMConfigMissingField`).
+    LLMConfigError
+        A file that is not UTF-8 JSON, too deeply nested, not an object, or a field of the
+        wrong type or value: the message names the file and the field.
     """
     p = Path(name_or_path)
     if p.suffix == ".json" or p.exists():
@@ -434,21 +510,19 @@ def load_llm_config(name_or_path: str | Path) -> LLMConfig:
                 f"available: {', '.join(available_llms())}"
             )
         name = str(name_or_path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"LLM config file {str(path)!r}: invalid JSON ({exc})") from exc
+    data = _read_json(path)
     if not isinstance(data, dict):
-        raise ValueError(
+        raise LLMConfigError(
             f"LLM config file {str(path)!r}: expected a JSON object, got {type(data).__name__}"
         )
-    source = str(data.get("_source", str(path)))
+    source = data.get("_source", str(path))
+    source = source if isinstance(source, str) else str(path)
     try:
         return parse_llm_config(data, name=name, source=source)
-    except KeyError as exc:
-        raise KeyError(f"{exc.args[0]} (file {str(path)!r})") from None
-    except ValueError as exc:
-        raise ValueError(f"{exc} (file {str(path)!r})") from None
+    except LLMConfigMissingField as exc:
+        raise LLMConfigMissingField(f"{exc} (file {str(path)!r})", field=exc.field) from None
+    except LLMConfigError as exc:
+        raise LLMConfigError(f"{exc} (file {str(path)!r})", field=exc.field) from None
 
 
 # ---------------------------------------------------------------------------- counts

@@ -272,7 +272,11 @@ def workload_spec(name: str) -> WorkloadSpec:
     if name in specs:
         return specs[name]
     path = Path(name)
-    if path.is_file() or (path.is_dir() and (path / "config.json").is_file()):
+    try:
+        is_config = path.is_file() or (path.is_dir() and (path / "config.json").is_file())
+    except (OSError, ValueError):  # a name too long for a path, or holding a NUL byte: not a file
+        is_config = False
+    if is_config:
         from models.workloads.llm import load_llm_config
 
         cfg = load_llm_config(path)  # validates the config; errors name the field

@@ -128,7 +128,9 @@ def _space(target: str, workload: str, num: dict[str, Any], cat: dict[str, Any],
         params.append({"name": f"k_{k}", "sets": f"{head}.{k}", "kind": kind,
                        "values": sorted({float(v), _other(k, float(v))}), "unit": "B" if k.endswith("_B") else "1"})
     for p, v in ov.items():
-        params.append({"name": f"f_{p}", "sets": f"target.{p}", "kind": "float", "values": [v, v * 1.25],
+        # a second value 25% above (a whole number of units twice as many: counts are integers)
+        params.append({"name": f"f_{p}", "sets": f"target.{p}", "kind": "float",
+                       "values": [v, v * 2 if p.endswith("n_units") else v * 1.25],
                        "unit": "count" if p.endswith("n_units") else ("1" if p.endswith("efficiency") else
                                                                        ("Hz" if p == "clock" else
                                                                         ("B/s" if "bandwidth" in p else "B")))})
@@ -182,7 +184,7 @@ def test_a_real_search_reports_the_numbers_evaluate_gives(tmp_path):
         "workload_knobs": {"phase": "decode", "n_generated": 16, "weight_dtype": "int8", "act_dtype": "int8",
                            "kv_dtype": "int8"},
         "parameters": [{"name": "batch", "sets": "workload.batch", "kind": "int", "bounds": [1, 8]},
-                       {"name": "pc", "sets": "target.engines.pcores.n_units", "kind": "float", "bounds": [1, 16],
+                       {"name": "pc", "sets": "target.engines.pcores.n_units", "kind": "int", "bounds": [1, 16],
                         "unit": "count"},
                        {"name": "wf", "sets": "algorithm.weight_format", "kind": "categorical",
                         "choices": ["int8", "int4-g128"]}],

@@ -194,3 +194,79 @@ def test_override_unknown_field_and_bad_value():
         with_overrides(t, {"memories.hbm.bandwidth": 1e12})
     with pytest.raises(ValueError, match="allowed"):
         with_overrides(t, {"memories.dram.bandwidth": -1.0})
+
+
+# ------------------------------------------------------------------------------ overrides = files
+# (override path, SI value, file path of the same field, the value as written in the file, what
+# both must say). The loader and with_overrides share the declaration and check_target.
+PARITY = [
+    ("static_power", 20.0, ("static_power", "value"), 20, "must not exceed tdp"),  # above the 10 W TDP
+    ("tdp", 0.5, ("tdp", "value"), 0.5, "must not exceed tdp"),  # below the 1 W static power
+    ("engines.simd.n_units", 0.5, ("engines", 0, "n_units", "value"), 0.5, "an integer is required"),
+    ("engines.simd.n_units", True, ("engines", 0, "n_units", "value"), True, "a number is required"),
+    ("engines.simd.efficiency", float("nan"), ("engines", 0, "efficiency", "value"), float("nan"), "finite"),
+    ("memories.l2.capacity", 16e9, ("memories", 0, "capacity"), {"value": 16, "unit": "GB", "source": "test"},
+     "innermost first"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "where", "raw", "words"), PARITY,
+                         ids=[f"{p[0]}={p[1]!r}" for p in PARITY])
+def test_with_overrides_refuses_what_the_loader_refuses(path, value, where, raw, words):
+    d = good()
+    node = d
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = raw
+    with pytest.raises(TargetFileError, match=words):
+        parse_target(d, file="toy.toml")
+    t = parse_target(good(), file="toy.toml")
+    with pytest.raises(TargetFileError, match=words) as info:
+        with_overrides(t, {path: value})
+    assert "target 'toy' (overrides)" in str(info.value)
+    assert info.value.field.split(".value")[0] in (path, "static_power", "engines.simd")
+
+
+def test_with_overrides_refuses_numpy_bools_and_strings_and_takes_numpy_numbers():
+    import numpy as np
+
+    t = parse_target(good(), file="toy.toml")
+    for v in (np.bool_(True), "4", None, [1.0]):
+        with pytest.raises(TargetFileError, match="a number is required"):
+            with_overrides(t, {"clock": v})  # type: ignore[dict-item]
+    assert with_overrides(t, {"clock": np.float32(3e9)}).clock_Hz == pytest.approx(3e9)
+    assert with_overrides(t, {"engines.simd.n_units": np.int64(8)}).engine("simd").n_units == 8
+
+
+def test_huge_integers_inf_and_non_utf8_name_the_file(tmp_path: Path):
+    f = tmp_path / "toy.toml"
+    for text, field, words in [
+        (GOOD.replace("value = 10, unit", "value = 1" + "0" * 400 + ", unit"), "tdp.value", "401 digits"),
+        (GOOD.replace("value = 10, unit", "value = 1e400, unit"), "tdp.value", "finite"),
+        (GOOD.replace("value = 10, unit", "value = inf, unit"), "tdp.value", "finite"),
+        (GOOD.replace("value = 10, unit", "value = " + "[" * 5000 + "]" * 5000 + ", unit"), "<toml>", "nested"),
+    ]:
+        f.write_text(text)
+        with pytest.raises(TargetFileError, match=words) as info:
+            load_target_file(f)
+        assert info.value.field == field and str(f) in str(info.value)
+    f.write_bytes(GOOD.encode().replace(b"Toy device", b"Toy\xe9 device"))  # latin-1, not UTF-8
+    with pytest.raises(TargetFileError, match="UTF-8") as info:
+        load_target_file(f)
+    assert info.value.field == "<file> (line 3)" and str(f) in str(info.value) and "0xe9" in str(info.value)
+
+
+def test_scan_targets_keeps_the_good_files_and_names_the_bad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from models.hardware import available_targets, load_all_targets, scan_targets
+
+    (tmp_path / "toy.toml").write_text(GOOD)
+    bad = GOOD.replace('name = "toy"', 'name = "bad"').replace("value = 4,", "value = -4,")
+    (tmp_path / "bad.toml").write_text(bad)
+    monkeypatch.setenv("TRADESPACE_TARGETS_PATH", str(tmp_path))
+    ts, errors = scan_targets()
+    names = {t.name for t in ts}
+    assert "toy" in names and "h100-sxm" in names and "bad" not in names
+    assert len(names) == len(available_targets()) - 1
+    assert [e.file for e in errors] == [str(tmp_path / "bad.toml")] and errors[0].field == "engines.simd.n_units.value"
+    with pytest.raises(TargetFileError, match="bad.toml"):
+        load_all_targets()  # the strict listing still refuses
