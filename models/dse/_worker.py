@@ -1,28 +1,20 @@
-"""Entry point of one search worker process: ``python -m models.dse._worker SPEC_JSON``."""
+"""Entry point of one search worker process: ``python -m models.dse._worker``.
+
+Its settings (space, storage URL, budget) arrive as one JSON line on standard input, never on
+the command line, where ``ps`` would show the storage password; the pipe then stays open as the
+parent's lifeline (see :func:`models.dse.search._worker_main`).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 
 
-def main(argv: list[str]) -> int:
-    from models.dse.search import run_worker
-    from models.dse.space import _rebuild
+def main() -> int:
+    from models.dse.search import _worker_main
 
-    spec = json.loads(argv[0])
-    run_worker(
-        _rebuild(spec["space"], spec["source"]),
-        spec["storage"],
-        spec["study_name"],
-        spec["n_trials"],
-        sampler=spec["sampler"],
-        seed=spec["seed"],
-        batch_size=spec["batch_size"],
-        population_size=spec["population_size"],
-    )
-    return 0
+    return _worker_main()
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
