@@ -18,7 +18,14 @@ def _run(args: argparse.Namespace) -> int:
     if str(user_dir) not in extra:
         os.environ["TRADESPACE_TARGETS_PATH"] = os.pathsep.join([*extra, str(user_dir)])
 
+    import logging
+
     import panel as pn
+
+    # the dashboard logs unexpected errors (with an id the browser shows) through `logging`:
+    # give them a handler with a time stamp unless the embedding program configured one
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from app.dashboard.app import routes
 

@@ -26,6 +26,7 @@ from models.workloads import OperatorTable, workload_spec
 __all__ = [
     "INTENSITY_RANGE_FLOP_PER_B",
     "RooflineData",
+    "SweepKeeper",
     "apply_field_edits",
     "compare_data",
     "dominant_bound",
@@ -35,6 +36,7 @@ __all__ = [
     "save_target_copy",
     "target_fields_frame",
     "user_targets_dir",
+    "workload_phases",
 ]
 
 # Arithmetic-intensity span of the roofline chart (FLOP/B): from embedding lookups (~0.01) to
@@ -66,6 +68,15 @@ def knob_values(workload: str, knobs: Mapping[str, Any], phase: str = "all") -> 
         if k.kind == "int" and k.name in out and not isinstance(out[k.name], str):
             out[k.name] = int(round(float(out[k.name])))
     return out
+
+
+def workload_phases(workload: str) -> list[str]:
+    """The phases a page can show for ``workload`` besides ``"all"``: an LLM's ``phase`` knob
+    choices (without ``inference``, which is "all"), else the phases of its default table."""
+    spec = workload_spec(workload)
+    if "phase" in {k.name for k in spec.knobs}:
+        return [c for c in spec.knob("phase").choices if c != "inference"]
+    return sorted(set(spec.build().meta["phase"].to_list()))
 
 
 def point_table(target: Target, workload: str, knobs: Mapping[str, Any], phase: str = "all") -> OperatorTable:
@@ -259,7 +270,8 @@ def save_target_copy(target: Target, folder: Path | None = None, *, overwrite: b
         raise ValueError(f"name {target.name!r}: a built-in preset has this name; choose another")
     path = folder / f"{target.name}.toml"
     if path.exists() and not overwrite:
-        raise ValueError(f"name {target.name!r}: {path} exists already; choose another name")
+        # the folder is the server's: the message names the file, not where it is
+        raise ValueError(f"name {target.name!r}: a saved target {path.name} exists already; choose another name")
     if not overwrite and target.name in available_targets():
         raise ValueError(f"name {target.name!r}: a target with this name exists already; choose another")
     folder.mkdir(parents=True, exist_ok=True)
@@ -332,6 +344,44 @@ def explore_front(space: Any, results: pl.DataFrame) -> pl.DataFrame:
             raise KeyError(f"objective {o.metric!r} is not a result column; columns: {', '.join(results.columns)}")
     df = results.filter(pl.all_horizontal([pl.col(o.metric).is_not_nan() for o in objectives]))
     return pareto_front(df, objectives).sort(objectives[0].metric)
+
+
+class SweepKeeper:
+    """What the Explore page keeps of a sweep streamed chunk by chunk.
+
+    Every ``stride``-th grid point (all of them with stride 1) for the cloud, and the exact
+    Pareto front of :func:`explore_front`, merged chunk by chunk: the front of (front so far +
+    this chunk's front) is the front of every point seen, because a point dominated within its
+    chunk is dominated by a point of that chunk's front. Memory: the kept sample, the front and
+    one chunk.
+    """
+
+    def __init__(self, space: Any, *, stride: int = 1) -> None:
+        if stride < 1:
+            raise ValueError(f"stride {stride}; allowed: >= 1")
+        self.space, self.stride = space, int(stride)
+        self.n_seen = 0
+        self.front: pl.DataFrame | None = None
+        self._parts: list[pl.DataFrame] = []
+
+    def add(self, chunk: pl.DataFrame) -> None:
+        """Take the next chunk of the sweep (grid order)."""
+        if self.stride == 1:
+            self._parts.append(chunk)
+        else:
+            first = (-self.n_seen) % self.stride  # grid index n_seen + first is a multiple of the stride
+            if first < chunk.height:
+                self._parts.append(chunk.gather_every(self.stride, offset=first))
+        f = explore_front(self.space, chunk)
+        self.front = f if self.front is None else explore_front(
+            self.space, pl.concat([self.front, f], how="vertical_relaxed"))
+        self.n_seen += chunk.height
+
+    def cloud(self) -> pl.DataFrame:
+        """The kept points (every ``stride``-th, in grid order)."""
+        if not self._parts:
+            raise ValueError("sweep: no points were evaluated")
+        return pl.concat(self._parts, how="vertical_relaxed")
 
 
 def point_breakdown(space: Any, row: Mapping[str, Any]) -> pl.DataFrame:

@@ -221,9 +221,12 @@ def compare_bars(frame: pl.DataFrame | None) -> hv.Layout:
 
 
 def explore_scatter(results: pl.DataFrame | None, front: pl.DataFrame | None, x: str, y: str,
-                    x_unit: str, y_unit: str, *, threshold: int = RASTERIZE_THRESHOLD) -> tuple[Any, hv.Points]:
+                    x_unit: str, y_unit: str, *, threshold: int = RASTERIZE_THRESHOLD,
+                    n_points: int | None = None) -> tuple[Any, hv.Points]:
     """Every point (rasterized above ``threshold``) with the Pareto front on top as real glyphs.
 
+    ``n_points`` is how many points were evaluated when ``results`` holds a sample of them (a
+    sweep larger than the cloud keeps every k-th point); the title says so.
     Returns the overlay and the front element (the source of the tap selection stream).
     """
     from holoviews.operation.datashader import rasterize
@@ -252,8 +255,10 @@ def explore_scatter(results: pl.DataFrame | None, front: pl.DataFrame | None, x:
         # hover: the objectives and the design parameters (the first columns of a results frame)
         hover_tooltips=[(c, f"@{{{c}}}") for c in dict.fromkeys([x, y, *fcols[:4]]) if c in fdata],
         selection_color="#ff7f0e", selection_line_width=3)
+    total = max(n, n_points or 0)
+    what = f"{total} design points" + (f" ({n} drawn)" if total > n > 0 else "")
     overlay = (cloud * fpts).opts(hv.opts.Overlay(
-        title=f"{n} design points; Pareto front in red (click a point for its breakdown)",
+        title=f"{what}; Pareto front in red (click a point for its breakdown)",
         xlabel=xl, ylabel=yl, logx=True, logy=True, responsive=True, min_height=450, xlim=xlim, ylim=ylim,
         xticks=xticks, yticks=yticks,
         # outside the frame: a front can reach any corner of it

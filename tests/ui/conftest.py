@@ -67,35 +67,45 @@ class Server:
         return [b for b in text.split("Traceback (most recent call last)")[1:]]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextlib.contextmanager
+def serve(d: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A ``tradespace serve`` subprocess on a free port, logging to ``d/server.log``, saving edited
+    targets to ``d/user-targets`` (files put there before the start are listed too); ``extra_env``
+    is added to its environment."""
     if _chromium_missing() and os.environ.get("CI", "").lower() != "true":
         pytest.skip(_chromium_missing() or "")
     port = free_port()
-    d = tmp_path_factory.mktemp("serve")
     log = d / "server.log"
     user = d / "user-targets"
     exe = Path(sys.executable).parent / "tradespace"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app.cli"]
-    env = dict(os.environ, TRADESPACE_USER_TARGETS=str(user))
+    env = dict(os.environ, TRADESPACE_USER_TARGETS=str(user), **(extra_env or {}))
     with log.open("wb") as fh:
         proc = subprocess.Popen([*cmd, "serve", "--port", str(port), "--address", "127.0.0.1"], cwd=ROOT,
                                 stdout=fh, stderr=subprocess.STDOUT, env=env)
-    url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
-    while True:
-        with contextlib.suppress(OSError):  # not listening yet
-            if urllib.request.urlopen(url + "/roofline", timeout=5).status == 200:
-                break
-        if time.time() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("tradespace serve did not start:\n" + log.read_text(errors="replace"))
-        time.sleep(0.3)
-    yield Server(url=url, log=log, user_targets=user, proc=proc)
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + 60
+        while True:
+            with contextlib.suppress(OSError):  # not listening yet
+                if urllib.request.urlopen(url + "/roofline", timeout=5).status == 200:
+                    break
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("tradespace serve did not start:\n" + log.read_text(errors="replace"))
+            time.sleep(0.3)
+        yield Server(url=url, log=log, user_targets=user, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("serve")) as s:
+        yield s
 
 
 @pytest.fixture(scope="session")

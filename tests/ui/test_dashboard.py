@@ -128,7 +128,8 @@ def test_small_search_shows_progress_then_front(page: Page, server: Server) -> N
     deadline = time.time() + 60
     while time.time() < deadline:
         seen.add(page.locator(".w-progress progress").evaluate("e => e.value"))
-        if "done" in page.locator(".w-status").inner_text():
+        # the text is inside the pane's shadow root: a locator into it (the host's inner_text is empty)
+        if "done" in " ".join(page.locator(".w-status pre").all_inner_texts()):
             break
         page.wait_for_timeout(100)
     expect(page.locator(".w-status")).to_contain_text("done: 120 points")

@@ -10,7 +10,7 @@ import polars as pl
 
 from app.dashboard import plots
 from app.dashboard.state import CompareState
-from app.dashboard.views.common import notify_errors, page, sync_url
+from app.dashboard.views.common import guarded, notify_errors, page, sync_url
 from app.dashboard.views.roofline import URL_PARAMS, workload_inputs
 
 
@@ -41,7 +41,7 @@ def view(state: CompareState) -> pn.Column:
     sync_url(state, URL_PARAMS)
     bars = pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.compare_bars, state.param.data)),
                              sizing_mode="stretch_width", min_height=320)
-    table = pn.panel(pn.bind(_table, state.param.data))
+    table = pn.panel(pn.bind(guarded(state, _table), state.param.data))
     return page("Compare", "compare", workload_inputs(state), [table, bars])
 
 

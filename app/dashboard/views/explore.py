@@ -10,8 +10,9 @@ import panel as pn
 
 from app.dashboard import plots
 from app.dashboard.data import EXPORT_FORMATS, axis_defaults, axis_unit, explore_axis_choices
+from app.dashboard.safety import check_target_name, check_workload_name, markdown_text
 from app.dashboard.state import EXPLORE_METRICS, ExploreState
-from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_url
+from app.dashboard.views.common import bind_two_way, guarded, notify_errors, on_click, page, sync_url, watch
 
 URL_PARAMS = {n: n for n in (
     "target", "workload", "axis1", "axis1_low", "axis1_high", "axis1_n", "axis2", "axis2_low", "axis2_high", "axis2_n",
@@ -32,26 +33,27 @@ def _bind_axis(sel: pn.widgets.Select, state: ExploreState, i: int) -> None:
     def w2s(event: Any) -> None:
         if from_state["on"] or event.new == getattr(state, f"axis{i}"):
             return
-        setattr(state, f"axis{i}", event.new)
-        if event.new:
+        state.apply(**{f"axis{i}": event.new})
+        if event.new and getattr(state, f"axis{i}") == event.new:  # accepted by the state's checks
             try:
                 lo, hi, _ = axis_defaults(event.new, state.target, state.workload)
             except (KeyError, ValueError) as exc:
                 state._fail(exc)  # noqa: SLF001 - the state's error channel
                 return
-            state.param.update(**{f"axis{i}_low": lo, f"axis{i}_high": hi})
+            state.apply(**{f"axis{i}_low": lo, f"axis{i}_high": hi})
 
     def s2w(event: Any) -> None:
+        cur = getattr(state, f"axis{i}")  # the current value: a rejected one has been put back
         from_state["on"] = True
         try:
-            if event.new not in sel.options:
-                sel.options = sorted({*sel.options, event.new})
-            sel.value = event.new
+            if cur not in sel.options:
+                sel.options = sorted({*sel.options, cur})
+            sel.value = cur
         finally:
             from_state["on"] = False
 
-    sel.param.watch(w2s, "value")
-    state.param.watch(s2w, f"axis{i}")
+    watch(state, sel, w2s, "value")
+    watch(state, state, s2w, f"axis{i}")
 
 
 def view(state: ExploreState) -> pn.Column:
@@ -66,16 +68,17 @@ def view(state: ExploreState) -> pn.Column:
                                     css_classes=["w-workload"]), state, "workload")
     axes = []
     for i in (1, 2, 3):
-        try:
-            choices = ["", *explore_axis_choices(state.target, state.workload)]
-        except KeyError:
+        try:  # names checked first: nothing is loaded for a name the registries do not list
+            choices = ["", *explore_axis_choices(check_target_name(state.target), check_workload_name(state.workload))]
+        except (KeyError, ValueError):
             choices = [""]
         cur = getattr(state, f"axis{i}")
         sel = pn.widgets.Select(label=f"parameter {i}", options=sorted(set(choices) | {cur}), value=cur,
                                 css_classes=[f"w-axis{i}"])
         _bind_axis(sel, state, i)
-        unit = pn.pane.Markdown(pn.bind(lambda s: f"bounds in **{axis_unit(s, state.workload) if s else '-'}**", sel),
-                                margin=(0, 10))
+        unit = pn.pane.Markdown(pn.bind(guarded(state, lambda s: "bounds in **"
+                                                + markdown_text(axis_unit(s, state.workload) if s else "-") + "**"),
+                                        sel), margin=(0, 10))
         lo = _w(pn.widgets.FloatInput(label="low", value=getattr(state, f"axis{i}_low"), width=95,
                                       css_classes=[f"w-axis{i}-low"]), state, f"axis{i}_low")
         hi = _w(pn.widgets.FloatInput(label="high", value=getattr(state, f"axis{i}_high"), width=95,
@@ -113,14 +116,15 @@ def view(state: ExploreState) -> pn.Column:
         run.disabled = state.running
         cancel.disabled = not state.running
 
-    state.param.watch(on_progress, "progress")
-    state.param.watch(on_status, "status")
-    state.param.watch(on_running, "running")
+    watch(state, state, on_progress, "progress")
+    watch(state, state, on_status, "status")
+    watch(state, state, on_running, "running")
+
     async def on_run(event: Any) -> None:  # a coroutine function, so Panel awaits it on the event loop
         await state.run()
 
-    run.on_click(on_run)
-    cancel.on_click(lambda e: state.cancel())
+    on_click(state, run, on_run)
+    on_click(state, cancel, lambda e: state.cancel())
 
     # plot: rebuilt when a run finishes; the front is a real glyph with hover and tap
     plot_pane = pn.pane.HoloViews(sizing_mode="stretch_width", min_height=470, css_classes=["explore-plot"])
@@ -132,24 +136,26 @@ def view(state: ExploreState) -> pn.Column:
     def draw_breakdown(event: Any) -> None:
         bd_pane.object = plots.explore_breakdown(state.breakdown)
 
-    state.param.watch(draw_breakdown, "breakdown")
+    watch(state, state, draw_breakdown, "breakdown")
 
     def draw(event: Any = None) -> None:
-        x, y = state.x_metric, state.y_metric
-        overlay, fpts = plots.explore_scatter(state.results, state.front, x, y, EXPLORE_METRICS[x],
-                                              EXPLORE_METRICS[y])
+        # the axes of the run shown (its objectives), not the widgets' current choice
+        space = state._space  # noqa: SLF001 - the space of the results
+        x, y = (o.metric for o in space.objectives) if space is not None else (state.x_metric, state.y_metric)
+        overlay, fpts = plots.explore_scatter(state.results, state.front, x, y, EXPLORE_METRICS.get(x, "1"),
+                                              EXPLORE_METRICS.get(y, "1"), n_points=state.n_evaluated)
         tap = hv.streams.Selection1D(source=fpts)
-        tap.add_subscriber(lambda index: state.select(index[0]) if index else None)
+        tap.add_subscriber(guarded(state, lambda index: state.select(index[0]) if index else None))
         plot_pane.object = overlay
 
-    state.param.watch(draw, "front")
-    draw()
+    watch(state, state, draw, "front")
+    guarded(state, draw)()
 
     def downloader(fmt: str) -> pn.widgets.FileDownload:
         def cb() -> io.BytesIO:
             try:
                 return io.BytesIO(state.export(fmt))
-            except ValueError as exc:
+            except Exception as exc:  # an expected error's message, else an internal error id
                 state._fail(exc)  # noqa: SLF001
                 return io.BytesIO(b"")
         return pn.widgets.FileDownload(callback=cb, filename=f"pareto-front.{fmt}", label=f"Export {fmt.upper()}",

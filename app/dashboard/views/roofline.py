@@ -7,8 +7,9 @@ from typing import Any
 import panel as pn
 
 from app.dashboard import plots
+from app.dashboard.safety import markdown_text
 from app.dashboard.state import PHASES, CompareState, RooflineState
-from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_url
+from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_url, watch
 
 URL_PARAMS = {"targets": "targets", "workload": "workload", "phase": "phase", "mode": "mode", "knobs": "knobs"}
 
@@ -39,6 +40,11 @@ def knob_widget(state: RooflineState | CompareState, knob: Any) -> pn.widgets.Wi
                                   start=lo, end=hi, css_classes=css, placeholder=AS_BUILT if unset else "")
 
     def changed(e: Any) -> None:
+        try:
+            if e.new == _shown_value(state, knob):
+                return  # the widget was set from the state (a rejected value put back)
+        except KeyError:  # the workload changed: this widget is about to be replaced
+            return
         if e.new is None or e.new == AS_BUILT:
             state.clear_knob(knob.name)
         elif knob.kind == "float":
@@ -46,8 +52,33 @@ def knob_widget(state: RooflineState | CompareState, knob: Any) -> pn.widgets.Wi
         else:
             state.set_knob(knob.name, e.new)
 
-    w.param.watch(changed, "value")
+    def follow(e: Any) -> None:
+        # the state may reject the value and keep its last valid one: the widget shows that one
+        try:
+            v = _shown_value(state, knob)
+        except KeyError:  # the workload changed: this widget is about to be replaced
+            return
+        if w.value != v:
+            if isinstance(w, pn.widgets.Select) and v not in w.options:
+                w.options = [*w.options, v]
+            w.value = v
+
+    watch(state, w, changed, "value")
+    watch(state, state, follow, "knobs")
     return w
+
+
+def _shown_value(state: RooflineState | CompareState, knob: Any) -> Any:
+    """What the knob's widget shows for the state's current value (display unit, "(as built)");
+    KeyError when the state's workload has no such knob."""
+    value = state.knob_value(knob.name)
+    if knob.kind == "categorical":
+        return AS_BUILT if value is None else str(value)
+    if knob.kind == "bool":
+        return bool(value)
+    if knob.kind == "int":
+        return int(value)
+    return None if value is None else knob.from_si(float(value))
 
 
 def workload_inputs(state: RooflineState | CompareState) -> list[Any]:
@@ -70,7 +101,7 @@ def workload_inputs(state: RooflineState | CompareState) -> list[Any]:
     def rebuild(event: Any) -> None:
         knobs.objects = [knob_widget(state, k) for k in state.knob_specs()]
 
-    state.param.watch(rebuild, "workload")
+    watch(state, state, rebuild, "workload")
     return [targets, workload, phase, pn.pane.Markdown("**model**", margin=(0, 10)), mode,
             pn.pane.Markdown("**workload and algorithm knobs**", margin=(0, 10)), knobs]
 
@@ -80,7 +111,7 @@ def _summary(data: Any) -> str:
         return ""
     rows = ["| target | latency per run (s) | energy per run (J) |", "|---|---|---|"]
     for r in data.totals.iter_rows(named=True):
-        rows.append(f"| {r['target']} | {r['latency_s']:.4g} | {r['energy_J']:.4g} |")
+        rows.append(f"| {markdown_text(r['target'])} | {r['latency_s']:.4g} | {r['energy_J']:.4g} |")
     return "\n".join(rows)
 
 
@@ -99,7 +130,7 @@ def view(state: RooflineState) -> pn.Column:
                 b.update(state.data)
             summary.object = _summary(state.data)
 
-    state.param.watch(redraw, "data")
+    watch(state, state, redraw, "data")
     roof_pane = pn.pane.Bokeh(roof.figure, sizing_mode="stretch_width", min_height=440, css_classes=["roofline-plot"])
     row = pn.Row(*[pn.pane.Bokeh(b.figure) for b in bars])
     return page("Roofline", "roofline", workload_inputs(state), [summary, roof_pane, row])

@@ -7,8 +7,9 @@ from typing import Any
 import panel as pn
 import polars as pl
 
+from app.dashboard.safety import markdown_text
 from app.dashboard.state import TargetsState
-from app.dashboard.views.common import bind_two_way, notify_errors, page, sync_url
+from app.dashboard.views.common import bind_two_way, guarded, notify, notify_errors, on_click, page, sync_url, watch
 
 
 def _fields_table(frame: pl.DataFrame | None) -> Any:
@@ -33,7 +34,7 @@ def view(state: TargetsState) -> pn.Column:
     def refresh_options(event: Any) -> None:
         target.options = state.available()
 
-    state.param.watch(refresh_options, "n_targets")
+    watch(state, state, refresh_options, "n_targets")
 
     fields = list(state.fields["field"]) if state.fields is not None else []
     field = pn.widgets.Select(label="field to edit", options=fields, css_classes=["w-field"])
@@ -47,30 +48,30 @@ def view(state: TargetsState) -> pn.Column:
         row = f.filter(pl.col("field") == field.value).row(0, named=True)
         # declared range (FIELD_SPECS) drives the widget bounds
         value.param.update(start=row["low"], end=row["high"], value=row["value"])
-        bounds.object = f"unit **{row['unit']}**, allowed [{row['low']:.6g}, {row['high']:.6g}]"
+        bounds.object = f"unit **{markdown_text(row['unit'])}**, allowed [{row['low']:.6g}, {row['high']:.6g}]"
 
     def on_target(event: Any) -> None:
         field.options = list(state.fields["field"]) if state.fields is not None else []
         on_field()
 
-    field.param.watch(on_field, "value")
-    state.param.watch(on_target, "target")
-    on_field()
+    watch(state, field, on_field, "value")
+    watch(state, state, on_target, "target")
+    guarded(state, on_field)()
     apply = pn.widgets.Button(label="Apply edit", color="primary", css_classes=["w-apply"])
-    apply.on_click(lambda e: state.edit(field.value, value.value))
+    on_click(state, apply, lambda e: state.edit(field.value, value.value))
     name = pn.widgets.TextInput(label="name of the copy", placeholder="e.g. h100-fast-hbm", css_classes=["w-name"])
     bind_two_way(name, state, "new_name")
     save = pn.widgets.Button(label="Save as new target", color="success", css_classes=["w-save"])
 
     def on_save(event: Any) -> None:
-        if state.save() is not None and pn.state.notifications is not None:
-            pn.state.notifications.success(state.message, duration=6000)
+        if state.save() is not None:
+            notify("success", state.message, duration=6000)
 
-    save.on_click(on_save)
-    edits = pn.pane.Markdown(pn.bind(lambda e: "**edits:** " + (", ".join(f"{k} = {v:g}" for k, v in e.items())
-                                                             or "none"), state.param.edits),
+    on_click(state, save, on_save)
+    edits = pn.pane.Markdown(pn.bind(guarded(state, lambda e: "**edits:** " + (
+        ", ".join(f"{markdown_text(k)} = {v:g}" for k, v in e.items()) or "none")), state.param.edits),
                              css_classes=["w-edits"])
-    table = pn.panel(pn.bind(_fields_table, state.param.fields))
+    table = pn.panel(pn.bind(guarded(state, _fields_table), state.param.fields))
     sidebar = [target, pn.pane.Markdown("**edit a copy**", margin=(0, 10)), field, bounds, value, apply, edits,
                name, save]
     return page("Targets", "targets", sidebar, [table])
