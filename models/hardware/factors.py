@@ -2,9 +2,9 @@
 
 A factor is any field that scales achievable rates below the datasheet: engine efficiencies
 (per engine and per operator kind), size curves, memory-level efficiencies other than the
-ideal default, and per-unit bandwidth caps. ``scripts/update_docs.py`` writes the table into
-docs/models.md between its markers (models never write files); a test checks the docs are
-current.
+ideal default, and per-unit and sustained (core-complex) bandwidth caps.
+``scripts/update_docs.py`` writes the table into docs/models.md between its markers (models
+never write files); a test checks the docs are current.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from models.hardware.registry import load_all_targets
 
 __all__ = ["BEGIN", "END", "FACTOR_LEAVES", "factor_rows", "factor_table_markdown"]
 
-FACTOR_LEAVES = ("efficiency", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "per_unit_bandwidth")
+FACTOR_LEAVES = ("efficiency", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "per_unit_bandwidth",
+                 "sustained_bandwidth")
 BEGIN = "<!-- factor-table:begin -->"
 END = "<!-- factor-table:end -->"
 

@@ -187,7 +187,7 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "read_by", "capacity", "bandwidth", "energy_per_byte"},
-             {"efficiency", "per_unit_bandwidth"})
+             {"efficiency", "per_unit_bandwidth", "sustained_bandwidth"})
     name = ctx.string(raw, "name", where)
     where = f"memories.{name}."
     kind = ctx.string(raw, "kind", where, MEMORY_KINDS)
@@ -210,9 +210,13 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if "per_unit_bandwidth" in raw:
         per_unit, sources["per_unit_bandwidth"] = ctx.quantity(
             raw["per_unit_bandwidth"], where + "per_unit_bandwidth", FIELD_SPECS["per_unit_bandwidth"])
+    sustained = None
+    if "sustained_bandwidth" in raw:
+        sustained, sources["sustained_bandwidth"] = ctx.quantity(
+            raw["sustained_bandwidth"], where + "sustained_bandwidth", FIELD_SPECS["sustained_bandwidth"])
     return MemoryLevel(name=name, kind=kind, capacity_B=cap, bandwidth_B_per_s=bw, energy_J_per_B=epb,
-                       efficiency=eff, per_unit_bandwidth_B_per_s=per_unit, read_by=tuple(read_by),
-                       sources=sources)
+                       efficiency=eff, per_unit_bandwidth_B_per_s=per_unit,
+                       sustained_bandwidth_B_per_s=sustained, read_by=tuple(read_by), sources=sources)
 
 
 def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | None = None) -> Target:
@@ -372,7 +376,8 @@ def target_to_toml(t: Target) -> str:
         lines += ["", "[[memories]]", f'name = "{esc(m.name)}"', f'kind = "{m.kind}"',
                   "read_by = [" + ", ".join(f'"{r}"' for r in m.read_by) + "]"]
         p = f"memories.{m.name}."
-        for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency", "per_unit_bandwidth"):
+        for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency", "per_unit_bandwidth",
+                    "sustained_bandwidth"):
             if p + key not in fields:
                 continue
             v, spec, src = fields[p + key]

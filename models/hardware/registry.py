@@ -159,7 +159,7 @@ def _adds_entry(target: Target, path: str) -> bool:
     from models.workloads.kinds import OP_KINDS
 
     parts = path.split(".")
-    if len(parts) == 3 and parts[0] == "memories" and parts[2] == "per_unit_bandwidth":
+    if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth"):
         return parts[1] in {m.name for m in target.memories}
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
         return False
@@ -175,7 +175,8 @@ _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per
                 **{t: t for t in ENGINE_KIND_TABLES}}
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
                 "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency",
-                "per_unit_bandwidth": "per_unit_bandwidth_B_per_s"}
+                "per_unit_bandwidth": "per_unit_bandwidth_B_per_s",
+                "sustained_bandwidth": "sustained_bandwidth_B_per_s"}
 
 
 def _set(t: Target, path: str, value: float, source: str) -> Target:

@@ -104,7 +104,14 @@ FIELD_SPECS: dict[str, Param] = {
     "per_unit_bandwidth": _F(name="per_unit_bandwidth", dimension="bandwidth", unit="GB/s", low=0,
                              high=1e16, low_open=True, log=True,
                              description="most one unit (core) of a reading engine can draw from this "
-                                         "level; the engine gets min(bandwidth, n_units x this)"),
+                                         "level; the engine gets min(bandwidth, n_units x this, "
+                                         "sustained_bandwidth)"),
+    "sustained_bandwidth": _F(name="sustained_bandwidth", dimension="bandwidth", unit="GB/s", low=0,
+                              high=1e16, low_open=True, log=True,
+                              description="most all units of one reading engine together sustain from this "
+                                          "level (a STREAM-type measurement of the core complex); shared by "
+                                          "the engine's units: it gets min(bandwidth, n_units x "
+                                          "per_unit_bandwidth, this)"),
     "energy_per_byte": _F(name="energy_per_byte", dimension="energy_per_byte", unit="pJ/B",
                           low=0, high=1e-6, low_open=False, log=False,
                           description="dynamic energy per byte moved"),
@@ -201,8 +208,11 @@ class MemoryLevel:
     """A memory level: capacity, bandwidth, energy per byte, and the engines that read it.
 
     ``per_unit_bandwidth_B_per_s`` (optional) caps what one unit (core, SM) of a reading engine
-    can draw: an engine with ``n`` units gets ``min(bandwidth x efficiency, n x per_unit)``, so a
-    single CPU core cannot stream at the whole socket's DRAM bandwidth.
+    can draw, and ``sustained_bandwidth_B_per_s`` (optional) what all its units together can
+    draw (the cluster's shared limit, from a STREAM-type measurement): an engine with ``n``
+    units gets ``min(bandwidth x efficiency, n x per_unit, sustained)``, so a single CPU core
+    cannot stream at the whole socket's DRAM bandwidth, and adding cores stops helping once
+    the core complex saturates.
     """
 
     name: str
@@ -212,6 +222,7 @@ class MemoryLevel:
     energy_J_per_B: float
     efficiency: float = 1.0
     per_unit_bandwidth_B_per_s: float | None = None
+    sustained_bandwidth_B_per_s: float | None = None
     read_by: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -319,6 +330,9 @@ class Target:
             put(p + "efficiency", m.efficiency, m.sources.get("efficiency", "model default: 1.0 (ideal)"))
             if m.per_unit_bandwidth_B_per_s is not None:
                 put(p + "per_unit_bandwidth", m.per_unit_bandwidth_B_per_s, m.sources.get("per_unit_bandwidth", ""))
+            if m.sustained_bandwidth_B_per_s is not None:
+                put(p + "sustained_bandwidth", m.sustained_bandwidth_B_per_s,
+                    m.sources.get("sustained_bandwidth", ""))
         return out
 
     def native_dtypes(self) -> tuple[str, ...]:

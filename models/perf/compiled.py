@@ -47,8 +47,9 @@ class CompiledTarget:
     bandwidth_B_per_s, capacity_B, energy_J_per_B
         ``(P, L)``; bandwidth already multiplied by the level's efficiency.
     unit_cap_B_per_s
-        ``(P, E, L)`` bandwidth cap of each engine at each level: its n_units x the level's
-        per-unit bandwidth (inf where the level has none).
+        ``(P, E, L)`` bandwidth cap of each engine at each level: ``min(n_units x the level's
+        per-unit bandwidth, the level's sustained bandwidth)`` (a missing term does not limit;
+        inf where the level has neither).
     paths
         Per engine, the level indices it reads from, innermost first.
     static_power_W, op_overhead_s, area_m2
@@ -189,14 +190,26 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         cap_e[(li,)] = get(p + "capacity", m.capacity_B)
         eb_e[(li,)] = get(p + "energy_per_byte", m.energy_J_per_B)
     paths = tuple(tuple(li for li, m in enumerate(t.memories) if e.name in m.read_by) for e in t.engines)
+    # what an engine's units together can draw from a level: min(n_units x per-unit bandwidth,
+    # the level's sustained (core-complex) bandwidth), either term absent = no limit from it
     cap_u: dict[tuple[int, ...], np.ndarray] = {}
     for li, m in enumerate(t.memories):
-        if m.per_unit_bandwidth_B_per_s is None:
+        if m.per_unit_bandwidth_B_per_s is None and m.sustained_bandwidth_B_per_s is None:
             continue
-        per_unit = get(f"memories.{m.name}.per_unit_bandwidth", m.per_unit_bandwidth_B_per_s)
+        p = f"memories.{m.name}."
+        per_unit = None if m.per_unit_bandwidth_B_per_s is None else \
+            get(p + "per_unit_bandwidth", m.per_unit_bandwidth_B_per_s)
+        sustained = None if m.sustained_bandwidth_B_per_s is None else \
+            get(p + "sustained_bandwidth", m.sustained_bandwidth_B_per_s)
         for i, e in enumerate(t.engines):
-            if e.name in m.read_by:
-                cap_u[i, li] = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
+            if e.name not in m.read_by:
+                continue
+            if per_unit is None:
+                assert sustained is not None
+                cap_u[i, li] = sustained
+            else:
+                drawn = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
+                cap_u[i, li] = drawn if sustained is None else np.minimum(drawn, sustained)
 
     def point(v: np.ndarray) -> np.ndarray:
         return np.broadcast_to(v, (P,)).copy()

@@ -14,7 +14,8 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
 - home level: the innermost level of ``e``'s memory path whose capacity holds the operator's
   working set (the outermost when none does);
 - memory time ``t_m = bytes x max over the levels from the innermost to the home of
-  1 / bandwidth``, a level's bandwidth capped at ``n_units x per_unit_bandwidth`` of ``e``;
+  1 / bandwidth``, a level's bandwidth capped at ``min(n_units x per_unit_bandwidth,
+  sustained_bandwidth)`` for ``e`` (its units share the core complex's sustained limit);
 - time ``t = max(t_c, t_m) + overhead`` (overlap ``max``) or ``t_c + t_m + overhead`` (``sum``);
 - dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
   from the innermost to the home``.

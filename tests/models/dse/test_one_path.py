@@ -208,12 +208,13 @@ def test_a_real_search_reports_the_numbers_evaluate_gives(tmp_path):
 
 
 def test_per_unit_caps_with_an_n_units_override_pick_the_faster_engine():
-    # The case that showed two prices before: m2-ultra-cpu with 4 P-cores (each capped at its
-    # per-core DRAM bandwidth) against 16 E-cores: Llama-2-7B int8 decode of 16 tokens is
-    # memory-bound, the E-cores draw more bandwidth in all and win; evaluate never reports a
-    # time above what forcing the faster engine gives.
+    # The case that showed two prices before: m2-ultra-cpu with 2 P-cores (each capped at its
+    # per-core DRAM bandwidth: 2 x 102 GB/s, below the complex's sustained 311 GB/s) against 16
+    # E-cores: Llama-2-7B int8 decode of 16 tokens is memory-bound, the E-cores draw more
+    # bandwidth in all and win; evaluate never reports a time above what forcing the faster
+    # engine gives.
     knobs = {"phase": "decode", "n_generated": 16, "weight_dtype": "int8", "act_dtype": "int8", "kv_dtype": "int8"}
-    ov = {"engines.pcores.n_units": 4.0}
+    ov = {"engines.pcores.n_units": 2.0}
     best = evaluate_point("m2-ultra-cpu", "llama-2-7b", knobs, overrides=ov, detail=False).perf.latency_s[0]
     for eng in ("pcores", "ecores"):
         forced = evaluate_point("m2-ultra-cpu", "llama-2-7b", knobs, overrides=ov, engine=eng, detail=False)
