@@ -182,7 +182,8 @@ def _scale(spec: WorkloadSpec, built: Mapping[str, Any], ak: Mapping[str, Any]) 
         d["scaling_factor"], d["scaling_alpha"], built.get("batch", 1), built.get("resolution", 224))))
     shape = s.shape
     net = scale_anynet(*regnetx_base(spec.name), s.reshape(-1), str(d["scaling_strategy"]), alpha.reshape(-1),
-                       resolution=res.reshape(-1), batch=batch.reshape(-1), dtype=str(built.get("dtype", "fp16")))
+                       resolution=res.reshape(-1), batch=batch.reshape(-1), dtype=str(built.get("dtype", "fp16")),
+                       fold_bn=bool(np.all(built.get("fold_bn", True))) and not bool(built.get("training", False)))
     table = net.table
     if shape and shape != (1,) and table.n_points > 1:
         n = int(np.prod(shape))

@@ -91,8 +91,16 @@ _LLM_KNOBS = (
 )
 
 
+# Inference compilers (TensorRT, TFLite/Vela, TVM, ONNX Runtime) fold BatchNorm's scale and shift
+# into the weights and bias of the conv or linear layer before it and fuse the activation into
+# its epilogue, so a deployed network has no BN pass; eager PyTorch keeps it (fold_bn = false).
+FOLD_BN = _knob(name="fold_bn", kind="bool", default=True,
+                description="BatchNorm folded into the conv/linear layer before it and its activation fused, as "
+                            "inference compilers do (a training step keeps BN whatever this says)")
+
+
 def _vision_knobs(resolution: int, res_low: int = 32, res_high: int = 4096, dtype: str = "fp16",
-                  width: bool = True) -> tuple[Param, ...]:
+                  width: bool = True, bn: bool = True) -> tuple[Param, ...]:
     ks = [BATCH,
           _knob(name="resolution", kind="int", default=resolution, low=res_low, high=res_high, unit="px",
                description="input image side")]
@@ -102,7 +110,16 @@ def _vision_knobs(resolution: int, res_low: int = 32, res_high: int = 4096, dtyp
     ks += [_dtype_knob("dtype", dtype, "datatype of weights and activations"),
            _knob(name="training", kind="bool", default=False,
                 description="a training step (forward + backward + update) instead of inference")]
+    if bn:
+        ks.append(FOLD_BN)
     return tuple(ks)
+
+
+def _fold(knobs: dict[str, Any], training: bool) -> dict[str, Any]:
+    """``knobs`` with ``fold_bn`` off in a training step (backward needs the BN statistics)."""
+    if "fold_bn" in knobs:
+        knobs["fold_bn"] = bool(np.all(knobs["fold_bn"])) and not training
+    return knobs
 
 
 def _maybe_train(table: OperatorTable, training: bool) -> OperatorTable:
@@ -135,7 +152,7 @@ def _vision(fn_path: str, **fixed: Any) -> Callable[..., OperatorTable]:
 
         mod, fn = fn_path.rsplit(".", 1)
         f = getattr(importlib.import_module(mod), fn)
-        return _maybe_train(f(**fixed, **knobs), training)
+        return _maybe_train(f(**fixed, **_fold(knobs, training)), training)
 
     return build
 
@@ -143,6 +160,7 @@ def _vision(fn_path: str, **fixed: Any) -> Callable[..., OperatorTable]:
 def _mobilenet_v1(*, training: bool = False, group_size: Any = 1, n_groups: Any = 0, **knobs: Any) -> OperatorTable:
     from models.workloads.cnn import mobilenet_v1
 
+    knobs = _fold(knobs, training)
     if int(np.max(n_groups)) > 0:
         if np.any(np.asarray(group_size) != 1):
             raise ValueError("give group_size or n_groups, not both")
@@ -153,6 +171,7 @@ def _mobilenet_v1(*, training: bool = False, group_size: Any = 1, n_groups: Any 
 def _resnext(*, training: bool = False, cardinality: Any = 32, group_size: Any = 0, **knobs: Any) -> OperatorTable:
     from models.workloads.cnn import resnext50_32x4d
 
+    knobs = _fold(knobs, training)
     gw = None if int(np.max(group_size)) == 0 else group_size
     return _maybe_train(resnext50_32x4d(cardinality=int(np.max(cardinality)), group_width=gw, **knobs), training)
 
@@ -200,20 +219,20 @@ def _specs() -> dict[str, WorkloadSpec]:
     for rn in ("regnetx-200mf", "regnetx-400mf", "regnetx-800mf", "regnetx-1.6gf"):
         add(rn, "cnn", f"{rn.upper()} (Radosavovic et al. 2020)", "image", _vision_knobs(224, width=False),
             _vision("models.workloads.anynet.regnetx", name=rn))
-    add("vit-b16", "vit", "ViT-B/16 (Dosovitskiy et al. 2021)", "image", _vision_knobs(224, width=False),
+    add("vit-b16", "vit", "ViT-B/16 (Dosovitskiy et al. 2021)", "image", _vision_knobs(224, width=False, bn=False),
         _vision("models.workloads.vit.vit_b16"))
     add("resnet8", "kws", "ResNet8, MLPerf Tiny image classification (CIFAR-10)", "image",
         (BATCH, _dtype_knob("dtype", "fp16", "datatype"),
-         _knob(name="training", kind="bool", default=False, description="a training step")),
+         _knob(name="training", kind="bool", default=False, description="a training step"), FOLD_BN),
         _vision("models.workloads.kws.resnet8"))
     add("ds-cnn", "kws", "DS-CNN keyword spotting, MLPerf Tiny", "utterance",
         (BATCH, _dtype_knob("dtype", "fp16", "datatype"),
-         _knob(name="training", kind="bool", default=False, description="a training step")),
+         _knob(name="training", kind="bool", default=False, description="a training step"), FOLD_BN),
         _vision("models.workloads.kws.ds_cnn"))
     add("tdnn-xvector", "speech", "x-vector TDNN speaker embedding (Snyder et al. 2018)", "utterance",
         (BATCH, _knob(name="frames", kind="int", default=300, low=16, high=100000, unit="frames",
                      description="input frames (10 ms each)"),
-         _dtype_knob("dtype", "fp16", "datatype")),
+         _dtype_knob("dtype", "fp16", "datatype"), FOLD_BN),
         _vision("models.workloads.tdnn.tdnn_xvector"))
     for v in ("M3", "M5", "M7", "M11", "XL"):
         for scale in (2, 4):

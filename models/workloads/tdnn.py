@@ -42,6 +42,7 @@ def tdnn_xvector(
     n_features: int = 24,
     n_speakers: int | None = None,
     dtype: str = "fp16",
+    fold_bn: bool = False,
 ) -> OperatorTable:
     """x-vector TDNN forward pass.
 
@@ -58,12 +59,14 @@ def tdnn_xvector(
         Add the training classifier (segment7 -> n_speakers) if given.
     dtype
         Weight and activation datatype.
+    fold_bn
+        Fold every BatchNorm into the layer before it and fuse its ReLU (no ``relu_bn`` rows).
     """
     batch = check_positive("batch", batch, integer=True)
     t = check_positive("frames", frames, integer=True)
     if np.any(t <= 14):
         raise ValueError(f"frames must exceed the 14-frame context of the TDNN, got {frames!r}")
-    nb = NetBuilder(batch, dtype)
+    nb = NetBuilder(batch, dtype, fold_bn=fold_bn)
     dim = float(n_features)
     for name, ctx, lost, d_out in _FRAME_LAYERS:
         t = t - lost
