@@ -18,26 +18,22 @@ def _published(r: CaseResult) -> str:
     return f"{c.published:.6g}" if c.published is not None else str(list(c.published_range or ()))
 
 
-def _summary_line(s: dict) -> str:
-    """The one-line summary: counts, sources, and the check cases' errors."""
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.1%}"
 
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.2%}"
 
-    line = (
-        f"{s['n_within']}/{s['n_cases']} within tolerance ({s['n_check']} check, {s['n_calibration']} "
-        f"calibration); {s['n_papers']} sources; median |rel. error| of check cases "
-        f"{pct(s['median_abs_relative_error_check'])} (range cases count 0 inside their range); "
-        f"of point-valued check cases: median {pct(s['median_abs_relative_error_check_point_values'])}, "
-        f"max {pct(s['max_abs_relative_error_check_point_values'])}"
-    )
-    if s["n_gap"]:
-        line += (
-            f". Known gaps (published numbers the model does not meet, reported, not counted): "
-            f"{s['n_gap']} from {s['n_gap_papers']} sources, median |rel. error| "
-            f"{pct(s['median_abs_relative_error_gap'])}"
-        )
-    return line
+def headline(s: dict) -> str:
+    """The first line: |relative error| over every measured case, gaps included, with the count."""
+    groups = ", ".join(f"{g} {v['n']} (median {_pct(v['median_abs_error'])})" for g, v in s["by_group"].items())
+    return (f"{s['n_measured']} measured cases from {s['n_sources']} sources ({s['n_energy']} energy or power), "
+            f"gaps included: median |error| {_pct(s['median_abs_error_measured'])}, 90th percentile "
+            f"{_pct(s['p90_abs_error_measured'])}. By quantity: {groups}.")
+
+
+def _counts_line(s: dict) -> str:
+    return (f"Checks: {s['n_check_within']}/{s['n_check']} within tolerance. Known gaps: {s['n_gap']} (median |error| "
+            f"{_pct(s['median_abs_error_gap'])}), each with the mechanism the model lacks. Calibration cases (a factor "
+            f"was set from them; in no figure above): {s['n_calibration']}.")
 
 
 def _row(r: CaseResult) -> list[str]:
@@ -58,19 +54,24 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "validate",
         help="check the models against published numbers",
-        description="Run every case of data/validation/*.toml; exit 1 if any is out of tolerance.",
+        description="Run every measured case of data/validation/*.toml through the public model path. Prints "
+        "first the median and 90th-percentile |error| over every measured case, gaps included; then the checks, "
+        "the known gaps by reason and the calibration cases. Exit 1 if a check or calibration case is out of "
+        "tolerance.",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object {cases, summary}")
-    p.add_argument("--report", metavar="FILE.html", help="write an offline HTML report with a parity plot")
+    p.add_argument("--json", action="store_true", help="print one JSON object {summary, cases, gaps, calibration}")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="write an offline HTML report with a parity plot per kind of quantity")
     p.add_argument("--cases", metavar="PATH", action="append", help="validation file or folder (repeatable)")
     p.set_defaults(func=run)
 
 
-def parity_data(result: SuiteResult) -> dict[str, list[Any]]:
-    """Columns of the parity plot: published (or range middle) vs predicted, per case."""
-    rs = result.results
+def parity_data(result: SuiteResult, group: str | None = None) -> dict[str, list[Any]]:
+    """Columns of the parity plot: published (or range middle) vs predicted, per case (of ``group``)."""
+    rs = [r for r in result.results if group is None or r.case.group == group]
     return {
         "id": [r.case.id for r in rs],
+        "unit": [r.case.unit for r in rs],
         "published": [r.case.reference_value for r in rs],
         "predicted": [r.predicted for r in rs],
         "role": [r.case.role for r in rs],
@@ -88,36 +89,27 @@ def _html(result: SuiteResult) -> str:
     from bokeh.plotting import figure
     from bokeh.resources import INLINE
 
-    d = parity_data(result)
-    pos = [abs(v) for v in d["published"] + d["predicted"] if v]
-    lo, hi = min(pos) / 2, max(pos) * 2
-    fig = figure(
-        title="Predicted vs published",
-        x_axis_type="log",
-        y_axis_type="log",
-        width=560,
-        height=520,
-        x_axis_label="published",
-        y_axis_label="predicted",
-        x_range=Range1d(lo, hi),
-        y_range=Range1d(lo, hi),
-    )
-    fig.line([lo, hi], [lo, hi], color="gray", line_dash="dashed")
-    src = ColumnDataSource({k: [abs(v) if isinstance(v, float) else v for v in vals] for k, vals in d.items()})
-    fig.scatter("published", "predicted", source=src, size=8, color="colour", legend_group="role")
-    fig.legend.location = "top_left"
-    fig.add_tools(
-        HoverTool(
-            tooltips=[
-                ("case", "@id"),
-                ("published", "@published"),
-                ("predicted", "@predicted"),
-                ("within tolerance", "@within"),
-                ("role", "@role"),
-            ]
-        )
-    )
-    script, div = components(fig)
+    figs = []
+    for group in sorted({r.case.group for r in result.results}):
+        d = parity_data(result, group)
+        pos = [abs(v) for v in d["published"] + d["predicted"] if v]
+        lo, hi = min(pos) / 2, max(pos) * 2
+        units = ", ".join(sorted(set(d["unit"])))
+        fig = figure(title=f"{group}: predicted vs published ({len(d['id'])} cases)", x_axis_type="log",
+                     y_axis_type="log", width=460, height=440, x_axis_label=f"published ({units})",
+                     y_axis_label=f"predicted ({units})", x_range=Range1d(lo, hi), y_range=Range1d(lo, hi))
+        fig.line([lo, hi], [lo, hi], color="gray", line_dash="dashed")
+        src = ColumnDataSource({k: [abs(v) if isinstance(v, float) else v for v in vals] for k, vals in d.items()})
+        fig.scatter("published", "predicted", source=src, size=8, color="colour", legend_group="role")
+        fig.legend.location = "top_left"
+        fig.add_tools(HoverTool(tooltips=[("case", "@id"), ("published", "@published @unit"),
+                                          ("predicted", "@predicted @unit"), ("within tolerance", "@within"),
+                                          ("role", "@role")]))
+        figs.append(fig)
+    from bokeh.layouts import row
+
+    script, div = components(row(*figs))
+
     s = result.summary()
 
     def table(rs: tuple[CaseResult, ...], last: str) -> str:
@@ -137,18 +129,27 @@ def _html(result: SuiteResult) -> str:
             f"<th>source</th>{f'<th>{last}</th>' if last else ''}</tr>{rows}</table>"
         )
 
+    by_reason: dict[str, list[CaseResult]] = {}
+    for r in result.gaps:
+        by_reason.setdefault(r.case.gap_reason or "", []).append(r)
     gaps = (
-        "<h2>Known gaps</h2><p>Published numbers the model does not meet. They are run and shown "
-        "here, not counted as passing or failing, and no factor is fitted to them.</p>"
-        + table(result.gaps, "why the model misses it")
+        "<h2>Known gaps, by reason</h2><p>Published numbers the model does not meet. They count in the "
+        "headline error, not as passes or failures, and no factor is fitted to them.</p>"
+        + "".join(f"<h3>{len(rs)} case(s)</h3><p>{html.escape(reason)}</p>{table(tuple(rs), '')}"
+                  for reason, rs in by_reason.items())
         if result.gaps
         else ""
+    )
+    checks = tuple(r for r in result.results if r.case.role == "check")
+    calib = (
+        "<h2>Calibration cases</h2><p>A target-wide factor was set from each; they are in no error figure.</p>"
+        + table(result.calibration, "") if result.calibration else ""
     )
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Tradespace validation</title>"
         f"{INLINE.render()}{script}</head><body><h1>Tradespace validation</h1>"
-        f"<p>{html.escape(_summary_line(s))}</p>{div}<h2>Cases</h2>{table(result.checked, '')}{gaps}"
-        "</body></html>"
+        f"<p><b>{html.escape(headline(s))}</b></p><p>{html.escape(_counts_line(s))}</p>{div}"
+        f"<h2>Checks</h2>{table(checks, '')}{gaps}{calib}</body></html>"
     )
 
 
@@ -167,16 +168,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.as_dict())
     else:
+        s = result.summary()
+        print(headline(s) + "\n")
         header = ["id", "predicted", "published", "unit", "rel_error", "tol", "ok", "role"]
-        print_table(header, [_row(r) for r in result.checked])
+        print("Checks:")
+        print_table(header, [_row(r) for r in result.results if r.case.role == "check"])
         if result.gaps:
-            print("\nKnown gaps (published numbers the model does not meet; reported, not counted):")
+            print("\nKnown gaps (published numbers the model does not meet; in the headline, not failures):")
             print_table(header, [_row(r) for r in result.gaps])
             by_reason: dict[str, list[str]] = {}
             for r in result.gaps:
                 by_reason.setdefault(r.case.gap_reason or "", []).append(r.case.id)
             for reason, ids in by_reason.items():
                 print(f"- {', '.join(ids)}:\n    {reason}")
-        s = result.summary()
-        print("\n" + _summary_line(s))
+        if result.calibration:
+            print("\nCalibration cases (a target-wide factor was set from each; in no error figure):")
+            print_table(header, [_row(r) for r in result.calibration])
+        print("\n" + _counts_line(s))
     return 0 if result.all_within else 1

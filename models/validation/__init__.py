@@ -1,6 +1,8 @@
 """Validation suite: published numbers, registered predictors and the runner."""
 
 from models.validation.suite import (
+    GROUPS,
+    KINDS,
     ROLES,
     VALIDATION_DIR,
     CaseResult,
@@ -18,6 +20,8 @@ from models.validation.suite import (
 )
 
 __all__ = [
+    "GROUPS",
+    "KINDS",
     "ROLES",
     "VALIDATION_DIR",
     "CaseResult",

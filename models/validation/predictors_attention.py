@@ -1,12 +1,10 @@
-"""Predictors for the attention cases: FlashAttention-2 efficiency and memory, Duplex GQA Op/B.
+"""Predictors for the attention cases: FlashAttention-2 attainment and memory.
 
 Each builds its design point with the one builder and reads a metric of the table or of its
 evaluation (:mod:`models.studies`).
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from models.hardware import get_target
 from models.point import build_point
@@ -33,15 +31,3 @@ def fa2_memory_saving(*, seq_len: int, head_dim: int, batch: int = 1, n_heads: i
     std = build_point("attention", {**knobs, "attention_tiling": "standard"}, target=t).table
     fa2 = build_point("attention", {**knobs, "attention_tiling": "flash2"}, target=t).table
     return float(std.peak_memory()[0] / fa2.peak_memory()[0])
-
-
-@predictor("duplex.gqa_decode_op_per_B")
-def duplex_gqa_decode_op_per_B(*, model: str, context_len: int = 4096, batch: int = 1,
-                               kv_format: str = "fp16", target: str = "h100-sxm") -> float:
-    """FLOP per byte of the decode attention row of ``model`` (one token over a cache of
-    ``context_len``; GQA shares each K/V byte among the query heads of a group)."""
-    built = build_point(model, {"phase": "decode", "batch": batch, "prompt_len": context_len, "n_generated": 1,
-                                "kv_format": kv_format}, target=get_target(target))
-    tab = built.table
-    i = tab.meta["name"].to_list().index("attention")
-    return float(np.asarray(tab.columns[i]["flop"] / tab.column_bytes_B(i)).reshape(-1)[0])

@@ -1,18 +1,9 @@
-"""Predictors for the quantization cases: T-MAC decode, COMET W4A4, L-Mul energy, BFP KV cache,
-Duplex MoE Op/B.
-
-The evaluating ones build their design point with the one builder and evaluate it
-(:mod:`models.studies`); L-Mul and the storage ratio are arithmetic on format definitions.
+"""Predictors for the quantization cases: T-MAC / llama.cpp decode rates and the COMET W4A4
+kernel speedup, each a design point built by the one builder and evaluated (:mod:`models.studies`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from models.algorithms.lowbit_gemm import lmul_energy
-from models.algorithms.quant import get_format
-from models.hardware import get_target
-from models.point import build_point
 from models.studies import decode_tokens_per_s, gemm_speedup
 from models.validation.suite import predictor
 
@@ -53,27 +44,3 @@ def comet_w4a4_kernel_speedup(
     return gemm_speedup(target=target, m=m, n=n, k=k, baseline={"dtype": baseline, "weight_dtype": baseline},
                         candidate={"weight_format": weight_format, "act_format": act_format,
                                    "gemm_strategy": "native"})
-
-
-@predictor("lmul.energy_saving")
-def lmul_energy_saving(*, mode: str, precision: str = "fp32", n_elements: int = 4096) -> float:
-    """Fraction of multiply (or dot-product) energy saved by L-Mul, Horowitz 45 nm table."""
-    return float(lmul_energy(n_elements, mode=mode, precision=precision)["saving"])
-
-
-@predictor("quant.storage_ratio")
-def storage_ratio(*, baseline: str, format: str) -> float:
-    """Memory saving factor: effective bits of ``baseline`` over those of ``format``."""
-    return get_format(baseline).effective_bits / get_format(format).effective_bits
-
-
-@predictor("duplex.moe_op_per_B")
-def duplex_moe_op_per_B(*, model: str, batch: int, weight_format: str = "fp16", target: str = "h100-sxm") -> float:
-    """FLOP per weight byte of a decode MoE layer: the ``expert_up`` row of the decode table
-    (each distinct routed expert's weights read once for the ``batch x top_k`` routed tokens)."""
-    tab = build_point(model, {"phase": "decode", "batch": batch, "n_generated": 1, "weight_format": weight_format},
-                      target=get_target(target)).table
-    names = tab.meta["name"].to_list()
-    i = names.index("expert_up") if "expert_up" in names else names.index("expert_gate")
-    c = tab.columns[i]
-    return float(np.asarray(c["flop"] / c["weight_read_B"]).reshape(-1)[0])

@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from models.units import UnitError, to_si
+from models.units import UnitError, dimension_of, to_si
 
 __all__ = [
-    "CaseResult",
+    "GROUPS",
+    "KINDS",
     "ROLES",
+    "CaseResult",
     "SuiteResult",
     "VALIDATION_DIR",
     "ValidationCase",
@@ -42,11 +44,18 @@ __all__ = [
 
 VALIDATION_DIR = Path(__file__).resolve().parents[2] / "data" / "validation"
 ROLES = ("check", "calibration", "gap")
+# What a case compares. Only measurements are validation: a datasheet peak, a closed-form
+# exponent or a storage ratio is a definition and belongs in a unit test.
+KINDS = ("measured",)
+# How the report groups cases (a parity plot per group never mixes units): the dimension of the
+# case's unit.
+GROUPS = {"time": "time", "frequency": "rate", "energy": "energy", "power": "power",
+          "dimensionless": "ratio"}
 # Display units the units module does not list (derived ratios); the predictor returns the
 # value in the case's unit, so the relative error never needs a conversion.
 _EXTRA_UNITS = ("FLOP/B", "OP/B", "MAC/B")
 
-_REQUIRED = ("id", "paper", "quantity", "unit", "conditions", "source", "tolerance", "role", "predictor")
+_REQUIRED = ("id", "paper", "kind", "quantity", "unit", "conditions", "source", "tolerance", "role", "predictor")
 _OPTIONAL = ("published", "published_range", "params", "gap_reason")
 
 _REGISTRY: dict[str, Callable[..., float]] = {}
@@ -71,6 +80,9 @@ class ValidationCase:
         Unique across every validation file.
     paper, quantity, conditions, source
         What was published, under which conditions, and where (document + table/page).
+    kind
+        ``"measured"``: the published number is a measurement (a time, rate, energy, power or a
+        ratio of two measurements). The only kind the suite accepts.
     published, published_range
         Exactly one is set: a value, or a ``(low, high)`` range, in ``unit``.
     unit
@@ -91,6 +103,7 @@ class ValidationCase:
 
     id: str
     paper: str
+    kind: str
     quantity: str
     unit: str
     conditions: str
@@ -103,6 +116,14 @@ class ValidationCase:
     params: Mapping[str, Any] = field(default_factory=dict)
     gap_reason: str | None = None
     file: str = "<memory>"
+
+    @property
+    def group(self) -> str:
+        """``time``, ``rate``, ``energy``, ``power``, ``ratio`` (or another unit dimension)."""
+        if self.unit in _EXTRA_UNITS:
+            return "ratio"
+        d = dimension_of(self.unit)
+        return GROUPS.get(d, d)
 
     @property
     def reference_value(self) -> float:
@@ -125,7 +146,8 @@ class CaseResult:
     def as_dict(self) -> dict[str, Any]:
         c = self.case
         return {
-            "id": c.id, "paper": c.paper, "quantity": c.quantity, "conditions": c.conditions,
+            "id": c.id, "paper": c.paper, "kind": c.kind, "group": c.group, "quantity": c.quantity,
+            "conditions": c.conditions,
             "source": c.source, "unit": c.unit, "predicted": self.predicted, "published": c.published,
             "published_range": list(c.published_range) if c.published_range else None,
             "relative_error": self.relative_error, "tolerance": c.tolerance,
@@ -139,8 +161,9 @@ class SuiteResult:
     """Every case's result and the summary.
 
     ``results`` holds every case in file order; ``checked`` the check and calibration cases
-    (the ones that must be within tolerance) and ``gaps`` the known gaps (role ``"gap"``),
-    which are reported but never counted as passing or failing.
+    (the ones that must be within tolerance), ``gaps`` the known gaps (role ``"gap"``), which
+    are reported and counted in the headline error but never as passing or failing, and
+    ``calibration`` the cases a factor was set from.
     """
 
     results: tuple[CaseResult, ...]
@@ -157,40 +180,59 @@ class SuiteResult:
     def all_within(self) -> bool:
         return all(r.within_tolerance for r in self.checked)
 
-    def summary(self) -> dict[str, Any]:
-        """Counts, papers covered, median |relative error| of the check cases, and the gaps.
+    @property
+    def measured(self) -> tuple[CaseResult, ...]:
+        """The cases the headline counts: checks and gaps (every prediction not fitted to its case)."""
+        return tuple(r for r in self.results if r.case.role != "calibration")
 
-        ``n_cases`` counts the check and calibration cases; ``n_gap`` the known gaps, whose
-        median |relative error| is given separately so a reader sees how far off they are.
+    @property
+    def calibration(self) -> tuple[CaseResult, ...]:
+        """Cases a factor was set from: listed apart, never counted as passes."""
+        return tuple(r for r in self.results if r.case.role == "calibration")
+
+    def summary(self) -> dict[str, Any]:
+        """The headline first: |relative error| over every measured case, gaps included.
+
+        ``n_measured`` counts the checks and the gaps (the calibration cases, whose factor was
+        set from them, are counted apart in ``n_calibration`` and in no error figure);
+        ``median_abs_error_measured`` and ``p90_abs_error_measured`` are over those cases;
+        ``n_energy`` counts the ones whose quantity is an energy or a power. Then the checks
+        (``n_check``, ``n_check_within``) and the gaps (``n_gap``, their median) separately, and
+        the median per group of units (time, rate, energy, power, ratio).
         """
-        checked = self.checked
-        checks = [abs(r.relative_error) for r in checked if r.case.role == "check"]
-        # range cases score 0 anywhere inside their range; point values say more
-        point = [abs(r.relative_error) for r in checked
-                 if r.case.role == "check" and r.case.published is not None]
+        meas = self.measured
+        err = np.array([abs(r.relative_error) for r in meas])
+        checks = [r for r in meas if r.case.role == "check"]
         gap_err = [abs(r.relative_error) for r in self.gaps]
-        papers = sorted({r.case.paper for r in checked})
+        groups: dict[str, list[float]] = {}
+        for r in meas:
+            groups.setdefault(r.case.group, []).append(abs(r.relative_error))
+
+        def q(a: Sequence[float] | np.ndarray, p: float) -> float | None:
+            return float(np.percentile(a, p)) if len(a) else None
+
         return {
-            "n_cases": len(checked),
-            "n_within": sum(r.within_tolerance for r in checked),
+            "n_measured": len(meas),
+            "median_abs_error_measured": q(err, 50),
+            "p90_abs_error_measured": q(err, 90),
+            "n_energy": sum(r.case.group in ("energy", "power") for r in meas),
+            "n_sources": len({r.case.paper for r in meas}),
+            "sources": sorted({r.case.paper for r in meas}),
+            "by_group": {g: {"n": len(v), "median_abs_error": q(v, 50)} for g, v in sorted(groups.items())},
             "n_check": len(checks),
-            "n_calibration": sum(r.case.role == "calibration" for r in checked),
-            "n_papers": len(papers),
-            "papers": papers,
-            "median_abs_relative_error_check": float(np.median(checks)) if checks else None,
-            "median_abs_relative_error_check_point_values": float(np.median(point)) if point else None,
-            "max_abs_relative_error_check_point_values": float(np.max(point)) if point else None,
-            "all_within_tolerance": self.all_within,
+            "n_check_within": sum(r.within_tolerance for r in checks),
             "n_gap": len(gap_err),
-            "n_gap_papers": len({r.case.paper for r in self.gaps}),
-            "median_abs_relative_error_gap": float(np.median(gap_err)) if gap_err else None,
+            "median_abs_error_gap": q(gap_err, 50),
+            "n_calibration": len(self.calibration),
+            "all_within_tolerance": self.all_within,
         }
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "cases": [r.as_dict() for r in self.checked],
-            "gaps": [r.as_dict() for r in self.gaps],
             "summary": self.summary(),
+            "cases": [r.as_dict() for r in self.results if r.case.role == "check"],
+            "gaps": [r.as_dict() for r in self.gaps],
+            "calibration": [r.as_dict() for r in self.calibration],
         }
 
 
@@ -260,9 +302,13 @@ def _parse_case(raw: object, file: str, i: int, *, check_predictor: bool) -> Val
     for k in _REQUIRED:
         if k not in raw:
             raise ValidationFileError(file, f"{where}.{k}", None, "missing required field")
-    for k in ("id", "paper", "quantity", "unit", "conditions", "source", "role", "predictor"):
+    for k in ("id", "paper", "kind", "quantity", "unit", "conditions", "source", "role", "predictor"):
         if not isinstance(raw[k], str) or not raw[k].strip():
             raise ValidationFileError(file, f"{where}.{k}", raw[k], "allowed: a non-empty string")
+    if raw["kind"] not in KINDS:
+        raise ValidationFileError(file, f"{where}.kind", raw["kind"],
+                                  "allowed: measured (a definition, such as a datasheet peak or a closed-form "
+                                  "ratio, is a unit test, not a validation case)")
     gap_reason = raw.get("gap_reason")
     if raw["role"] == "gap" and (not isinstance(gap_reason, str) or not gap_reason.strip()):
         raise ValidationFileError(file, f"{where}.gap_reason", gap_reason,
@@ -310,7 +356,7 @@ def _parse_case(raw: object, file: str, i: int, *, check_predictor: bool) -> Val
         if raw["predictor"] not in _REGISTRY:
             raise ValidationFileError(file, f"{where}.predictor", raw["predictor"],
                                       f"allowed: {', '.join(sorted(_REGISTRY))}")
-    return ValidationCase(id=raw["id"], paper=raw["paper"], quantity=raw["quantity"], unit=unit,
+    return ValidationCase(id=raw["id"], paper=raw["paper"], kind=raw["kind"], quantity=raw["quantity"], unit=unit,
                           conditions=raw["conditions"], source=raw["source"], tolerance=tol, role=raw["role"],
                           predictor=raw["predictor"], published=published, published_range=rng,
                           params=dict(params), gap_reason=gap_reason, file=file)

@@ -8,30 +8,24 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from tests.models.validation.test_suite import GOOD
 
-BAD = """
-[[cases]]
-id = "wrong"
-paper = "P"
-quantity = "q"
-published = 2.0
-unit = "1"
-conditions = "c"
-source = "s"
-tolerance = 0.1
-role = "check"
-predictor = "scaling.closed_form_exponent"
-params = { strategy = "w", quantity = "params" }
-"""
+# an ideal 4096^3 bf16 GEMM on h100-sxm, published at twice the prediction: -50% (see
+# tests/models/validation/test_suite.py)
+BAD = GOOD.replace('id = "x"', 'id = "wrong"')
 
 
 def test_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.html"
     assert main(["validate", "--json", "--report", str(out)]) == 0
     obj = json.loads(capsys.readouterr().out)
-    assert set(obj) == {"cases", "gaps", "summary"}
-    assert obj["summary"]["n_cases"] == len(obj["cases"]) >= 12
-    assert all(c["within_tolerance"] and c["role"] != "gap" for c in obj["cases"])
+    assert set(obj) == {"summary", "cases", "gaps", "calibration"}
+    s = obj["summary"]
+    for k in ("n_measured", "median_abs_error_measured", "p90_abs_error_measured", "n_energy"):
+        assert k in s
+    assert s["n_measured"] == len(obj["cases"]) + len(obj["gaps"]) and s["n_check"] == len(obj["cases"]) >= 10
+    assert all(c["kind"] == "measured" for c in obj["cases"] + obj["gaps"] + obj["calibration"])
+    assert all(c["within_tolerance"] and c["role"] == "check" for c in obj["cases"])
     assert obj["summary"]["n_gap"] == len(obj["gaps"]) > 0
     assert all(g["role"] == "gap" and g["gap_reason"] and not g["within_tolerance"] for g in obj["gaps"])
     c = obj["cases"][0]
@@ -40,6 +34,9 @@ def test_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     text = out.read_text()
     assert "<table" in text and "Bokeh" in text and "cdn.bokeh.org" not in text
     assert "Known gaps" in text and obj["gaps"][0]["id"] in text
+    # one parity plot per kind of quantity, never two units on one axis
+    for g in s["by_group"]:
+        assert f"{g}: predicted vs published" in text
     assert not list(tmp_path.glob(".*tmp"))
 
 
@@ -62,3 +59,5 @@ def test_gaps_are_reported_but_do_not_fail(tmp_path: Path, capsys: pytest.Captur
     assert main(["validate", "--cases", str(p)]) == 0
     out = capsys.readouterr().out
     assert "Known gaps" in out and "the model lacks X" in out and "-50.00%" in out
+    # the headline comes first and counts the gap
+    assert out.splitlines()[0].startswith("1 measured cases from 1 sources") and "median |error| 50.0%" in out

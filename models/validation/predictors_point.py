@@ -1,0 +1,76 @@
+"""The generic predictor: one design point, evaluated as users evaluate it, one metric read.
+
+``point.metric`` is what ``tradespace evaluate --target T --workload W --set k=v ...`` prints:
+:func:`models.perf.evaluate_point` builds the point with the one builder and prices it with the
+one kernel, and the case names the total it compares (``latency_s``, ``tokens_per_s``,
+``energy_J_per_token``, ``average_power_W``, ``decode_latency_s``...). Cases measured on
+several identical devices running independent replicas (MLPerf's 8-GPU offline systems, a
+data-parallel server) give ``n_devices``: rates and power scale with it, per-item figures and
+latencies do not. Nothing else is modelled here: no factor, no per-case table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from models.perf import evaluate_point
+from models.units import dimension_of, from_si
+from models.validation.suite import predictor
+
+# metrics that add up over independent replicas on n devices
+_ADDITIVE = ("_per_s", "average_power_W")
+
+
+@predictor("point.metric")
+def point_metric(*, target: str, workload: str, metric: str, unit: str, settings: Mapping[str, Any] | None = None,
+                 engine: str | Mapping[str, str] | None = None, n_devices: int = 1, mode: str = "calibrated") -> float:
+    """``metric`` of the design point (``target``, ``workload``, ``settings``) in ``unit``.
+
+    Raises
+    ------
+    KeyError
+        ``metric`` is not a total of the point (the message lists the totals).
+    ValueError
+        ``n_devices`` below 1, or ``unit`` of another dimension than the metric.
+    """
+    if isinstance(n_devices, bool) or not isinstance(n_devices, int) or n_devices < 1:
+        raise ValueError(f"n_devices = {n_devices!r}; allowed: an integer >= 1")
+    r = evaluate_point(target, workload, dict(settings or {}), engine=engine, mode=mode, detail=False)
+    totals = r.perf.metrics()
+    if metric not in totals:
+        raise KeyError(f"metric {metric!r} is not a total of this point; allowed: {', '.join(sorted(totals))}")
+    value = float(np.asarray(totals[metric]).reshape(-1)[0])
+    if n_devices > 1 and metric.endswith(_ADDITIVE):
+        value *= n_devices
+    want = _metric_dimension(metric)
+    if want is not None and dimension_of(unit) != want:
+        raise ValueError(f"unit {unit!r} is a {dimension_of(unit)} unit; metric {metric!r} needs a {want} unit")
+    return from_si(value, unit)
+
+
+def _metric_dimension(metric: str) -> str | None:
+    """The dimension of a unit-suffixed metric name (None when the suffix names none)."""
+    if metric.endswith("_per_s"):
+        return "frequency"
+    for suffix, dim in (("_s", "time"), ("_W", "power"), ("_B", "bytes")):
+        if metric.endswith(suffix):
+            return dim
+    if metric.endswith("_J") or "_J_per_" in metric:
+        return "energy"
+    return None
+
+
+@predictor("point.mac_per_cycle")
+def point_mac_per_cycle(*, target: str, workload: str, settings: Mapping[str, Any] | None = None,
+                        engine: str | Mapping[str, str] | None = None, mode: str = "calibrated") -> float:
+    """MACs of the design point's table over its latency in clock cycles of ``target``.
+
+    The clock-free form of a measured time: a paper that gives MAC/clk but not its clock (or
+    SoC) is compared without one. The point is evaluated by :func:`models.perf.evaluate_point`.
+    """
+    r = evaluate_point(target, workload, dict(settings or {}), engine=engine, mode=mode, detail=False)
+    mac = float(np.asarray(r.built.table.total("mac")).reshape(-1)[0])
+    return mac / (float(np.asarray(r.perf.latency_s).reshape(-1)[0]) * r.target.clock_Hz)
