@@ -71,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
     if extra:
         print("  settings     " + ", ".join(extra))
     print(f"  latency      {format_si(tt['latency_s'], 's')}")
-    print(f"  energy       {format_si(tt['energy_J'], 'J')}  (static {format_si(tt['static_energy_J'], 'J')})")
+    print(f"  energy       {format_si(tt['energy_J'], 'J')}  (static {format_si(tt['static_energy_J'], 'J')}, "
+          f"stalled {format_si(tt['stalled_energy_J'], 'J')})")
     print(f"  throughput   {tt[f'{item}s_per_s']:.4g} {item}s/s")
     print(f"  energy/{item:<6} {format_si(tt[f'energy_J_per_{item}'], 'J')}")
     print(f"  avg power    {format_si(tt['average_power_W'], 'W')}")

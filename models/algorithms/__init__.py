@@ -21,6 +21,7 @@ from models.algorithms.attention import (
 )
 from models.algorithms.error_proxy import QuantError, quant_error, quant_error_table, quantize, synthetic_tensor
 from models.algorithms.groupsize import GroupConvCost, group_conv_counts, group_conv_table, groups_of
+from models.algorithms.launch import LAUNCH_MODES, LaunchMode, launch_mode
 from models.algorithms.lowbit_gemm import (
     STRATEGIES,
     GemmCost,
@@ -61,6 +62,9 @@ from models.algorithms.softmax import (
 
 __all__ = [
     "FORMATS",
+    "LAUNCH_MODES",
+    "LaunchMode",
+    "launch_mode",
     "SCALING_STRATEGIES",
     "SOFTMAX_VARIANTS",
     "STRATEGIES",

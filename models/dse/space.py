@@ -84,6 +84,7 @@ METRICS = (
     "energy_J",
     "dynamic_energy_J",
     "static_energy_J",
+    "stalled_energy_J",
     "edp_J_s",
     "items_per_s",
     "energy_J_per_item",

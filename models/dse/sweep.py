@@ -197,7 +197,8 @@ def _expand(r: Any, shape: tuple[int, ...]) -> Any:
         return np.broadcast_to(v, shape)
 
     return replace(r, latency_s=b(r.latency_s), energy_J=b(r.energy_J), dynamic_energy_J=b(r.dynamic_energy_J),
-                   static_energy_J=b(r.static_energy_J), n_items=b(r.n_items), peak_memory_B=b(r.peak_memory_B),
+                   static_energy_J=b(r.static_energy_J), stalled_energy_J=b(r.stalled_energy_J),
+                   n_items=b(r.n_items), peak_memory_B=b(r.peak_memory_B),
                    memory_capacity_B=b(r.memory_capacity_B), n_points=int(np.prod(shape)),
                    phase_latency_s={k: b(v) for k, v in r.phase_latency_s.items()},
                    phase_energy_J={k: b(v) for k, v in r.phase_energy_J.items()})

@@ -224,7 +224,7 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     ctx = _Ctx(file)
     ctx.keys(data, "", {"name", "display_name", "class", "description", "overlap", "clock", "tdp",
                         "static_power", "process_node", "op_overhead", "engines", "memories"},
-             {"area"})
+             {"area", "stall_power"})
     name = ctx.string(data, "name", "")
     display = ctx.string(data, "display_name", "")
     cls = ctx.string(data, "class", "", TARGET_CLASSES)
@@ -237,6 +237,9 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     area = None
     if "area" in data:
         area, sources["area"] = ctx.quantity(data["area"], "area", FIELD_SPECS["area"])
+    stall = None
+    if "stall_power" in data:
+        stall, sources["stall_power"] = ctx.quantity(data["stall_power"], "stall_power", FIELD_SPECS["stall_power"])
     raw_engines = data["engines"]
     if not isinstance(raw_engines, list) or not raw_engines:
         raise ctx.fail("engines", raw_engines, "a non-empty array of tables [[engines]] is required")
@@ -254,7 +257,8 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     t = Target(name=name, display_name=display, target_class=cls, description=desc,
                clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
                process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
-               overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path)
+               overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path,
+               stall_power_W=stall)
     check_target(t, file)
     return t
 
@@ -275,6 +279,11 @@ def check_target(t: Target, file: str) -> None:
     ctx = _Ctx(file)
     if t.static_power_W > t.tdp_W:
         raise ctx.fail("static_power", t.static_power_W, f"must not exceed tdp ({t.tdp_W:g} W)")
+    if t.stall_power_W is not None and t.static_power_W + t.stall_power_W > t.tdp_W:
+        # the stalled state (static + stall) is one of the device's power states: within its TDP
+        raise ctx.fail("stall_power", t.stall_power_W,
+                       f"static_power + stall_power must not exceed tdp ({t.static_power_W:g} W + "
+                       f"{t.stall_power_W:g} W > {t.tdp_W:g} W)")
     for e in t.engines:
         path_levels = [m for m in t.memories if e.name in m.read_by]
         if not path_levels:
@@ -351,7 +360,7 @@ def target_to_toml(t: Target) -> str:
              f'class = "{t.target_class}"', f'description = "{esc(t.description)}"',
              f'overlap = "{t.overlap}"']
     fields = t.numeric_fields()
-    for key in ("clock", "tdp", "static_power", "process_node", "area", "op_overhead"):
+    for key in ("clock", "tdp", "static_power", "stall_power", "process_node", "area", "op_overhead"):
         if key in fields:
             v, spec, src = fields[key]
             lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]

@@ -159,6 +159,8 @@ def _adds_entry(target: Target, path: str) -> bool:
     from models.workloads.kinds import OP_KINDS
 
     parts = path.split(".")
+    if path == "stall_power":  # optional target field: a design point may add it to any target
+        return True
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth"):
         return parts[1] in {m.name for m in target.memories}
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
@@ -169,6 +171,7 @@ def _adds_entry(target: Target, path: str) -> bool:
 
 
 _TARGET_ATTR = {"clock": "clock_Hz", "tdp": "tdp_W", "static_power": "static_power_W",
+                "stall_power": "stall_power_W",
                 "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s"}
 _ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency"}
 _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",

@@ -67,6 +67,11 @@ FIELD_SPECS: dict[str, Param] = {
               log=True, description="thermal design power"),
     "static_power": _F(name="static_power", dimension="power", unit="W", low=0, high=1e5,
                        log=False, description="power drawn whenever the device is on"),
+    "stall_power": _F(name="stall_power", dimension="power", unit="W", low=0, high=1e5,
+                      log=False, description="power drawn above static_power while the device runs a job but "
+                                             "its engine is not computing (waiting on memory or launches: "
+                                             "clock tree, schedulers, memory controllers and PHYs kept "
+                                             "active); charged over latency - compute time"),
     "process_node": _F(name="process_node", dimension="length", unit="nm", low=0, high=1e-6,
                        low_open=True, description="process node"),
     "area": _F(name="area", dimension="area", unit="mm2", low=0, high=1e-2, low_open=True,
@@ -246,6 +251,8 @@ class Target:
     memories: tuple[MemoryLevel, ...]
     sources: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
+    # active-but-stalled power above static (None: not declared, priced as 0 W)
+    stall_power_W: float | None = None
 
     # ------------------------------------------------------------------ lookups
     def engine(self, name: str) -> Engine:
@@ -302,6 +309,8 @@ class Target:
         put("clock", self.clock_Hz, s.get("clock", ""))
         put("tdp", self.tdp_W, s.get("tdp", ""))
         put("static_power", self.static_power_W, s.get("static_power", ""))
+        if self.stall_power_W is not None:
+            put("stall_power", self.stall_power_W, s.get("stall_power", ""))
         put("process_node", self.process_node_m, s.get("process_node", ""))
         if self.area_m2 is not None:
             put("area", self.area_m2, s.get("area", ""))

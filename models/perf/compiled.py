@@ -54,6 +54,9 @@ class CompiledTarget:
         Per engine, the level indices it reads from, innermost first.
     static_power_W, op_overhead_s, area_m2
         ``(P,)`` static power, fixed time per operator and die area (NaN where unknown).
+    stall_power_W
+        ``(P,)`` power above static while an engine waits (latency - compute time), or None when
+        the target declares none and no override sets it (priced as 0 W, by today's formula).
     """
 
     target: Target
@@ -76,6 +79,7 @@ class CompiledTarget:
     op_overhead_s: np.ndarray
     overlap: str
     area_m2: np.ndarray
+    stall_power_W: np.ndarray | None = None
 
     @property
     def memory_capacity_B(self) -> np.ndarray:
@@ -224,4 +228,6 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         static_power_W=point(get("static_power", t.static_power_W)),
         op_overhead_s=point(get("op_overhead", t.op_overhead_s)),
         overlap=t.overlap,
-        area_m2=point(get("area", t.area_m2 if t.area_m2 is not None else np.nan)))
+        area_m2=point(get("area", t.area_m2 if t.area_m2 is not None else np.nan)),
+        stall_power_W=None if t.stall_power_W is None and "stall_power" not in arrays
+        else point(get("stall_power", t.stall_power_W if t.stall_power_W is not None else 0.0)))

@@ -18,11 +18,24 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
   sustained_bandwidth)`` for ``e`` (its units share the core complex's sustained limit);
 - time ``t = max(t_c, t_m) + overhead`` (overlap ``max``) or ``t_c + t_m + overhead`` (``sum``);
 - dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
-  from the innermost to the home``.
+  from the innermost to the home``;
+- stalled energy ``stall_power x (t - t_c)``: the device runs the job but ``e`` is not computing
+  for ``t - t_c`` (waiting on memory beyond the compute time, and the fixed overhead), and draws
+  ``stall_power`` above static then (clock tree, schedulers, memory controllers and PHYs kept
+  active). The energy per operation of a TDP-derived preset already covers that draw while
+  ``e`` computes, so it is charged only for the time it does not. Absent: 0 W, no term.
 
-Engine rule: the least time, ties in time to the least energy, remaining ties to the engine
-listed first (policy ``"time"``); or the least ``energy + time x static power`` (policy
-``"energy"``). An engine is dropped before pricing only when another engine with the same
+Launch: the time of a step is not always the sum of its operators' times. Each operator is a
+kernel with a device-side cost (the ``overhead`` above, paid in every runtime) and a host-side
+dispatch cost ``h`` of the runtime. With asynchronous launch the host enqueues ahead, so a
+kernel's host cost hides behind the kernels before it: a step of ``n`` kernels of device time
+``D`` (overheads included) takes ``max(D + h, n h + D / n)`` (:func:`launch_time`; the first
+kernel waits for its own dispatch, the last one runs after the last dispatch); with a
+synchronisation after every kernel it takes ``D + n h``; CUDA graphs have ``h = 0``.
+
+Engine rule: the least time, ties in time to the least energy (dynamic + stalled), remaining
+ties to the engine listed first (policy ``"time"``); or the least ``energy + time x static power``
+(policy ``"energy"``). An engine is dropped before pricing only when another engine with the same
 memory arrays is never slower and never costlier at any design point, so dropping it changes
 no number.
 """
@@ -35,7 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Path", "Priced", "Route", "price", "prune_routes"]
+__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Path", "Priced", "Route", "launch_time", "price",
+           "prune_routes"]
 
 BOUND_COMPUTE = 0
 BOUND_OVERHEAD = 1
@@ -142,11 +156,13 @@ class Route:
 
 @dataclass(frozen=True, eq=False)
 class Priced:
-    """Time and dynamic energy of one operator instance at every design point, and, with
-    ``detail``, the winning engine, the compute and memory times and the bound code."""
+    """Time and energy (dynamic + stalled, no static) of one operator instance at every design
+    point, the stalled part apart (None without a stall power), and, with ``detail``, the winning
+    engine, the compute and memory times and the bound code."""
 
     latency_s: np.ndarray
     energy_J: np.ndarray
+    stall_energy_J: np.ndarray | None = None
     engine: np.ndarray | None = None
     compute_s: np.ndarray | None = None
     memory_s: np.ndarray | None = None
@@ -252,7 +268,7 @@ def _curve(cache: dict[tuple[int, int], np.ndarray] | None, size: np.ndarray, ha
 
 def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footprint_B: np.ndarray,
           k: np.ndarray, m: np.ndarray, *, overhead_s: np.ndarray, static_W: np.ndarray, sum_overlap: bool,
-          policy: str = "time", floor_B: np.ndarray | None = None,
+          policy: str = "time", stall_W: np.ndarray | None = None, floor_B: np.ndarray | None = None,
           footprint_range: tuple[float, float] | None = None, count: float | None = None,
           cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
@@ -270,6 +286,9 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         Add compute and memory time instead of taking the larger.
     policy
         ``"time"`` or ``"energy"`` (see the module docstring).
+    stall_W
+        Power above static while the engine is not computing (W, at the hardware points); None:
+        no stalled term (today's formula, bit for bit).
     floor_B
         A lower bound of the working set (the phase's resident state for an operator that reads
         weights or the KV cache): the operator is homed by ``max(footprint_B, floor_B)``.
@@ -290,6 +309,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
     lo, hi = footprint_range if footprint_range is not None else (None, None)
     best_t: np.ndarray | None = None
     best_e: np.ndarray | None = None
+    best_s: np.ndarray | None = None
     best_score: np.ndarray | None = None
     out_eng: np.ndarray | None = None
     out_tc: np.ndarray | None = None
@@ -305,18 +325,26 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         if c != 1.0:
             inv_bw, eb = inv_bw * c, eb * c
         t_m = bytes_B * inv_bw
+        oh = overhead_s * c if c != 1.0 else overhead_s
         if sum_overlap:
             t = t_c + t_m
-        elif detail:
+        elif detail or stall_W is not None:
             t = np.maximum(t_c, t_m)
         else:  # t_c is not needed any more: reuse its memory
             t = _inplace(np.maximum, t_c, t_m)
-        t = _inplace(np.add, t, overhead_s * c if c != 1.0 else overhead_s)
+        t = _inplace(np.add, t, oh)
+        es: np.ndarray | None = None
+        if stall_W is not None:
+            # the device runs the job while this engine does not compute for t - t_c: the memory
+            # time beyond the compute time (all of it with sum overlap) plus the overhead
+            es = _inplace(np.multiply, t - t_c, stall_W)
         e = flop * (r.energy_per_op * c if c != 1.0 else r.energy_per_op)
         e = _inplace(np.add, e, bytes_B * eb)
+        if es is not None:
+            e = _inplace(np.add, e, es)
         if best_t is None:
             better = None
-            best_t, best_e = t, e
+            best_t, best_e, best_s = t, e, es
             if policy == "energy":
                 best_score = e + t * static_W
         else:
@@ -330,6 +358,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 best_score = np.where(better, score, best_score)
             best_t = np.where(better, t, best_t)
             best_e = np.where(better, e, best_e)
+            if es is not None and best_s is not None:
+                best_s = np.where(better, es, best_s)
         if detail:
             levels = np.asarray(r.path.levels, dtype=np.int8)
             bound = np.where(t_c >= t_m, np.int8(BOUND_COMPUTE), levels[home] + np.int8(LEVEL0))
@@ -345,9 +375,41 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 out_bound = np.where(better, bound, out_bound)
     assert best_t is not None and best_e is not None, "price() needs at least one route"
     if not detail:
-        return Priced(latency_s=best_t, energy_J=best_e)
+        return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s)
     assert out_eng is not None and out_tc is not None and out_tm is not None and out_bound is not None
     shp = np.shape(best_t)
-    return Priced(latency_s=best_t, energy_J=best_e, engine=np.broadcast_to(out_eng, shp),
+    return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s, engine=np.broadcast_to(out_eng, shp),
                   compute_s=np.broadcast_to(out_tc, shp), memory_s=np.broadcast_to(out_tm, shp),
                   bound=np.broadcast_to(out_bound, shp))
+
+
+def launch_time(device_s: np.ndarray, n_kernels: np.ndarray, host_s: float, overlap: bool) -> np.ndarray:
+    """Time of a step (or of a phase of identical steps) with host dispatch.
+
+    Parameters
+    ----------
+    device_s
+        Sum over the kernels of their device time, device-side overhead included (s); any shape.
+    n_kernels
+        Number of kernels (operator instances) in it; broadcasts with ``device_s``.
+    host_s
+        Host time to dispatch one kernel (s); 0 for a CUDA-graph step.
+    overlap
+        Asynchronous launch (the host runs ahead of the device): ``max(device + h, n h + device / n)``;
+        else the host waits for every kernel: ``device + n h``.
+
+    Returns
+    -------
+    The step time (s), ``device_s`` itself when ``host_s`` is 0. For a phase of many identical
+    steps (a decode phase), ``device_s`` and ``n_kernels`` are the phase's sums, and the one-kernel
+    terms ``+ h`` and ``+ device / n`` are counted once per phase, not per step (at most one
+    kernel's time per step).
+    """
+    if host_s == 0.0:
+        return device_s
+    host = n_kernels * host_s
+    if not overlap:
+        return device_s + host
+    mean = np.divide(device_s, n_kernels, out=np.zeros(np.broadcast_shapes(np.shape(device_s), np.shape(n_kernels))),
+                     where=np.asarray(n_kernels) > 0)
+    return np.maximum(device_s + host_s, host + mean)

@@ -7,8 +7,11 @@ activation-only operator, and at least its phase's resident state (``peak_memory
 KV cache, live activations) for an operator that reads weights or the KV cache, since those are
 touched again only after everything else in the phase went through, and for one that writes the
 KV cache (the write lands where the cache lives, not in the cache-sized scratch it came from). Energy adds static power
-x time. ``mode="ideal"`` gives the pure roofline bound (efficiencies 1, no overhead);
-``"calibrated"`` applies the efficiencies and overheads of the target file.
+x time, and, for a target with a stall power, stall power x (time - compute time) of each operator (the
+kernel's stalled term). ``mode="ideal"`` gives the pure roofline bound (efficiencies 1, no overhead);
+``"calibrated"`` applies the efficiencies and overheads of the target file. The table's host dispatch
+cost per operator (the ``launch_mode`` knob) turns each phase's summed device time into a step
+time by :func:`models.perf.kernel.launch_time` (none in ideal mode).
 
 Design points broadcast: a table of shape ``S`` on a target compiled for ``H`` points gives
 results of shape ``broadcast(S, (H,))``. A list of ``P`` points is ``S = (P,)``, ``H = P``; a
@@ -27,7 +30,7 @@ import polars as pl
 from models.hardware.dtypes import DTYPES
 from models.hardware.schema import Target
 from models.perf.compiled import CompiledTarget, compile_target
-from models.perf.kernel import BOUND_COMPUTE, BOUND_OVERHEAD, Path, Route, price, prune_routes
+from models.perf.kernel import BOUND_COMPUTE, BOUND_OVERHEAD, Path, Route, launch_time, price, prune_routes
 from models.workloads.kinds import OP_KINDS
 from models.workloads.table import OperatorTable, broadcast_shape
 
@@ -75,6 +78,12 @@ class PerfResult:
     op_fallback: np.ndarray | None = None
     phase_latency_s: Mapping[str, np.ndarray] = field(default_factory=dict)
     phase_energy_J: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # stall power x (time - compute time), summed (zeros for a target without a stall power);
+    # energy_J = dynamic_energy_J + static_energy_J + stalled_energy_J
+    stalled_energy_J: np.ndarray = field(default_factory=lambda: np.zeros(()))
+    # time the device waits for host dispatch (launch_mode; kernel.launch_time): latency_s minus
+    # the sum of the operators' device times (0 for a CUDA-graph step)
+    host_wait_s: np.ndarray = field(default_factory=lambda: np.zeros(()))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -116,6 +125,7 @@ class PerfResult:
             "energy_J": self.energy_J,
             "dynamic_energy_J": self.dynamic_energy_J,
             "static_energy_J": self.static_energy_J,
+            "stalled_energy_J": self.stalled_energy_J,
             "items_per_s": self.items_per_s,
             "energy_J_per_item": self.energy_J_per_item,
             f"{self.item_name}s_per_s": self.items_per_s,
@@ -208,6 +218,7 @@ class Plan:
     static_W: np.ndarray
     sum_overlap: bool
     policy: str
+    stall_W: np.ndarray | None = None
 
 
 def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping[str, str] | None = None,
@@ -259,7 +270,7 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
         routes.append(cache[key])
     overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s
     return Plan(routes=tuple(routes), overhead_s=overhead, static_W=ct.static_power_W,
-                sum_overlap=ct.overlap == "sum", policy=policy)
+                sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W)
 
 
 def _range(a: np.ndarray) -> tuple[float, float]:
@@ -319,6 +330,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     # operators of a small shape (a decode projection depends on the batch only) are summed at
     # that shape, and only the sums are broadcast to the full point shape
     sums: dict[tuple[str, tuple[int, ...]], list[np.ndarray]] = {}
+    stall_sums: dict[tuple[int, ...], np.ndarray] = {}  # stalled energy (part of the e sums) by shape
     if detail:
         d_lat = np.empty((*shape, O))
         d_en, d_tc, d_tm = np.empty_like(d_lat), np.empty_like(d_lat), np.empty_like(d_lat)
@@ -342,8 +354,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         fold = not detail and cnt.size == 1  # price count instances at once
         pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"], overhead_s=plan.overhead_s,
                    static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
-                   floor_B=floor, footprint_range=fr, count=float(cnt.reshape(-1)[0]) if fold else None,
-                   cache=curves, detail=detail)
+                   stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
+                   count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail)
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
         s_t, s_e = np.shape(t), np.shape(e)
         key = (ph, s_t if s_t == s_e else broadcast_shape((s_t, s_e)))
@@ -354,6 +366,13 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         else:
             acc[0] += t
             acc[1] += e
+        if pr.stall_energy_J is not None:
+            es = pr.stall_energy_J if fold else pr.stall_energy_J * cnt
+            sk = np.shape(es)
+            if sk in stall_sums:
+                stall_sums[sk] = stall_sums[sk] + es
+            else:
+                stall_sums[sk] = np.array(es, dtype=np.float64, copy=True)
         if detail:
             d_lat[..., o] = pr.latency_s
             d_en[..., o] = pr.energy_J
@@ -373,14 +392,35 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     order = list(dict.fromkeys(phases))
     ph_lat = {ph: ph_lat[ph] for ph in order}
     ph_dyn = {ph: ph_dyn[ph] for ph in order}
+    # host dispatch per operator and its overlap with the device (launch_mode): each phase is a
+    # run of steps whose kernels the host enqueues (kernel.launch_time); none in ideal mode
+    host_s = 0.0 if mode == "ideal" else float(table.host_dispatch_s)
+    device_tot = sum(ph_lat.values(), np.zeros(shape))
+    ph_dev = dict(ph_lat) if host_s > 0.0 and plan.stall_W is not None else None
+    if host_s > 0.0:
+        n_k: dict[str, np.ndarray] = {}
+        for o, col in enumerate(table.columns):
+            n_k[phases[o]] = n_k.get(phases[o], 0.0) + col["count"]
+        ph_lat = {ph: np.broadcast_to(launch_time(v, n_k[ph], host_s, table.host_overlap), shape).copy()
+                  for ph, v in ph_lat.items()}
+    if ph_dev is not None:
+        # the device waits for host dispatch with its clocks up: stalled power over that wait too
+        assert plan.stall_W is not None
+        for ph in ph_lat:
+            wait_e = plan.stall_W * (ph_lat[ph] - ph_dev[ph])
+            ph_dyn[ph] = ph_dyn[ph] + wait_e
+            stall_sums[()] = stall_sums.get((), np.zeros(())) + wait_e
     lat_tot = sum(ph_lat.values(), np.zeros(shape))
-    dyn_tot = sum(ph_dyn.values(), np.zeros(shape))
+    act_tot = sum(ph_dyn.values(), np.zeros(shape))  # dynamic + stalled
+    stall_tot = sum((np.broadcast_to(v, shape) for v in stall_sums.values()), np.zeros(shape))
+    dyn_tot = act_tot - stall_tot if stall_sums else act_tot
     static = plan.static_W
     ph_en = {ph: v + static * ph_lat[ph] for ph, v in ph_dyn.items()}
     peak_mem = np.broadcast_to(table.peak_memory(), shape)
     res: dict[str, Any] = dict(
         target=ct.target.name, workload=table.workload, mode=mode, n_points=int(np.prod(shape)),
-        latency_s=lat_tot, energy_J=dyn_tot + static * lat_tot, dynamic_energy_J=dyn_tot,
+        latency_s=lat_tot, energy_J=act_tot + static * lat_tot, dynamic_energy_J=dyn_tot,
+        stalled_energy_J=stall_tot, host_wait_s=lat_tot - device_tot,
         static_energy_J=np.broadcast_to(static * lat_tot, shape), n_items=np.broadcast_to(table.n_items, shape),
         item_name=table.item_name, peak_memory_B=peak_mem,
         memory_capacity_B=np.broadcast_to(ct.memory_capacity_B, shape), engine_names=ct.engine_names,

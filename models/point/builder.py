@@ -26,6 +26,9 @@ The algorithm knobs are applied in a fixed order, each by a public function of
    one row per pass, replacing each explicit softmax row (over its elements, in its datatype) and
    added over each attention row's scores (fp32). With standard tiling the scores live in main
    memory; otherwise they stay in on-chip tiles.
+5. ``launch_mode`` / ``host_dispatch_s``: the host dispatch cost per operator and whether it
+   overlaps with the device (:mod:`models.algorithms.launch`), kept on the table for
+   :func:`models.perf.evaluate`.
 
 The accuracy-loss proxy (``error_proxy``) is the sum of the relative L2 errors
 (:func:`models.algorithms.quant_error`, seeded, cached) of the weight, activation and (where the
@@ -45,6 +48,7 @@ from models.algorithms import (
     apply_quant,
     flash_attention,
     get_format,
+    launch_mode,
     price_gemm,
     quant_error,
     regnetx_base,
@@ -166,8 +170,27 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
         table = _softmax_rows(table, variant, wa)
     if tiling != "fused" or variant is not None:
         table = _attention(table, target, tiling, ak.get("attention_sram_B"), variant, wa)
+    table = _launch(table, ak, target)
     proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
     return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak)
+
+
+# ---------------------------------------------------------------------------------- launch
+def _launch(table: OperatorTable, ak: Mapping[str, Any], target: Target) -> OperatorTable:
+    """The host dispatch cost and overlap of ``launch_mode`` / ``host_dispatch_s`` on the table.
+
+    On CPU and MCU targets the host is the device, so dispatch never overlaps there.
+    """
+    name = ak.get("launch_mode", ALGORITHM_KNOBS["launch_mode"].default)
+    mode = launch_mode(str(name))
+    if "host_dispatch_s" in ak and mode.name == "graph":
+        raise ValueError("algorithm knob 'host_dispatch_s' needs launch_mode = async, eager or serial (a CUDA-graph "
+                         "step has no host cost per operator)")
+    host = float(ak.get("host_dispatch_s", mode.host_dispatch_s))
+    overlap = mode.overlap and target.target_class not in ("cpu", "mcu")
+    if host == table.host_dispatch_s and overlap == table.host_overlap:
+        return table
+    return replace(table, host_dispatch_s=host, host_overlap=overlap)
 
 
 # ---------------------------------------------------------------------------------- scaling

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 
-from models.algorithms import SCALING_STRATEGIES, SOFTMAX_VARIANTS, STRATEGIES
+from models.algorithms import LAUNCH_MODES, SCALING_STRATEGIES, SOFTMAX_VARIANTS, STRATEGIES
 from models.hardware import Target, field_spec
 from models.params import Param
 from models.workloads import WorkloadSpec, workload_spec
@@ -109,6 +109,17 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              help="write_allocate: each store first reads its line (ordinary stores to write-back caches); "
                   "streaming: non-temporal stores that do not; default: write_allocate on CPUs, streaming "
                   "elsewhere"),
+        _alg(name="launch_mode", kind="categorical", choices=LAUNCH_MODES, default="graph",
+             applies_to="every workload (host-launched targets: GPU, NPU, PIM; on CPUs and MCUs the host is "
+                        "the device and dispatch never overlaps)",
+             help="how the runtime launches each step's operators (models.algorithms.launch): graph = CUDA "
+                  "graphs / compiled engine, no host cost per kernel (default, as MLPerf, TensorRT-LLM, vLLM "
+                  "and gpt-fast run); async = C++ stream launches, ~3 us each, overlapped; eager = PyTorch "
+                  "eager from Python, overlapped; serial = a sync after every kernel"),
+        _alg(name="host_dispatch_s", kind="float", low=0.0, high=1e-3, unit="us", dimension="time",
+             structural=True, applies_to="launch_mode = async / eager / serial",
+             help="host time to dispatch one operator; default: the launch mode's sourced figure "
+                  "(data/launch_modes.toml)"),
         _alg(name="scaling_strategy", kind="categorical", choices=tuple(SCALING_STRATEGIES), default="fast",
              applies_to="regnetx-* workloads (models.algorithms.scale_anynet)",
              help="which of depth (d), width (w), resolution (r) grow with the flops"),

@@ -109,6 +109,10 @@ class OperatorTable:
         ``phase -> {part: bytes}`` when the builder knows what the resident memory is made of:
         ``"weights"``, ``"kv_cache"``, ``"activations"`` (and for training ``"gradients"``,
         ``"optimizer_state"``); the parts of a phase sum to its ``peak_memory_B``.
+    host_dispatch_s, host_overlap
+        Host time to dispatch one operator instance (s) and whether the host runs ahead of the
+        device (asynchronous launch), set by the ``launch_mode`` algorithm knob
+        (:mod:`models.algorithms.launch`); the default (0 s) is a CUDA-graph step.
     """
 
     workload: str
@@ -120,6 +124,8 @@ class OperatorTable:
     knobs: Mapping[str, np.ndarray] = field(default_factory=dict)
     stored_params: float | None = None
     memory_parts_B: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    host_dispatch_s: float = 0.0
+    host_overlap: bool = True
 
     def __post_init__(self) -> None:
         # totals are at least 1-D (a table of one point has n_items of shape (1,))
@@ -410,4 +416,5 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
                          meta=pl.concat([t.meta for t in tables], how="vertical"),
                          columns=tuple(c for t in tables for c in t.columns), peak_memory_B=peak,
                          n_items=tables[-1].n_items, item_name=tables[-1].item_name, knobs=knobs,
-                         stored_params=stored, memory_parts_B=parts)
+                         stored_params=stored, memory_parts_B=parts, host_dispatch_s=tables[0].host_dispatch_s,
+                         host_overlap=tables[0].host_overlap)

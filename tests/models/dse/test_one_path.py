@@ -77,6 +77,8 @@ def workloads(draw: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     if w == "regnetx-400mf" and draw(st.booleans()):
         cat["scaling_strategy"] = draw(st.sampled_from(["d", "w", "dwr", "fast"]))
         num["scaling_factor"] = draw(st.sampled_from([0.5, 2.0, 4.0]))
+    if draw(st.booleans()):  # the runtime's launch policy (host dispatch per kernel, overlap)
+        cat["launch_mode"] = draw(st.sampled_from(["graph", "async", "eager", "serial"]))
     return w, num, cat
 
 

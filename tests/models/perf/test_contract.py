@@ -87,7 +87,11 @@ def test_energy_is_power_times_time(name, m, n, k, elems, reps):
     # same average power at steady state, and the static part is static power x time
     assert rn.average_power_W[0] == pytest.approx(r1.average_power_W[0], rel=1e-9)
     assert rn.static_energy_J[0] == pytest.approx(t.static_power_W * rn.latency_s[0], rel=1e-12)
-    assert rn.energy_J[0] == pytest.approx(rn.dynamic_energy_J[0] + rn.static_energy_J[0], rel=1e-12)
+    assert rn.energy_J[0] == pytest.approx(rn.dynamic_energy_J[0] + rn.static_energy_J[0]
+                                           + rn.stalled_energy_J[0], rel=1e-12)
+    # the stalled part is stall power x (time the engines do not compute): within [0, stall x time]
+    stall = t.stall_power_W or 0.0
+    assert -1e-15 <= rn.stalled_energy_J[0] <= stall * rn.latency_s[0] * (1 + 1e-12) + 1e-300
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -2,8 +2,8 @@
 
 For every preset that has an energy or power case with role ``check`` within tolerance, the test
 builds a copy of the preset with every energy coefficient multiplied by ``ENERGY_SCALE`` (each
-engine's energy per operation for every datatype, each memory level's energy per byte, and the
-static power) and runs that preset's energy/power checks through the public path
+engine's energy per operation for every datatype, each memory level's energy per byte, the
+static power and the stall power) and runs that preset's energy/power checks through the public path
 (:func:`models.validation.evaluate_case` -> ``point.metric`` -> :func:`models.perf.evaluate_point`,
 which takes a :class:`~models.hardware.Target` as readily as a preset name). At least one case must
 then leave its tolerance: a suite whose energy checks all survive a 3x error in every joule would
@@ -29,14 +29,15 @@ _ENERGY_GROUPS = ("energy", "power")
 
 def scale_energy(target: Target, factor: float) -> Target:
     """``target`` with every energy coefficient (J/op per engine and datatype, J/B per memory
-    level, static W) multiplied by ``factor``; rates, bandwidths and efficiencies untouched."""
+    level, static W and stall W) multiplied by ``factor``; rates, bandwidths and efficiencies untouched."""
     engines = tuple(
         dataclasses.replace(e, energy_J_per_op={d: v * factor for d, v in e.energy_J_per_op.items()})
         for e in target.engines
     )
     memories = tuple(dataclasses.replace(m, energy_J_per_B=m.energy_J_per_B * factor) for m in target.memories)
+    stall = None if target.stall_power_W is None else target.stall_power_W * factor
     return dataclasses.replace(target, engines=engines, memories=memories,
-                               static_power_W=target.static_power_W * factor)
+                               static_power_W=target.static_power_W * factor, stall_power_W=stall)
 
 
 def _with_target(case: ValidationCase, target: Target) -> ValidationCase:
