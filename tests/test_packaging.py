@@ -29,6 +29,12 @@ def test_environment_yml_matches_pyproject():
     py = tomllib.loads((ROOT / "pyproject.toml").read_text())
     reqs = py["project"]["dependencies"] + py["dependency-groups"]["dev"]
     want = {_name(r): r[len(_name(r)):].strip() for r in reqs}
+    for r in py["project"]["optional-dependencies"]["cluster"]:
+        # "dask[distributed]>=V" is conda-forge's dask>=V and distributed>=V
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)\[([A-Za-z0-9_,\-]+)\](.*)", r.strip())
+        names, spec = ([m.group(1), *m.group(2).split(",")], m.group(3).strip()) if m else ([_name(r)], "")
+        for n in names:
+            want[n.lower()] = spec or r[len(_name(r)):].strip()
     have = _env_deps()
     assert set(have) == set(want), (set(have) ^ set(want))
     for name, spec in want.items():

@@ -19,6 +19,7 @@ hardware rows in parameter order).
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ from models.dse.pareto import pareto_front
 from models.dse.space import DEFAULT_MAX_POINTS, DesignSpace, Parameter, SpaceError, _frame
 from models.perf import CompiledTarget, compile_target
 
-__all__ = ["DEFAULT_MAX_POINTS", "KEEP", "check_budget", "sample", "sweep", "sweep_chunks"]
+__all__ = ["DEFAULT_MAX_POINTS", "KEEP", "SweepLayout", "check_budget", "sample", "sweep", "sweep_chunks",
+           "sweep_layout", "sweep_rows"]
 
 KEEP = ("all", "feasible", "front", "none")
 DEFAULT_CHUNK = 1 << 16
@@ -150,44 +152,204 @@ def sweep_chunks(space: DesignSpace, *, chunk_size: int = DEFAULT_CHUNK,
 
 
 def _sweep_chunks(space: DesignSpace, chunk_size: int) -> Iterator[pl.DataFrame]:
+    # the whole grid is the range of all its rows: the local sweep and a cluster's parts share
+    # one evaluation path (_sweep_range), block for block
+    return _sweep_range(space, 0, sweep_layout(space, chunk_size).n_points, chunk_size)
+
+
+@dataclass(frozen=True)
+class SweepLayout:
+    """Where the blocks of a sweep start, by index arithmetic (nothing is built).
+
+    A sweep evaluates its grid in *blocks*: the product sub-grids of at most ``chunk_size``
+    points that :func:`sweep_chunks` yields, group after group. Block ``b`` holds the rows
+    ``[block_start(b), block_start(b + 1))`` of the sweep's row order (see the module
+    docstring). A range of rows whose ends are block starts is evaluated block for block as
+    the whole sweep evaluates it, so its results are the same to the last bit.
+    """
+
+    dims: tuple[int, ...]
+    n_groups: int
+    chunk_size: int
+    k: int  # axes > k are whole in every block, axis k is cut in pieces, axes < k take one index
+    suffix: int  # points of the whole axes > k
+    piece: int  # indices of axis k per block
+
+    @property
+    def group_size(self) -> int:
+        """Points of one structural group."""
+        return math.prod(self.dims)
+
+    @property
+    def n_points(self) -> int:
+        """Points of the grid."""
+        return self.n_groups * self.group_size
+
+    @property
+    def _per_outer(self) -> int:
+        return -(-self.dims[self.k] // self.piece) if self.piece else 0
+
+    @property
+    def blocks_per_group(self) -> int:
+        """Blocks of one group."""
+        return math.prod(self.dims[: self.k]) * self._per_outer if self.group_size else 0
+
+    @property
+    def n_blocks(self) -> int:
+        """Blocks of the grid."""
+        return self.n_groups * self.blocks_per_group
+
+    def _start_in_group(self, j: int) -> int:
+        o, q = divmod(j, self._per_outer)
+        return o * self.dims[self.k] * self.suffix + min(q * self.piece, self.dims[self.k]) * self.suffix
+
+    def block_start(self, b: int) -> int:
+        """First row of block ``b`` (``n_points`` for ``b == n_blocks``)."""
+        if not 0 <= b <= self.n_blocks:
+            raise ValueError(f"block {b}; allowed: 0 to {self.n_blocks}")
+        if b == self.n_blocks:
+            return self.n_points
+        gi, j = divmod(b, self.blocks_per_group)
+        return gi * self.group_size + self._start_in_group(j)
+
+    def _block_in_group(self, r: int) -> int:
+        """The block of a group that holds row ``r`` of the group."""
+        span = self.dims[self.k] * self.suffix
+        o, w = divmod(r, span)
+        return o * self._per_outer + (w // self.suffix) // self.piece
+
+    def _slices(self, j: int) -> tuple[slice, ...]:
+        """The product sub-grid of block ``j`` of a group (what _chunks yields j-th)."""
+        o, q = divmod(j, self._per_outer)
+        idx = np.unravel_index(o, self.dims[: self.k]) if self.k else ()
+        a = q * self.piece
+        return (*(slice(int(i), int(i) + 1) for i in idx), slice(a, min(self.dims[self.k], a + self.piece)),
+                *(slice(0, d) for d in self.dims[self.k + 1:]))
+
+
+def sweep_layout(space: DesignSpace, chunk_size: int = DEFAULT_CHUNK) -> SweepLayout:
+    """The blocks :func:`sweep_chunks` evaluates ``space`` in (:class:`SweepLayout`)."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size={chunk_size}; allowed: >= 1")
+    struct, knobs, hw = split_parameters(space)
+    n_h = math.prod(p.n_values for p in hw)
+    dims = (*(p.n_values for p in knobs), n_h)
+    # the same cut as _chunks
+    suffix = 1
+    k = len(dims) - 1
+    while k > 0 and suffix * dims[k] <= chunk_size:
+        suffix *= dims[k]
+        k -= 1
+    piece = dims[k] if suffix * dims[k] <= chunk_size else max(1, chunk_size // suffix)
+    return SweepLayout(dims=dims, n_groups=math.prod(p.n_values for p in struct), chunk_size=chunk_size,
+                       k=k, suffix=suffix, piece=piece)
+
+
+def sweep_rows(space: DesignSpace, start: int, stop: int, *,
+               chunk_size: int = DEFAULT_CHUNK) -> Iterator[pl.DataFrame]:
+    """Rows ``[start, stop)`` of the sweep of ``space``, evaluated, in the sweep's own order.
+
+    The frames are those of :func:`sweep_chunks` (same columns, same row order) restricted to
+    the range: with ``start`` and ``stop`` at block starts (:meth:`SweepLayout.block_start`)
+    they are the very blocks the whole sweep evaluates, so a grid cut into such ranges and
+    evaluated range by range (on a cluster, say) gives bit-identical rows. A range that cuts a
+    block evaluates the cut block as a few smaller product sub-grids. No budget applies: the
+    range itself bounds the work.
+    """
+    layout = sweep_layout(space, chunk_size)
+    if not 0 <= start <= stop <= layout.n_points:
+        raise ValueError(f"rows [{start}, {stop}) of a sweep of {layout.n_points} points; allowed: "
+                         f"0 <= start <= stop <= {layout.n_points}")
+    return _sweep_range(space, start, stop, chunk_size)
+
+
+def _boxes(shape: tuple[int, ...], a: int, b: int) -> Iterator[tuple[slice, ...]]:
+    """Product sub-grids covering the flat row-major range ``[a, b)`` of ``shape``, in order."""
+    if a >= b:
+        return
+    if len(shape) == 1:
+        yield (slice(a, b),)
+        return
+    inner = math.prod(shape[1:])
+    whole = tuple(slice(0, d) for d in shape[1:])
+    i0, r0 = divmod(a, inner)
+    i1, r1 = divmod(b, inner)
+    if i0 == i1:
+        for s in _boxes(shape[1:], r0, r1):
+            yield (slice(i0, i0 + 1), *s)
+        return
+    if r0:
+        for s in _boxes(shape[1:], r0, inner):
+            yield (slice(i0, i0 + 1), *s)
+        i0 += 1
+    if i1 > i0:
+        yield (slice(i0, i1), *whole)
+    if r1:
+        for s in _boxes(shape[1:], 0, r1):
+            yield (slice(i1, i1 + 1), *s)
+
+
+def _sweep_range(space: DesignSpace, start: int, stop: int, chunk_size: int) -> Iterator[pl.DataFrame]:
+    layout = sweep_layout(space, chunk_size)
+    G = layout.group_size
+    if start >= stop or G == 0:
+        return
     g = _grid(space)
-    dims = g.dims
-    for combo in itertools.product(*g.s_grids):
-        svals = dict(zip([p.name for p in g.struct], combo, strict=True))
+    sizes = tuple(len(x) for x in g.s_grids)
+    for gi in range(start // G, (stop - 1) // G + 1):
+        idx = [int(i) for i in np.unravel_index(gi, sizes)] if sizes else []
+        svals = {p.name: g.s_grids[j][idx[j]] for j, p in enumerate(g.struct)}
         group: Group = group_of(space, svals)
         plans = PlanCache()
         compiled: dict[tuple[int, int], CompiledTarget] = {}
-        for sl in _chunks(dims, chunk_size):
-            hrows = sl[-1]
-            key = (hrows.start, hrows.stop)
-            ct = compiled.get(key)
-            if ct is None:
-                compiled.clear()  # one hardware slice at a time keeps memory bounded
-                plans.clear()
-                ct = compiled[key] = compile_target(group.target, _hw_overrides(g, hrows))
-            nd = len(dims)
-            knob_vals = {}
-            for j, p in enumerate(g.knobs):
-                shape = [1] * nd
-                vals = g.k_grids[j][sl[j]]
-                shape[j] = vals.size
-                knob_vals[p.sets] = vals.reshape(shape)
-            r, err, area = evaluate_group(space, group, knob_vals, ct, plans=plans)
-            cshape = tuple(s.stop - s.start for s in sl)
-            if r.shape != cshape:  # a chunk whose values are all fixed (no numeric parameter)
-                r = _expand(r, cshape)
-                err, area = np.broadcast_to(err, cshape), np.broadcast_to(area, cshape)
-            n = int(np.prod(cshape))
-            cols: dict[str, Any] = {}
-            hw_vals = _hw_overrides(g, hrows)
-            for p in space.parameters:
-                if p.name in svals:
-                    cols[p.name] = _frame([p], {p.name: [svals[p.name]]})[p.name].new_from_index(0, n)
-                elif p.scope == "target_field":
-                    cols[p.name] = np.ascontiguousarray(np.broadcast_to(hw_vals[p.key], cshape)).reshape(-1)
-                else:
-                    cols[p.name] = np.ascontiguousarray(np.broadcast_to(knob_vals[p.sets], cshape)).reshape(-1)
-            yield assemble(space, cols, metric_arrays(space, r, err, area), n=n)
+        lo, hi = max(start - gi * G, 0), min(stop - gi * G, G)
+        for j in range(layout._block_in_group(lo), layout._block_in_group(hi - 1) + 1):
+            sl = layout._slices(j)
+            bs, be = layout._start_in_group(j), layout._start_in_group(j + 1)
+            if lo <= bs and be <= hi:
+                yield _evaluate_block(space, g, svals, group, sl, plans, compiled)
+                continue
+            # a block cut by the range: the part inside it, as product sub-grids of the block
+            shape = tuple(s.stop - s.start for s in sl)
+            for box in _boxes(shape, max(lo, bs) - bs, min(hi, be) - bs):
+                sub = tuple(slice(s.start + x.start, s.start + x.stop) for s, x in zip(sl, box, strict=True))
+                yield _evaluate_block(space, g, svals, group, sub, plans, compiled)
+
+
+def _evaluate_block(space: DesignSpace, g: _Grid, svals: dict[str, Any], group: Group, sl: tuple[slice, ...],
+                    plans: PlanCache, compiled: dict[tuple[int, int], CompiledTarget]) -> pl.DataFrame:
+    """The evaluated product sub-grid ``sl`` of one group (one build_point, one evaluate call)."""
+    dims = g.dims
+    hrows = sl[-1]
+    key = (hrows.start, hrows.stop)
+    ct = compiled.get(key)
+    if ct is None:
+        compiled.clear()  # one hardware slice at a time keeps memory bounded
+        plans.clear()
+        ct = compiled[key] = compile_target(group.target, _hw_overrides(g, hrows))
+    nd = len(dims)
+    knob_vals = {}
+    for j, p in enumerate(g.knobs):
+        shape = [1] * nd
+        vals = g.k_grids[j][sl[j]]
+        shape[j] = vals.size
+        knob_vals[p.sets] = vals.reshape(shape)
+    r, err, area = evaluate_group(space, group, knob_vals, ct, plans=plans)
+    cshape = tuple(s.stop - s.start for s in sl)
+    if r.shape != cshape:  # a chunk whose values are all fixed (no numeric parameter)
+        r = _expand(r, cshape)
+        err, area = np.broadcast_to(err, cshape), np.broadcast_to(area, cshape)
+    n = int(np.prod(cshape))
+    cols: dict[str, Any] = {}
+    hw_vals = _hw_overrides(g, hrows)
+    for p in space.parameters:
+        if p.name in svals:
+            cols[p.name] = _frame([p], {p.name: [svals[p.name]]})[p.name].new_from_index(0, n)
+        elif p.scope == "target_field":
+            cols[p.name] = np.ascontiguousarray(np.broadcast_to(hw_vals[p.key], cshape)).reshape(-1)
+        else:
+            cols[p.name] = np.ascontiguousarray(np.broadcast_to(knob_vals[p.sets], cshape)).reshape(-1)
+    return assemble(space, cols, metric_arrays(space, r, err, area), n=n)
 
 
 def _expand(r: Any, shape: tuple[int, ...]) -> Any:

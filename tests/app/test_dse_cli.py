@@ -105,3 +105,65 @@ def test_help(cmd, capsys):
         main([cmd, "--help"])
     assert ei.value.code == 0
     assert "usage: tradespace " + cmd in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ sweep --cluster
+def _one_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_sweep_on_a_local_cluster_writes_a_dataset_and_resumes(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    out = tmp_path / "sweep.parquet"
+    args = ["sweep", SPACE, "--cluster", "local:2", "--out", str(out), "--chunk-size", "50", "--part-size", "150",
+            "--no-progress"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "900 points in 10 parts on local:2" in err and "(10 run, 0 finished earlier)" in err
+    assert pl.scan_parquet(out / "part-*.parquet").select(pl.len()).collect().item() == 900
+    front = pl.read_parquet(out / "_front.parquet")
+    assert front.height > 0 and (out / "_metadata").is_file()
+    assert main(args) == 0  # rerun: every part finished already
+    assert "(0 run, 10 finished earlier)" in capsys.readouterr().err
+    assert pl.read_parquet(out / "_front.parquet").equals(front)
+
+
+def test_sweep_cluster_bad_inputs_exit_2_with_one_line(tmp_path, capsys):
+    assert main(["sweep", SPACE, "--cluster", "locl:2", "--out", str(tmp_path / "o.parquet")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "cluster 'locl:2' does not parse" in line and "local:N" in line and "tcp://HOST:PORT" in line
+    assert main(["sweep", SPACE, "--cluster", "local:2", "--out", str(tmp_path / "o.csv")]) == 2
+    assert "Parquet dataset folder" in _one_line(capsys.readouterr().err)
+    assert main(["sweep", SPACE, "--cluster", "local:2"]) == 2
+    assert "--cluster needs --out FOLDER" in _one_line(capsys.readouterr().err)
+    f = tmp_path / "file.parquet"
+    f.write_bytes(b"not a folder")
+    assert main(["sweep", SPACE, "--cluster", "local:2", "--out", str(f)]) == 2
+    assert "it is a file" in _one_line(capsys.readouterr().err)
+    assert f.read_bytes() == b"not a folder"
+    pytest.importorskip("distributed")
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    addr = f"tcp://127.0.0.1:{port}"
+    assert main(["sweep", SPACE, "--cluster", addr, "--connect-timeout", "1", "--out", str(tmp_path / "u")]) == 2
+    assert f"cannot reach the Dask scheduler at {addr} within 1 s" in _one_line(capsys.readouterr().err)
+    assert sorted(os.listdir(tmp_path)) == ["file.parquet"]  # nothing written
+
+
+def test_sweep_cluster_refuses_another_spaces_folder(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    out = tmp_path / "d.parquet"
+    assert main(["sweep", SPACE, "--cluster", "local:1", "--out", str(out), "--chunk-size", "300", "--part-size",
+                 "300", "--no-progress"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.stat().st_mtime_ns for p in out.rglob("*")}
+    other = str(ROOT / "data" / "spaces" / "llama-2-7b-h100.toml")
+    assert main(["sweep", other, "--cluster", "local:1", "--out", str(out), "--no-progress"]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "holds the parts of another space ('tdnn-h100-small'" in line and "nothing was written" in line
+    assert {p.name: p.stat().st_mtime_ns for p in out.rglob("*")} == before
