@@ -310,7 +310,11 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
     best_t: np.ndarray | None = None
     best_e: np.ndarray | None = None
     best_s: np.ndarray | None = None
+    best_tc: np.ndarray | None = None
     best_score: np.ndarray | None = None
+    # with policy "time" the stalled energy of the winner is added once, after the choice:
+    # stall x (t - t_c) of the winning route (same numbers, fewer array passes per route)
+    lazy_stall = stall_W is not None and policy == "time"
     out_eng: np.ndarray | None = None
     out_tc: np.ndarray | None = None
     out_tm: np.ndarray | None = None
@@ -328,29 +332,36 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         oh = overhead_s * c if c != 1.0 else overhead_s
         if sum_overlap:
             t = t_c + t_m
-        elif detail or stall_W is not None:
+        elif detail or stall_W is not None:  # t_c is needed below
             t = np.maximum(t_c, t_m)
         else:  # t_c is not needed any more: reuse its memory
             t = _inplace(np.maximum, t_c, t_m)
         t = _inplace(np.add, t, oh)
+        e = flop * (r.energy_per_op * c if c != 1.0 else r.energy_per_op)
+        e = _inplace(np.add, e, bytes_B * eb)
         es: np.ndarray | None = None
-        if stall_W is not None:
+        if stall_W is not None and not lazy_stall:
             # the device runs the job while this engine does not compute for t - t_c: the memory
             # time beyond the compute time (all of it with sum overlap) plus the overhead
             es = _inplace(np.multiply, t - t_c, stall_W)
-        e = flop * (r.energy_per_op * c if c != 1.0 else r.energy_per_op)
-        e = _inplace(np.add, e, bytes_B * eb)
-        if es is not None:
             e = _inplace(np.add, e, es)
         if best_t is None:
             better = None
-            best_t, best_e, best_s = t, e, es
+            best_t, best_e, best_s, best_tc = t, e, es, t_c
             if policy == "energy":
                 best_score = e + t * static_W
         else:
             assert best_e is not None
             if policy == "time":
-                better = (t < best_t) | ((t == best_t) & (e < best_e))
+                eq = t == best_t
+                if lazy_stall and eq.any():
+                    # a tie in time goes to the least dynamic + stalled energy; with equal times
+                    # stall x (t - t_c) differs only by stall x t_c
+                    assert best_tc is not None
+                    cheaper = (e - stall_W * t_c) < (best_e - stall_W * best_tc)
+                else:
+                    cheaper = e < best_e
+                better = (t < best_t) | (eq & cheaper)
             else:
                 assert best_score is not None
                 score = e + t * static_W
@@ -358,7 +369,9 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 best_score = np.where(better, score, best_score)
             best_t = np.where(better, t, best_t)
             best_e = np.where(better, e, best_e)
-            if es is not None and best_s is not None:
+            if lazy_stall:
+                best_tc = np.asarray(np.where(better, t_c, best_tc))
+            elif es is not None and best_s is not None:
                 best_s = np.where(better, es, best_s)
         if detail:
             levels = np.asarray(r.path.levels, dtype=np.int8)
@@ -374,6 +387,10 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 out_tm = np.where(better, t_m, out_tm)
                 out_bound = np.where(better, bound, out_bound)
     assert best_t is not None and best_e is not None, "price() needs at least one route"
+    if lazy_stall:
+        assert best_tc is not None and stall_W is not None
+        best_s = _inplace(np.multiply, best_t - best_tc, stall_W)
+        best_e = best_e + best_s
     if not detail:
         return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s)
     assert out_eng is not None and out_tc is not None and out_tm is not None and out_bound is not None
