@@ -144,3 +144,36 @@ def test_the_field_is_declared_and_listed_with_its_source():
     f = _toy().numeric_fields()["stall_power"]
     assert f[0] == 3.0 and f[1].unit == "W" and f[2] == "test"
     assert "stall_power" not in _no_stall().numeric_fields()
+
+
+def _route(engine: int, op_per_s: float, J_per_op: float):  # type: ignore[no-untyped-def]
+    from models.perf.kernel import Path, Route
+
+    path = Path.build([0], [np.array([1e11])], [np.zeros(1)], [np.array([np.inf])])
+    return Route(engine=engine, inv_rate=np.array([1.0 / op_per_s]), energy_per_op=np.array([J_per_op]),
+                 half_k=None, path=path)
+
+
+@pytest.mark.parametrize("policy", ["time", "energy"])
+def test_a_tie_in_time_goes_to_the_least_dynamic_plus_stalled_energy(policy: str) -> None:
+    # 1e6 FLOP, 1 MB (10 us at 100 GB/s) and 20 us of overhead on both engines: t = 30 us on each
+    # (memory-bound). Engine 0 computes at 1e12 op/s (t_c = 1 us) for 2 pJ/op, engine 1 at 1e11 op/s
+    # (t_c = 10 us) for 3 pJ/op. Dynamic: 2 uJ vs 3 uJ (+ 0 for bytes). With 1 W of stall power:
+    # engine 0 stalls 29 us (29 uJ, 31 uJ in all), engine 1 stalls 20 us (20 uJ, 23 uJ in all), so
+    # engine 1 wins the tie; without stall power engine 0 does.
+    from models.perf.kernel import price
+
+    routes = [_route(0, 1e12, 2e-12), _route(1, 1e11, 3e-12)]
+    one = np.ones(1)
+    kw = dict(overhead_s=np.array([20e-6]), static_W=np.zeros(1), sum_overlap=False, policy=policy, detail=True)
+    with_stall = price(routes, 1e6 * one, 1e6 * one, one, one, one, stall_W=np.array([1.0]), **kw)
+    assert with_stall.latency_s[0] == pytest.approx(30e-6)
+    assert int(with_stall.engine[0]) == 1
+    assert with_stall.energy_J[0] == pytest.approx(23e-6)
+    assert with_stall.stall_energy_J[0] == pytest.approx(20e-6)
+    without = price(routes, 1e6 * one, 1e6 * one, one, one, one, **kw)
+    assert int(without.engine[0]) == 0 and without.energy_J[0] == pytest.approx(2e-6)
+    # the totals path (detail off) gives the same numbers
+    tot = price(routes, 1e6 * one, 1e6 * one, one, one, one, stall_W=np.array([1.0]),
+                **{**kw, "detail": False})
+    assert tot.energy_J[0] == pytest.approx(23e-6) and tot.stall_energy_J[0] == pytest.approx(20e-6)
