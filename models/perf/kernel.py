@@ -12,13 +12,17 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
   (m + half_m) / m``, the last two factors only where the engine declares a size curve for the
   kind (``k``: reduction length; ``m``: output rows, a tile-fill curve of matrix engines);
 - home level: the innermost level of ``e``'s memory path whose capacity holds the operator's
-  working set (the outermost when none does);
+  working set ``F`` (the outermost when none does);
 - memory time ``t_m = bytes x max over the levels from the innermost to the home of
   1 / bandwidth``, a level's bandwidth capped at ``min(n_units x per_unit_bandwidth,
   sustained_bandwidth)`` for ``e`` (its units share the core complex's sustained limit);
+- partial residency: a level ``j`` inside the home (capacity ``C_j < F``) serves the fraction
+  ``H_j = C_j / F`` of the traffic (0 below ``RESIDENCY_CUTOFF``, with a linear ramp), priced
+  at the path up to ``j``; with one such level ``t_m = bytes x (H / bw_in + (1 - H) / bw_out)``
+  in the cumulative-max sense above, and the energy per byte blends the same way;
 - time ``t = max(t_c, t_m) + overhead`` (overlap ``max``) or ``t_c + t_m + overhead`` (``sum``);
 - dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
-  from the innermost to the home``;
+  from the innermost to the home`` (blended by partial residency as the time is);
 - stalled energy ``stall_power x (t - t_c)``: the device runs the job but ``e`` is not computing
   for ``t - t_c`` (waiting on memory beyond the compute time, and the fixed overhead), and draws
   ``stall_power`` above static then (clock tree, schedulers, memory controllers and PHYs kept
@@ -188,46 +192,86 @@ def prune_routes(routes: Sequence[Route]) -> list[Route]:
     return out
 
 
+RESIDENCY_CUTOFF = 0.01
+"""Resident fractions ``C / F`` below this are taken as 0 (the whole working set streams from
+the home level, the whole-home result exactly); between it and twice it the fraction
+ramps linearly from 0 to ``C / F``, so the cut-off adds no jump (see :func:`_resident`)."""
+
+
+def _resident(capacity: np.ndarray | float, footprint: np.ndarray) -> np.ndarray:
+    """Fraction of an operator's traffic served by a level of ``capacity`` that does not hold its
+    working set ``footprint`` (> capacity): ``x = C / F`` (a streaming approximation without LRU:
+    a ``C``-byte part of the working set stays resident and serves its share of the traffic),
+    0 for ``x <= RESIDENCY_CUTOFF``, ramping linearly to ``x`` at ``2 x RESIDENCY_CUTOFF``."""
+    x = capacity / np.maximum(footprint, 1e-300)
+    return np.maximum(0.0, np.minimum(x, 2.0 * (x - RESIDENCY_CUTOFF)))
+
+
 def _home(path: Path, footprint: np.ndarray, floor: np.ndarray | None, lo: float | None, hi: float | None,
           detail: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | int]:
     """``(1/bandwidth, energy per byte, home index)`` of the path for the working set
-    ``max(footprint, floor)``.
+    ``F = max(footprint, floor)``.
+
+    The home is the innermost level whose capacity holds ``F`` (the outermost when none does);
+    each level ``j`` inside the home serves the fraction ``H_j = _resident(C_j, F)`` of the
+    traffic (partial residency; ``C_j`` the largest capacity of levels ``0..j``), so with the
+    cumulative per-level costs ``c_j`` (``inv_bw``, ``energy_per_B``) the cost per byte is
+    ``c_home - sum_{j < home} H_j (c_{j+1} - c_j)``: with one partial level,
+    ``H c_in + (1 - H) c_out``. ``H_j = 0`` everywhere gives ``c_home`` bit for bit.
 
     ``lo``/``hi`` bound the working set (None: unknown); with monotone constant capacities the
-    homes between those of ``lo`` and ``hi`` are the only candidates (one home: no per-point work).
+    homes between those of ``lo`` and ``hi`` are the only candidates, and the levels with
+    ``C_j <= RESIDENCY_CUTOFF x lo`` never serve any traffic (one home and no partial level: no
+    per-point work).
     """
     n = len(path.levels)
     if n == 1:
         return path.inv_bw[0], path.energy_per_B[0], 0
     a, b = 0, n - 1
+    p0 = 0  # first level that may hold part of the working set
     if path.monotone and lo is not None and hi is not None:
+        assert path.const_capacity is not None
         a, b = path.home_of(lo), path.home_of(hi)
-        if a == b:
+        while p0 < b and path.const_capacity[p0] <= RESIDENCY_CUTOFF * lo:
+            p0 += 1
+        if a == b and p0 >= b:
             return path.inv_bw[a], path.energy_per_B[a], a
     if floor is not None:
         footprint = np.maximum(footprint, floor)
+    inv_bw: np.ndarray
+    eb: np.ndarray
+    hidx: np.ndarray | int
     if path.const_capacity is not None and path.monotone:
         # homes a..b: walk the capacities between them from the outside in
         caps = path.const_capacity
-        inv_bw: np.ndarray = path.inv_bw[b]
-        eb: np.ndarray = path.energy_per_B[b]
-        hidx: np.ndarray | int = b
+        inv_bw, eb, hidx = path.inv_bw[b], path.energy_per_B[b], b
         for j in range(b - 1, a - 1, -1):
             fits = footprint <= caps[j]
             inv_bw = np.where(fits, path.inv_bw[j], inv_bw)
             eb = np.where(fits, path.energy_per_B[j], eb)
             if detail:
                 hidx = np.where(fits, np.int8(j), hidx)
+        # partial residency in the levels p0..b-1 inside the home (caps[j] < F there)
+        for j in range(p0, b):
+            h = np.where(footprint > caps[j], _resident(caps[j], footprint), 0.0)
+            inv_bw = inv_bw - h * (path.inv_bw[j + 1] - path.inv_bw[j])
+            eb = eb - h * (path.energy_per_B[j + 1] - path.energy_per_B[j])
         return inv_bw, eb, hidx
-    inv_bw = path.inv_bw[-1]
-    eb = path.energy_per_B[-1]
-    hidx = n - 1
+    inv_bw, eb, hidx = path.inv_bw[-1], path.energy_per_B[-1], n - 1
     for j in range(n - 2, -1, -1):
         fits = footprint <= path.capacity[j]
         inv_bw = np.where(fits, path.inv_bw[j], inv_bw)
         eb = np.where(fits, path.energy_per_B[j], eb)
         if detail:
             hidx = np.where(fits, np.int8(j), hidx)
+    # partial residency: level j is inside the home where no level 0..j holds F; it keeps the
+    # share of the largest of their capacities (so H_j never decreases outwards)
+    cmax: np.ndarray | None = None
+    for j in range(n - 1):
+        cmax = path.capacity[j] if cmax is None else np.maximum(cmax, path.capacity[j])
+        h = np.where(footprint > cmax, _resident(cmax, footprint), 0.0)
+        inv_bw = inv_bw - h * (path.inv_bw[j + 1] - path.inv_bw[j])
+        eb = eb - h * (path.energy_per_B[j + 1] - path.energy_per_B[j])
     return inv_bw, eb, hidx
 
 
