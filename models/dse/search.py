@@ -49,6 +49,7 @@ runs, other machines on one PostgreSQL server). The rules that keep them from hu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -375,11 +376,9 @@ def _remove_new_empty(files: Sequence[Path], existed: Sequence[bool]) -> None:
     if not files or existed[0] or not files[0].exists() or files[0].stat().st_size:
         return
     for f, had in zip(files, existed, strict=True):
-        try:
+        with contextlib.suppress(OSError):
             if not had and f.stat().st_size == 0:
                 f.unlink()
-        except OSError:
-            pass
 
 
 # ---------------------------------------------------------------------------- samplers
@@ -684,10 +683,8 @@ class _Heartbeat:
 
     def _loop(self) -> None:
         while not self._done.wait(HEARTBEAT_S):
-            try:
+            with contextlib.suppress(Exception):  # a missed beat is retried at the next tick
                 self.beat()
-            except Exception:  # noqa: BLE001, S110 - a missed beat is retried at the next tick
-                pass
 
 
 # ---------------------------------------------------------------------------- worker
@@ -1018,26 +1015,20 @@ def _stop_workers(procs: Sequence[subprocess.Popen[bytes]]) -> None:
     """Ask running workers to stop (SIGTERM to their groups), then kill what is left."""
     for p in procs:
         if p.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + _STOP_GRACE_S
     for p in procs:
         try:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             p.wait()
     for p in procs:
         if p.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 p.stdin.close()
-            except OSError:
-                pass
 
 
 def _progress_bar(total: int, progress: bool | None) -> Any:
@@ -1192,36 +1183,12 @@ def search(
         bar = _progress_bar(n_trials, progress)
         bar.update(n_fin)
         try:
+            common: dict[str, Any] = dict(sampler=sampler, seed=seed, batch_size=bs, population_size=population_size,
+                                          stale_after_s=stale_after_s, stop=stop)
             if workers == 1:
-                run_worker(
-                    space,
-                    url,
-                    name,
-                    n_trials,
-                    sampler=sampler,
-                    seed=seed,
-                    batch_size=bs,
-                    population_size=population_size,
-                    stale_after_s=stale_after_s,
-                    stop=stop,
-                    on_progress=lambda n: bar.update(n - bar.n),
-                )
+                run_worker(space, url, name, n_trials, on_progress=lambda n: bar.update(n - bar.n), **common)
             else:
-                _run_processes(
-                    space,
-                    url,
-                    name,
-                    n_trials,
-                    workers=workers,
-                    sampler=sampler,
-                    seed=seed,
-                    batch_size=bs,
-                    population_size=population_size,
-                    stale_after_s=stale_after_s,
-                    stop=stop,
-                    study=study,
-                    bar=bar,
-                )
+                _run_processes(space, url, name, n_trials, workers=workers, study=study, bar=bar, **common)
         finally:
             bar.close()
         if stop.is_set():

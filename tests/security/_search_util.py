@@ -7,6 +7,7 @@ the URL). It skips with a reason where no server can start, and fails under ``CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -172,8 +173,6 @@ def kill_tree(proc: subprocess.Popen[str]) -> None:
     """Clean-up after a failed test: the process and its children, by their ids."""
     kids = children(proc.pid) if proc.poll() is None else []
     for pid in [proc.pid, *kids]:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
     proc.wait()

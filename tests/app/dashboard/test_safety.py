@@ -148,7 +148,8 @@ def test_a_saved_target_is_accepted(tmp_path: pathlib.Path, monkeypatch: pytest.
     monkeypatch.setenv("TRADESPACE_TARGETS_PATH", str(tmp_path))
     s = TargetsState()
     s.new_name = "h100-mine"
-    assert s.save(tmp_path) is not None
+    saved = s.save(tmp_path)
+    assert saved == tmp_path / "h100-mine.toml" and saved.is_file()
     assert S.check_target_name("h100-mine") == "h100-mine"
     assert str(tmp_path) not in s.message and "h100-mine" in s.message
     # saving the same name again: the message names the file, not the server folder
