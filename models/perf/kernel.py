@@ -314,7 +314,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
           k: np.ndarray, m: np.ndarray, *, overhead_s: np.ndarray, static_W: np.ndarray, sum_overlap: bool,
           policy: str = "time", stall_W: np.ndarray | None = None, floor_B: np.ndarray | None = None,
           footprint_range: tuple[float, float] | None = None, count: float | None = None,
-          cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False) -> Priced:
+          cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False,
+          defer_stall: bool = False) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
 
     Parameters
@@ -346,9 +347,16 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         A dict kept across the operators of one table (see :func:`_curve`).
     detail
         Also return the engine, the compute and memory times and the bound code.
+    defer_stall
+        For totals with policy ``"time"`` and a stall power: return the dynamic energy only and
+        the winner's compute time as ``compute_s``; the caller adds ``stall_W x (sum of
+        latency_s - sum of compute_s)``, the same stalled energy summed before the multiply
+        (one product per sum instead of one per operator). The engine choice is unchanged.
     """
     if count is not None and detail:
         raise ValueError("price(): count is for totals; with detail=True price one instance")
+    if defer_stall and (detail or stall_W is None or policy != "time"):
+        raise ValueError("price(): defer_stall is for totals (detail=False) with policy 'time' and a stall power")
     c = 1.0 if count is None else float(count)
     lo, hi = footprint_range if footprint_range is not None else (None, None)
     best_t: np.ndarray | None = None
@@ -431,6 +439,9 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 out_tm = np.where(better, t_m, out_tm)
                 out_bound = np.where(better, bound, out_bound)
     assert best_t is not None and best_e is not None, "price() needs at least one route"
+    if defer_stall:
+        assert best_tc is not None
+        return Priced(latency_s=best_t, energy_J=best_e, compute_s=best_tc)
     if lazy_stall:
         assert best_tc is not None and stall_W is not None
         best_s = _inplace(np.multiply, best_t - best_tc, stall_W)

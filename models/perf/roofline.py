@@ -331,6 +331,10 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     # that shape, and only the sums are broadcast to the full point shape
     sums: dict[tuple[str, tuple[int, ...]], list[np.ndarray]] = {}
     stall_sums: dict[tuple[int, ...], np.ndarray] = {}  # stalled energy (part of the e sums) by shape
+    # totals with policy "time": the stalled energy stall_W x (t - t_c) is summed as
+    # stall_W x (sum t - sum t_c) per phase (kernel.price defer_stall); sums of t_c by (phase, shape)
+    defer = not detail and plan.stall_W is not None and plan.policy == "time"
+    busy_sums: dict[tuple[str, tuple[int, ...]], np.ndarray] = {}
     if detail:
         d_lat = np.empty((*shape, O))
         d_en, d_tc, d_tm = np.empty_like(d_lat), np.empty_like(d_lat), np.empty_like(d_lat)
@@ -355,7 +359,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"], overhead_s=plan.overhead_s,
                    static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
                    stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
-                   count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail)
+                   count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,
+                   defer_stall=defer)
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
         s_t, s_e = np.shape(t), np.shape(e)
         key = (ph, s_t if s_t == s_e else broadcast_shape((s_t, s_e)))
@@ -366,7 +371,15 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         else:
             acc[0] += t
             acc[1] += e
-        if pr.stall_energy_J is not None:
+        if defer:
+            assert pr.compute_s is not None
+            tc = pr.compute_s if fold else pr.compute_s * cnt
+            bk = (ph, np.shape(tc))
+            if bk in busy_sums:
+                busy_sums[bk] += tc
+            else:
+                busy_sums[bk] = np.array(tc, dtype=np.float64, copy=True)
+        elif pr.stall_energy_J is not None:
             es = pr.stall_energy_J if fold else pr.stall_energy_J * cnt
             sk = np.shape(es)
             if sk in stall_sums:
@@ -392,6 +405,16 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     order = list(dict.fromkeys(phases))
     ph_lat = {ph: ph_lat[ph] for ph in order}
     ph_dyn = {ph: ph_dyn[ph] for ph in order}
+    if defer:
+        assert plan.stall_W is not None
+        ph_busy: dict[str, np.ndarray] = {}
+        for (ph, _), v in busy_sums.items():
+            ph_busy[ph] = ph_busy[ph] + v if ph in ph_busy else v
+        for ph, v in ph_busy.items():
+            stalled = ph_lat[ph] - v  # full point shape: ph_lat holds full-shape copies
+            stalled *= plan.stall_W
+            ph_dyn[ph] += stalled
+            stall_sums[()] = stall_sums[()] + stalled if () in stall_sums else stalled
     # host dispatch per operator and its overlap with the device (launch_mode): each phase is a
     # run of steps whose kernels the host enqueues (kernel.launch_time); none in ideal mode
     host_s = 0.0 if mode == "ideal" else float(table.host_dispatch_s)

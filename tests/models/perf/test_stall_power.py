@@ -10,6 +10,8 @@ import tomllib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.hardware import TargetFileError, parse_target, with_overrides
 from models.perf import compile_target, evaluate
@@ -177,3 +179,32 @@ def test_a_tie_in_time_goes_to_the_least_dynamic_plus_stalled_energy(policy: str
     tot = price(routes, 1e6 * one, 1e6 * one, one, one, one, stall_W=np.array([1.0]),
                 **{**kw, "detail": False})
     assert tot.energy_J[0] == pytest.approx(23e-6) and tot.stall_energy_J[0] == pytest.approx(20e-6)
+
+
+# Totals (detail=False) sum the stalled energy per phase as stall x (sum t - sum t_c)
+# (kernel.price defer_stall); per-operator detail prices stall x (t - t_c) operator by operator.
+# Both must give the same totals on every stall-power preset, at random workload settings and
+# hardware points, with every launch mode (the host wait is stalled too).
+@settings(max_examples=40, deadline=None)
+@given(target=st.sampled_from(["a100-80gb", "h100-sxm", "v100-sxm2", "raspberry-pi-5"]),
+       workload=st.sampled_from(["llama-2-7b", "resnet-50", "gemm"]),
+       seed=st.integers(0, 2**31 - 1),
+       launch=st.sampled_from(["graph", "async", "eager", "serial"]))
+def test_totals_equal_the_sum_of_per_operator_detail(target: str, workload: str, seed: int, launch: str) -> None:
+    from models.perf import evaluate_point
+
+    rng = np.random.default_rng(seed)
+    n = 5
+    knobs: dict[str, object] = {"launch_mode": launch, "target.clock": float(rng.uniform(0.5, 2.0)) * 1e9}
+    if workload == "llama-2-7b":
+        knobs |= {"batch": rng.integers(1, 64, n), "prompt_len": int(rng.integers(16, 2048)),
+                     "n_generated": int(rng.integers(1, 64))}
+    elif workload == "resnet-50":
+        knobs |= {"batch": rng.integers(1, 64, n)}
+    else:
+        knobs |= {"m": rng.integers(1, 4096, n), "n": int(rng.integers(1, 8192)), "k": int(rng.integers(1, 8192))}
+    a = evaluate_point(target, workload, knobs, detail=True).perf
+    b = evaluate_point(target, workload, knobs, detail=False).perf
+    assert np.all(b.stalled_energy_J > 0)
+    for f in ("latency_s", "energy_J", "dynamic_energy_J", "stalled_energy_J"):
+        np.testing.assert_allclose(getattr(b, f), getattr(a, f), rtol=1e-12, err_msg=f)
