@@ -39,6 +39,24 @@ SHIPPED = [
     "gpt3-1.3b",
     "gpt3-7b",
     "bitnet-b1.58-3b",
+    # Hugging Face families added with latent attention, sliding windows, shared experts
+    "llama-3.1-8b",
+    "llama-3.2-1b",
+    "llama-3.2-3b",
+    "mistral-7b-v0.1",
+    "qwen2.5-7b",
+    "qwen2-57b-a14b",
+    "qwen3-8b",
+    "qwen3-30b-a3b",
+    "gemma-7b",
+    "gemma-2-9b",
+    "gemma-3-1b",
+    "phi-3-mini-4k",
+    "falcon-7b",
+    "pythia-6.9b",
+    "olmo-1b",
+    "deepseek-v2-lite",
+    "deepseek-v3",
 ]
 
 
@@ -165,7 +183,7 @@ def test_moe_flops_count_active_experts_but_memory_stores_all() -> None:
 
 def test_expected_distinct_experts_closed_form() -> None:
     # one token: exactly k; many tokens: all E; two tokens, E=8, k=2: 8 (1 - (3/4)^2) = 3.5
-    np.testing.assert_allclose(expected_distinct_experts(8, 2, [1, 2, 10_000]), [2.0, 3.5, 8.0])
+    np.testing.assert_allclose(expected_distinct_experts(8, 2, np.array([1, 2, 10_000])), np.array([2.0, 3.5, 8.0]))
 
 
 # ------------------------------------------------------------------ vectorization and peak memory
@@ -278,7 +296,7 @@ def test_bad_knob_is_named() -> None:
         llm_prefill(load_llm_config("gpt2"), 1, 8, weight_dtype="int3")
 
 
-def test_decode_only_table_counts_each_parameter_once():
+def test_decode_only_table_counts_each_parameter_once() -> None:
     # the decode table repeats every layer n_generated times; parameters are still 6.74 B
     cfg = load_llm_config("llama-2-7b")
     dec = llm_decode(cfg, 1, 1024, 128)
