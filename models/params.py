@@ -10,9 +10,10 @@ constraints: the declaration is data, and every check is derived from it.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +21,25 @@ import numpy as np
 
 from models.units import UNITS, UnitError, si_name, to_si
 
-__all__ = ["KINDS", "Param", "ParamError"]
+__all__ = ["KINDS", "Param", "ParamError", "did_you_mean"]
 
 KINDS = ("int", "float", "categorical", "bool")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _NUMBER_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\d\s].*?)?\s*$")
+
+
+def did_you_mean(name: object, choices: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` for the allowed name closest to ``name`` (difflib), else ``""``.
+
+    The one place the suggestion of every "unknown name" message (targets, workloads, knobs,
+    formats, strategies) is worded, so that they all read alike.
+    """
+    text, names = str(name), [str(c) for c in choices]
+    # a name typed short ("h100") means the one it begins ("h100-sxm"), not the nearest spelling ("p100")
+    longer = sorted((c for c in names if text and c.startswith(text) and c != text), key=len)
+    close = longer[:1] or difflib.get_close_matches(text, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class ParamError(ValueError):
@@ -41,6 +55,8 @@ def _show(value: object) -> str:
         flat = value.reshape(-1)
         head = ", ".join(f"{x:g}" if isinstance(x, float | np.floating) else repr(x) for x in flat[:3].tolist())
         return f"[{head}{', ...' if flat.size > 3 else ''}]"
+    if isinstance(value, np.generic):  # np.int64(0) reads as 0, as the user wrote it
+        value = value.item()
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return repr(int(value))
     return repr(value)
@@ -150,7 +166,7 @@ class Param:
                     return self.allowed()
                 if v not in self.choices:
                     if self.accepts is None or not isinstance(v, str):
-                        return self.allowed()
+                        return self.allowed() + did_you_mean(v, self.choices)
                     why = self.accepts(v)
                     if why is not None:
                         return f"{why}; {self.allowed()}"
@@ -208,7 +224,7 @@ class Param:
                     return self.check(c)
             if self.accepts is not None:
                 return self.check(raw)
-            raise ParamError(self.name, raw, self.allowed(), self.role)
+            raise ParamError(self.name, raw, self.allowed() + did_you_mean(raw, self.choices), self.role)
         m = _NUMBER_UNIT.match(raw)
         if m is None:
             raise ParamError(self.name, raw, f"a number is required; {self.allowed()}", self.role)

@@ -39,3 +39,15 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def check_out_format(flag: str, path: str, allowed: Sequence[str], command: str) -> None:
+    """Refuse an output path whose suffix ``command`` cannot write, naming exactly what it writes.
+
+    ``allowed`` holds format names without the dot (``("csv", "parquet", "json")``).
+    """
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    if suffix not in allowed:
+        got = f"format {'.' + suffix!r}" if suffix else "no suffix"
+        raise ValueError(f"{flag} {path!r}: {got}; `tradespace {command}` writes "
+                         f"{', '.join('.' + f for f in allowed)}")

@@ -11,6 +11,7 @@ from models.perf import evaluate_point
 from models.point import knob, setting
 from models.units import format_si, si_name
 from models.workloads import workload_spec
+from models.workloads.onnx_import import is_onnx_path, read_onnx
 
 
 def parse_settings(texts: list[str], target: str, workload: str) -> dict[str, Any]:
@@ -37,6 +38,17 @@ def parse_settings(texts: list[str], target: str, workload: str) -> dict[str, An
     return out
 
 
+def parse_engine(texts: list[str]) -> dict[str, str]:
+    """``--engine KIND=ENGINE`` strings as ``{kind: engine}`` (checked when the point is built)."""
+    engine = {}
+    for s in texts:
+        if "=" not in s:
+            raise ValueError(f"--engine {s!r}: expected KIND=ENGINE, e.g. gemv=pim")
+        k, v = s.split("=", 1)
+        engine[k.strip()] = v.strip()
+    return engine
+
+
 def evaluation_summary(target_name: str, workload: str, settings: dict[str, Any], *, mode: str = "calibrated",
                        engine: dict[str, str] | None = None) -> dict[str, Any]:
     """Totals and breakdown of one design point, JSON-ready (SI units in every key)."""
@@ -50,19 +62,21 @@ def _run(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise ValueError(f"--top {args.top}: allowed: an integer >= 0")
     settings = parse_settings(args.set or [], args.target, args.workload)
-    engine = {}
-    for s in args.engine or []:
-        if "=" not in s:
-            raise ValueError(f"--engine {s!r}: expected KIND=ENGINE, e.g. gemv=pim")
-        k, v = s.split("=", 1)
-        engine[k.strip()] = v.strip()
+    engine = parse_engine(args.engine or [])
     out = evaluation_summary(args.target, args.workload, settings, mode=args.mode, engine=engine)
+    # an ONNX graph's nodes of op types the model does not price are listed, never dropped silently
+    unknown = read_onnx(args.workload).unknown_ops if is_onnx_path(args.workload) else {}
     if args.json:
+        if unknown:
+            out["unknown_onnx_ops"] = dict(unknown)
         print_json(out)
         return 0
     tt, item = out["totals"], out["item"]
     print(f"{out['workload']} on {out['target']} ({out['result_kind']}); knobs: "
           + ", ".join(f"{k}={v}" for k, v in out["knobs"].items()))
+    if unknown:
+        print(f"  note         {sum(unknown.values())} ONNX node(s) of op types the model does not price were left "
+              "out: " + ", ".join(f"{k} x{v}" for k, v in unknown.items()))
     extra = [f"{k}={v}" for k, v in out["algorithm"].items()]
     for k, v in out["overrides"].items():
         dim = field_spec(k).dimension

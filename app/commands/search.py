@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from models.dse import SAMPLERS, load_space
+from app.commands._common import check_out_format
+from models.dse import SAMPLERS, load_space, pareto_front
 from models.dse.search import (
     GRACE_S,
     MAX_WORKERS,
@@ -25,7 +26,8 @@ from models.dse.search import (
     redact_url,
     search,
 )
-from models.plots import export
+from models.io import check_writable
+from models.plots import FORMATS, export
 
 _EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -79,6 +81,14 @@ def _check_ints(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _check_ints(args)  # before the space is read: nothing to load for a nonsense option
+    outs = [(flag, path) for flag, path in (("--out", args.out), ("--front-out", args.front_out)) if path]
+    for flag, path in outs:  # refused before any trial runs, not after the whole search
+        check_out_format(flag, path, FORMATS, "search")
+    if args.out and args.front_out and args.out == args.front_out:
+        raise ValueError(f"--out and --front-out are the same file {args.out!r}: the front would overwrite "
+                         "the trials; give each its own file")
+    for _, path in outs:
+        check_writable(path)
     space = load_space(args.space)
     name = args.study or space.name
     url = args.storage or default_storage(name)
@@ -108,13 +118,19 @@ def _run(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             print(f"tradespace search: {exc}", file=sys.stderr)
             return 1
+        meta = {"study": name, "storage": redact_url(url)}
         if args.out:
-            export(df, args.out, space=space, meta={"study": name, "storage": redact_url(url)})
+            export(df, args.out, space=space, meta=meta)
+        front = pareto_front(df, space.objectives)
+        if args.front_out:
+            export(front, args.front_out, space=space, meta=meta)
         if got:  # a signal while the results were written: they are complete, say so anyway
             return _interrupted(got, f"stopped after the search; {df.height} completed trials")
     print(
         f"{space.name}: {df.height} completed trials, {int(df['feasible'].sum())} feasible"
-        + (f" -> {args.out}" if args.out else ""),
+        + (f" -> {args.out}" if args.out else "")
+        + f"; {front.height} on the Pareto front"
+        + (f" -> {args.front_out}" if args.front_out else ""),
         file=sys.stderr,
     )
     return 0
@@ -128,7 +144,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "population at a time. The study persists (default: sqlite:///<study>.db in "
         "the working directory) and may be shared by several processes or machines; rerun the "
         "same command to resume after a kill. Ctrl-C or SIGTERM stop cleanly (exit 130 or "
-        "143, told trials kept). Exit 1 if a worker failed, 2 on bad input.",
+        "143, told trials kept). --out writes every completed trial, --front-out the Pareto front. "
+        "The study opens in optuna-dashboard as it is (optuna-dashboard sqlite:///<study>.db). "
+        "Exit 1 if a worker failed, 2 on bad input.",
     )
     p.add_argument("space", help="design space TOML file")
     p.add_argument(
@@ -168,5 +186,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"failed and retried (default {GRACE_S}, at least {MIN_GRACE_S}; give every process "
         "sharing a study the same value)",
     )
-    p.add_argument("--out", help="write completed trials: .csv, .parquet or .json")
+    p.add_argument(
+        "--out",
+        help="write ALL completed trials (every design tried, feasible or not): .csv, .parquet, "
+        ".json, or an .html/.png plot; the front alone: --front-out",
+    )
+    p.add_argument(
+        "--front-out",
+        metavar="FILE",
+        help="write only the Pareto front of the feasible trials (the space's objectives): .csv, "
+        ".parquet, .json, or an .html/.png plot",
+    )
     p.set_defaults(func=_run)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.commands._common import check_out_format
 from models.dse import SpaceError, export, load_space, pareto_front, sweep
+from models.dse.export import DATA_FORMATS
 from models.dse.sweep import DEFAULT_MAX_POINTS, check_budget
 from models.io import check_writable
 
@@ -18,9 +20,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.cluster is not None:
         return _run_cluster(args)
     out = args.out
-    if out and not out.endswith((".csv", ".parquet", ".json")):
-        raise ValueError(f"--out {out!r}: a sweep writes .csv, .parquet or .json (plot a front with "
-                         "`tradespace export`)")
+    if out:  # plots of a front: `tradespace pareto --out x.html` or `tradespace export`
+        check_out_format("--out", out, DATA_FORMATS, "sweep")
     if args.chunk_size < 1:
         raise ValueError(f"--chunk-size {args.chunk_size}: allowed: an integer >= 1")
     if args.max_points < 1:

@@ -7,6 +7,7 @@ import sys
 
 from app.commands._common import print_json, print_table
 from models.hardware import TARGET_CLASSES, Target, scan_targets
+from models.hardware.registry import saved_target_path, user_targets_dir
 from models.units import format_si, from_si
 
 
@@ -28,8 +29,10 @@ def target_summary(t: Target) -> dict:
         main = t.main_memory(e.name)
         for d in e.ops_per_cycle:
             ridges[f"{e.name}/{d}/{main.name}"] = t.ridge_point_FLOP_per_B(d, e.name)
+    saved = saved_target_path(t)
     return {"name": t.name, "display_name": t.display_name, "class": t.target_class,
             "description": t.description, "file": str(t.path) if t.path else None,
+            "saved": saved is not None,
             "engines": engines, "memories": memories, "ridge_points_FLOP_per_B": ridges,
             "fields": fields}
 
@@ -47,21 +50,31 @@ def _run(args: argparse.Namespace) -> int:
                     "skipped": [{"file": e.file, "field": e.field, "error": str(e)} for e in broken]})
         return 0
     rows = []
+    n_saved = 0
     for t in targets:
         peaks = ", ".join(f"{d} {format_si(t.peak_op_per_s(d), 'OP/s')}" for d in t.native_dtypes())
         bws = ", ".join(f"{m.name} {format_si(m.bandwidth_B_per_s, 'B/s')}" for m in t.memories)
         best = max(t.native_dtypes(), key=lambda d: t.peak_op_per_s(d))
-        rows.append([t.name, t.target_class, peaks, bws, f"{best}: {t.ridge_point_FLOP_per_B(best):.1f}"])
-    print_table(["target", "class", "peak per datatype", "bandwidth per level", "ridge FLOP/B"], rows)
+        saved = saved_target_path(t)
+        n_saved += saved is not None
+        rows.append([t.name + (" *" if saved else ""), t.target_class, peaks, bws,
+                     f"{best}: {t.ridge_point_FLOP_per_B(best):.1f}", f"saved: {saved}" if saved else ""])
+    print_table(["target", "class", "peak per datatype", "bandwidth per level", "ridge FLOP/B", "file"], rows)
     print(f"\n{len(targets)} targets" + (f" ({len(broken)} file(s) skipped, see above)" if broken else "")
           + ". Every number's source: tradespace targets --json (or tradespace roofline TARGET).")
+    if n_saved:
+        print(f"* {n_saved} saved target(s) from {user_targets_dir()} (the dashboard's Targets page); "
+              "use them by name: --target NAME")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("targets", help="list hardware target presets",
                        description="List every target preset: class, peak per datatype, bandwidth per "
-                                   "memory level, ridge points, and (with --json) the source of each number.")
+                                   "memory level, ridge points, and (with --json) the source of each number. "
+                                   "Targets saved by the dashboard (in $TRADESPACE_USER_TARGETS, default "
+                                   "~/.tradespace/targets) are listed too, marked * with their file; they "
+                                   "resolve by name in every command and design space.")
     p.add_argument("--json", action="store_true", help="print JSON with every number and its source")
     p.add_argument("--class", dest="cls", choices=TARGET_CLASSES, help="only one class")
     p.set_defaults(func=_run)

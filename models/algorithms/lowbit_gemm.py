@@ -39,6 +39,7 @@ import numpy as np
 from models.algorithms.quant import Format, get_format
 from models.hardware.dtypes import DTYPE_BITS
 from models.hardware.schema import Target
+from models.params import did_you_mean
 
 __all__ = [
     "GemmCost",
@@ -341,7 +342,8 @@ def price_gemm(
 ) -> GemmCost:
     """Dispatch to a strategy by name: dequant, native, lut, bitserial or mixpe."""
     if strategy not in STRATEGIES:
-        raise KeyError(f"gemm strategy={strategy!r}; allowed: {', '.join(STRATEGIES)}")
+        raise KeyError(f"gemm strategy={strategy!r}{did_you_mean(strategy, STRATEGIES)}; allowed: "
+                       f"{', '.join(STRATEGIES)}")
     return STRATEGIES[strategy](m, n, k, weight, act, **kw)
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from models.hardware.dtypes import DTYPE_BITS, check_dtype
 from models.hardware.schema import Target
+from models.params import did_you_mean
 from models.workloads.table import OperatorTable
 
 __all__ = [
@@ -322,7 +323,8 @@ def get_format(name: str | Format) -> Format:
         base = FP_ALIASES.get(m["base"], m["base"])
         if base not in FORMATS:
             raise KeyError(
-                f"format={name!r}: unknown base format {m['base']!r}; allowed: {', '.join(FORMATS)}"
+                f"format={name!r}: unknown base format {m['base']!r}{did_you_mean(m['base'], FORMATS)}; "
+                f"allowed: {', '.join(FORMATS)}"
             )
         try:
             return grouped(
@@ -331,8 +333,8 @@ def get_format(name: str | Format) -> Format:
         except ValueError as exc:
             raise KeyError(f"format={name!r}: {exc}") from None
     raise KeyError(
-        f"format={name!r} is unknown; allowed: {', '.join(FORMATS)}, bfp<N>[-b<n>], "
-        "<int format>-g<size>[-zp][-bf16|-fp32]"
+        f"format={name!r} is unknown{did_you_mean(name, [*FORMATS, *FP_ALIASES])}; allowed: "
+        f"{', '.join(FORMATS)}, bfp<N>[-b<n>], <int format>-g<size>[-zp][-bf16|-fp32]"
     )
 
 

@@ -22,7 +22,7 @@ from models.dse.space import DesignSpace, Objective
 from models.io import atomic_write
 
 __all__ = ["DATA_FORMATS", "atomic_write", "columns_text", "export", "metadata", "plot_data", "read_json_results",
-           "read_results"]
+           "read_results", "with_integer_parameters"]
 
 DATA_FORMATS = ("csv", "parquet", "json")
 
@@ -37,6 +37,20 @@ def _json_clean(o: Any) -> Any:
     if isinstance(o, float) and not math.isfinite(o):
         return None if math.isnan(o) else ("inf" if o > 0 else "-inf")
     return o
+
+
+def with_integer_parameters(df: pl.DataFrame, space: DesignSpace) -> pl.DataFrame:
+    """``df`` with the columns of ``space``'s integer parameters as Int64.
+
+    Points are evaluated as float64 arrays; an integer knob (``batch``, ``group_size``) is
+    written back as an integer so that CSV, Parquet and JSON show ``8``, not ``8.0``. Its
+    values are whole numbers by construction (grids and searches of an ``int`` parameter).
+    """
+    cols = [p.name for p in space.parameters
+            if p.kind == "int" and p.name in df.columns and df[p.name].dtype != pl.Int64]
+    if not cols:
+        return df
+    return df.with_columns([pl.col(c).round().cast(pl.Int64) for c in cols])
 
 
 def metadata(
@@ -204,6 +218,8 @@ def export(
         hint = " (plots: models.plots.export)" if fmt in ("html", "png") else ""
         raise ValueError(f"export format {fmt!r}; allowed: {', '.join(DATA_FORMATS)}{hint}")
     objs = list(objectives or (space.objectives if space is not None else ()))
+    if space is not None:
+        df = with_integer_parameters(df, space)
     if fmt == "csv":
         return atomic_write(path, lambda p: df.write_csv(p))
     if fmt == "parquet":

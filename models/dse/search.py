@@ -73,6 +73,7 @@ import numpy as np
 import polars as pl
 
 from models.dse.evaluator import evaluate_points
+from models.dse.export import with_integer_parameters
 from models.dse.space import DesignSpace, _frame, _rebuild
 from models.dse.sweep import DEFAULT_MAX_POINTS
 
@@ -561,7 +562,25 @@ def open_study(
             f"{[o.direction for o in space.objectives]})"
         )
     _check_space(study, space, name, shown)
+    _describe_for_dashboards(study, space)
     return study
+
+
+def _describe_for_dashboards(study: Any, space: DesignSpace) -> None:
+    """Name the objectives and say what the study explores, so that optuna-dashboard's Pareto
+    front and history views read "latency_s", not "Objective 0" (written once per study)."""
+    optuna = _optuna()
+    names = [o.metric for o in space.objectives]
+    if list(study.metric_names or []) != names:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+    about = {"objectives": [f"{o.metric}: {o.direction}" for o in space.objectives],
+             "targets": space.targets(), "workloads": space.workloads()}
+    attrs = study.user_attrs
+    for key, value in about.items():
+        if attrs.get(key) != value:
+            study.set_user_attr(key, value)
 
 
 # ---------------------------------------------------------------------------- stale trials
@@ -1204,7 +1223,7 @@ def results_frame(space: DesignSpace, study: Any) -> pl.DataFrame:
     pts = _frame(
         space.parameters, {p.name: [t.params[p.name] for t in trials] for p in space.parameters}
     )
-    out = evaluate_points(space, pts)
+    out = with_integer_parameters(evaluate_points(space, pts), space)  # integer knobs stay integers
     return out.with_columns(pl.Series("trial", [t.number for t in trials], dtype=pl.Int64)).select(
         "trial", *[c for c in out.columns]
     )

@@ -47,7 +47,7 @@ import polars as pl
 
 from models.hardware import available_targets, get_target
 from models.io import UnreadableFile, read_text
-from models.params import Param, ParamError
+from models.params import Param, ParamError, did_you_mean
 from models.units import to_si
 
 # Grids larger than this are refused unless the caller raises the budget (max_points=); shared by
@@ -450,10 +450,12 @@ def _validate(s: DesignSpace) -> None:
         raise _err(s, f"policy = {s.policy!r}; allowed: time, energy")
     targets_all = available_targets()
     workloads_all = available_workloads()
-    if s.workload not in workloads_all:
-        raise _err(s, f"workload = {s.workload!r}: unknown workload; allowed: {', '.join(workloads_all)}")
+    problem = _workload_problem(s.workload, workloads_all)
+    if problem is not None:
+        raise _err(s, f"workload = {s.workload!r}: {problem}")
     if s.target not in targets_all:
-        raise _err(s, f"target = {s.target!r}: unknown target; allowed: {', '.join(targets_all)}")
+        raise _err(s, f"target = {s.target!r}: unknown target{did_you_mean(s.target, targets_all)}; "
+                      f"allowed: {', '.join(targets_all)}")
     seen: set[str] = set()
     if not s.parameters:
         raise _err(s, "parameters: a design space needs at least one parameter")
@@ -485,12 +487,14 @@ def _validate(s: DesignSpace) -> None:
         if scope == "target":
             bad = [c for c in p.choices if c not in targets_all]
             if bad:
-                raise _err(s, f"{where}: unknown target {bad[0]!r}; allowed: {', '.join(targets_all)}")
+                raise _err(s, f"{where}: unknown target {bad[0]!r}{did_you_mean(bad[0], targets_all)}; "
+                              f"allowed: {', '.join(targets_all)}")
             continue
         if scope == "workload":
-            bad = [c for c in p.choices if c not in workloads_all]
-            if bad:
-                raise _err(s, f"{where}: unknown workload {bad[0]!r}; allowed: {', '.join(workloads_all)}")
+            for c in p.choices:
+                problem = _workload_problem(c, workloads_all)
+                if problem is not None:
+                    raise _err(s, f"{where}: workload {c!r}: {problem}")
             continue
         head, _, key = p.sets.partition(".")
         if head not in ("target", "workload", "algorithm", "engine") or not key:
@@ -647,6 +651,24 @@ def parse_space(data: Mapping[str, Any], *, source: str = "<dict>") -> DesignSpa
         raise _err(source, str(exc.args[0] if exc.args else exc)) from None
 
 
+def _workload_problem(name: object, names: Sequence[str]) -> str | None:
+    """None when ``name`` is a workload name or a path :func:`models.workloads.workload_spec`
+    resolves (a Hugging Face ``config.json`` or an ONNX graph, relative to the working folder),
+    else why not (unknown name with a suggestion, or the file's own error)."""
+    from models.workloads import workload_spec
+
+    if isinstance(name, str) and name in names:
+        return None
+    if not isinstance(name, str):
+        return f"unknown workload; allowed: {', '.join(names)}"
+    try:
+        workload_spec(name)
+    except (KeyError, ValueError) as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        return str(msg)
+    return None
+
+
 def _declared(sets: str, workloads: Sequence[str], targets: Sequence[str]) -> Param | None:
     """The declaration of a numeric parameter's setting (for its default unit and log flag)."""
     from models.point import SettingError, setting
@@ -661,7 +683,7 @@ def _declared(sets: str, workloads: Sequence[str], targets: Sequence[str]) -> Pa
             return setting(sets)  # a field other targets have: the per-target check names it
     if head == "workload":
         for w in workloads:
-            if w in available_workloads():
+            if w in available_workloads() or _workload_problem(w, ()) is None:
                 try:
                     return setting(sets, workload=w)
                 except SettingError:

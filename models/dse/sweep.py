@@ -39,6 +39,7 @@ from models.dse.evaluator import (
     metric_arrays,
     split_parameters,
 )
+from models.dse.export import with_integer_parameters
 from models.dse.pareto import pareto_front
 from models.dse.space import DEFAULT_MAX_POINTS, DesignSpace, Parameter, SpaceError, _frame
 from models.perf import CompiledTarget, compile_target
@@ -349,7 +350,8 @@ def _evaluate_block(space: DesignSpace, g: _Grid, svals: dict[str, Any], group: 
             cols[p.name] = np.ascontiguousarray(np.broadcast_to(hw_vals[p.key], cshape)).reshape(-1)
         else:
             cols[p.name] = np.ascontiguousarray(np.broadcast_to(knob_vals[p.sets], cshape)).reshape(-1)
-    return assemble(space, cols, metric_arrays(space, r, err, area), n=n)
+    # integer knobs stay integers in every output (CSV, Parquet, JSON)
+    return with_integer_parameters(assemble(space, cols, metric_arrays(space, r, err, area), n=n), space)
 
 
 def _expand(r: Any, shape: tuple[int, ...]) -> Any:
@@ -367,7 +369,8 @@ def _expand(r: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _empty(space: DesignSpace) -> pl.DataFrame:
-    return assemble(space, _frame(space.parameters, {p.name: [] for p in space.parameters}), {})
+    return with_integer_parameters(assemble(space, _frame(space.parameters, {p.name: [] for p in space.parameters}),
+                                            {}), space)
 
 
 def sweep(
@@ -549,7 +552,7 @@ def sample(
             block = _frame(space.parameters, {p.name: p.sample(m, rng) for p in space.parameters})
             for c in range(0, m, chunk_size):
                 chunk = block.slice(c, chunk_size)
-                parts.append(evaluate_points(space, chunk))
+                parts.append(with_integer_parameters(evaluate_points(space, chunk), space))
                 bar.update(chunk.height)
     if not parts:
         return _empty(space)

@@ -1,8 +1,10 @@
 """Discovery of target presets and overrides of their numeric fields.
 
-Presets live in ``data/targets/*.toml``. Extra folders (for example where the dashboard saves
-edited copies) can be added with the ``TRADESPACE_TARGETS_PATH`` environment variable, a
-``os.pathsep``-separated list of folders.
+Presets live in ``data/targets/*.toml``. Targets saved by the dashboard's Targets page live in
+the user's folder (:func:`user_targets_dir`: ``$TRADESPACE_USER_TARGETS``, default
+``~/.tradespace/targets``) and resolve by name everywhere (``--target NAME``, design spaces,
+searches). Extra folders can be added with the ``TRADESPACE_TARGETS_PATH`` environment
+variable, a ``os.pathsep``-separated list of folders. A built-in preset always wins a name.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ import numpy as np
 
 from models.hardware.loader import TargetFileError, check_target, load_target_file
 from models.hardware.schema import ENGINE_KIND_TABLES, TARGET_CLASSES, Target, field_spec
+from models.params import did_you_mean
 
 __all__ = [
     "DATA_DIR",
     "TARGETS_DIR",
+    "USER_TARGETS_ENV",
     "available_targets",
     "get_target",
     "load_all_targets",
+    "saved_target_path",
     "scan_targets",
     "target_dirs",
+    "user_targets_dir",
     "with_overrides",
 ]
 
@@ -35,12 +41,39 @@ TARGETS_DIR = DATA_DIR / "targets"
 _cache: dict[Path, tuple[float, Target]] = {}
 
 
+USER_TARGETS_ENV = "TRADESPACE_USER_TARGETS"
+
+
+def user_targets_dir() -> Path:
+    """Folder of the user's saved targets: ``$TRADESPACE_USER_TARGETS``, default ``~/.tradespace/targets``.
+
+    The dashboard's Targets page saves edited copies here; it need not exist.
+    """
+    env = os.environ.get(USER_TARGETS_ENV)
+    return Path(env) if env else Path.home() / ".tradespace" / "targets"
+
+
 def target_dirs() -> list[Path]:
-    """Folders searched for target files, in order (built-in presets first)."""
+    """Folders searched for target files, in order: built-in presets, ``TRADESPACE_TARGETS_PATH``,
+    then the user's saved targets (:func:`user_targets_dir`)."""
     dirs = [TARGETS_DIR]
     extra = os.environ.get("TRADESPACE_TARGETS_PATH", "")
     dirs += [Path(p) for p in extra.split(os.pathsep) if p]
+    user = user_targets_dir()
+    if user not in dirs:
+        dirs.append(user)
     return dirs
+
+
+def saved_target_path(target: Target) -> Path | None:
+    """The file of ``target`` if it is one of the user's saved targets (in :func:`user_targets_dir`), else None."""
+    if target.path is None:
+        return None
+    path = Path(target.path)
+    try:
+        return path if path.resolve().parent == user_targets_dir().resolve() else None
+    except OSError:
+        return None
 
 
 def _files() -> dict[str, Path]:
@@ -81,7 +114,7 @@ def get_target(name_or_path: str | Path) -> Target:
     files = _files()
     key = str(name_or_path)
     if key not in files:
-        raise KeyError(f"unknown target {key!r}; available: {', '.join(sorted(files))}")
+        raise KeyError(f"unknown target {key!r}{did_you_mean(key, files)}; available: {', '.join(sorted(files))}")
     return _load_cached(files[key])
 
 

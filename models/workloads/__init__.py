@@ -24,6 +24,14 @@ from models.workloads.llm import (
     load_llm_config,
     parse_llm_config,
 )
+from models.workloads.onnx_import import (
+    OnnxImport,
+    OnnxModelError,
+    OnnxModelInfo,
+    is_onnx_path,
+    onnx_workload,
+    read_onnx,
+)
 from models.workloads.ops import (
     Op,
     attention_op,
@@ -102,4 +110,10 @@ __all__ = [
     "norm",
     "softmax",
     "table_from_ops",
+    "OnnxImport",
+    "OnnxModelError",
+    "OnnxModelInfo",
+    "is_onnx_path",
+    "onnx_workload",
+    "read_onnx",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from models.hardware.dtypes import DTYPES
-from models.params import Param
+from models.params import Param, did_you_mean
 from models.workloads.table import OperatorTable
 
 __all__ = ["WorkloadSpec", "available_workloads", "build_workload", "parse_knob", "workload_spec"]
@@ -185,7 +185,8 @@ def _specs() -> dict[str, WorkloadSpec]:
         cfg = load_llm_config(name)
         specs[name] = WorkloadSpec(
             name=name, family="llm", item_name="token",
-            description=f"decoder LLM from data/workloads/{name}.json ({getattr(cfg, 'family', 'llm')})",
+            description=f"decoder LLM from data/workloads/{name}.json ({getattr(cfg, 'family', 'llm')})"
+            + "".join(f"; note: {n}" for n in cfg.notes),
             knobs=_LLM_KNOBS, builder=_llm_builder(name))
 
     def add(name: str, family: str, desc: str, item: str, knobs: tuple[Param, ...],
@@ -284,12 +285,38 @@ def available_workloads() -> list[str]:
     return list(_specs())
 
 
+def _onnx_spec(path: str) -> WorkloadSpec:
+    """The spec of an ONNX graph file: batch (when symbolic), dtype (the graph's) and fold_bn."""
+    from models.workloads.onnx_import import read_onnx
+
+    info = read_onnx(path)  # validates the file; errors name it
+    batch = BATCH if info.batch_symbols else _knob(
+        name="batch", kind="int", default=info.fixed_batch or 1, low=1, high=65536, unit="count", log=True,
+        description="samples per run (fixed by this graph's inputs)")
+
+    def build(*, batch: Any, dtype: str, fold_bn: Any) -> OperatorTable:
+        from models.workloads.onnx_import import onnx_workload
+
+        return onnx_workload(path, batch=batch, dtype=dtype, fold_bn=bool(np.all(fold_bn))).table
+
+    return WorkloadSpec(name=path, family="onnx", item_name="sample",
+                        description=f"ONNX graph {path} ({info.n_nodes} nodes, {info.dtype})",
+                        knobs=(batch, _dtype_knob("dtype", info.dtype, "datatype of weights and activations "
+                                                                      "(default: the graph's)"), FOLD_BN),
+                        builder=build)
+
+
 def workload_spec(name: str) -> WorkloadSpec:
-    """The spec of a named workload, or of a user's Hugging Face ``config.json`` given by path
-    (a file, or a folder holding one); a clear error listing the names otherwise."""
+    """The spec of a named workload, of a user's Hugging Face ``config.json`` given by path
+    (a file, or a folder holding one), or of an ONNX graph (a path ending in ``.onnx``); a
+    clear error listing the names otherwise."""
     specs = _specs()
     if name in specs:
         return specs[name]
+    from models.workloads.onnx_import import is_onnx_path
+
+    if is_onnx_path(name):
+        return _onnx_spec(name)
     path = Path(name)
     try:
         is_config = path.is_file() or (path.is_dir() and (path / "config.json").is_file())
@@ -300,10 +327,11 @@ def workload_spec(name: str) -> WorkloadSpec:
 
         cfg = load_llm_config(path)  # validates the config; errors name the field
         return WorkloadSpec(name=str(path), family="llm", item_name="token",
-                            description=f"decoder LLM from {path} ({cfg.family})",
+                            description=f"decoder LLM from {path} ({cfg.family})"
+                            + "".join(f"; note: {n}" for n in cfg.notes),
                             knobs=_LLM_KNOBS, builder=_llm_builder(str(path)))
-    raise KeyError(f"unknown workload {name!r}; available: {', '.join(specs)}, "
-                   "or a path to a Hugging Face config.json")
+    raise KeyError(f"unknown workload {name!r}{did_you_mean(name, specs)}; available: {', '.join(specs)}, "
+                   "or a path to a Hugging Face config.json or an .onnx file")
 
 
 def build_workload(name: str, **knobs: Any) -> OperatorTable:

@@ -47,3 +47,26 @@ def test_readme_examples_run(tmp_path, capsys):
     finally:
         os.chdir(old)
     assert (tmp_path / "front.html").exists() and (tmp_path / "validation.html").exists()
+    # search writes every trial and the search's front apart; the sweep's front is not overwritten
+    assert (tmp_path / "trials.csv").exists() and (tmp_path / "search-front.csv").exists()
+
+
+OUTPUT_FLAGS = ("--out", "--front-out", "--report")
+
+
+def _outputs(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in OUTPUT_FLAGS]
+
+
+def test_readme_examples_never_overwrite_each_others_files():
+    """A line that writes a file a later line overwrites would show the reader the wrong file
+    (the README once had `search --out front.csv` followed by `pareto ... --out front.csv`)."""
+    text = (ROOT / "README.md").read_text()
+    written: dict[str, str] = {}
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            words = shlex.split(line.split(" #")[0]) if line.strip().startswith(".venv/bin/tradespace") else []
+            for path in _outputs(words):
+                assert path not in written, f"{path!r} is written by both {written[path]!r} and {line.strip()!r}"
+                written[path] = line.strip()
+    assert {"trials.csv", "search-front.csv", "front.csv"} <= set(written)

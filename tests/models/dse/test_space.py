@@ -193,3 +193,16 @@ def _write(tmp_path: Path, d: dict) -> Path:
     p = tmp_path / "space.toml"
     p.write_text("\n".join(lines) + "\n")
     return p
+
+
+@pytest.mark.parametrize(("spec", "typed", "meant"), [
+    ({"target": "h100"}, "'h100'", "'h100-sxm'"),
+    ({"target": "h100-sxm", "parameters": [{"name": "t", "sets": "target", "kind": "categorical",
+                                            "choices": ["a100-80gbb"]}]}, "'a100-80gbb'", "'a100-80gb'"),
+])
+def test_a_misspelt_target_in_a_space_gets_a_suggestion(spec, typed, meant):
+    raw = {"name": "x", "workload": "gemm", "objectives": [{"metric": "latency_s"}],
+           "parameters": [{"name": "m", "sets": "workload.m", "kind": "int", "bounds": [1, 10]}]} | spec
+    with pytest.raises(SpaceError) as e:
+        parse_space(raw)
+    assert f"{typed}" in str(e.value) and f"did you mean {meant}?" in str(e.value)
