@@ -18,12 +18,11 @@ bound Optuna's search.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
 from models.algorithms import LAUNCH_MODES, SCALING_STRATEGIES, SOFTMAX_VARIANTS, STRATEGIES
 from models.hardware import Target, field_spec
-from models.params import Param
+from models.params import Param, did_you_mean
 from models.workloads import WorkloadSpec, workload_spec
 from models.workloads.kinds import OP_KINDS
 
@@ -167,7 +166,8 @@ def setting(sets: str, *, workload: str | WorkloadSpec | None = None, target: Ta
         if target is not None:
             fields = target.numeric_fields()
             if name not in fields:
-                raise SettingError(f"setting {sets!r}: target {target.name!r} has no field {name!r}; allowed: "
+                raise SettingError(f"setting {sets!r}: target {target.name!r} has no field {name!r}"
+                                   f"{did_you_mean(name, fields)}; allowed: "
                                    f"target.<{', '.join(sorted(fields))}>")
         try:
             return field_spec(name)
@@ -180,11 +180,13 @@ def setting(sets: str, *, workload: str | WorkloadSpec | None = None, target: Ta
         try:
             return spec.knob(name)
         except KeyError:
-            raise SettingError(f"setting {sets!r}: workload {spec.name!r} has no knob {name!r}; allowed: "
+            raise SettingError(f"setting {sets!r}: workload {spec.name!r} has no knob {name!r}"
+                               f"{did_you_mean(name, [k.name for k in spec.knobs])}; allowed: "
                                f"{', '.join(k.name for k in spec.knobs)}") from None
     if head == "algorithm":
         if name not in ALGORITHM_KNOBS:
-            raise SettingError(f"setting {sets!r}: unknown algorithm knob {name!r}; allowed: "
+            raise SettingError(f"setting {sets!r}: unknown algorithm knob {name!r}"
+                               f"{did_you_mean(name, ALGORITHM_KNOBS)}; allowed: "
                                f"{', '.join(ALGORITHM_KNOBS)}")
         return ALGORITHM_KNOBS[name]
     if target is None:
@@ -205,8 +207,7 @@ def knob(name: str, workload: str | WorkloadSpec) -> tuple[str, Param]:
         return f"workload.{name}", spec.knob(name)
     if name in ALGORITHM_KNOBS:
         return f"algorithm.{name}", ALGORITHM_KNOBS[name]
-    close = difflib.get_close_matches(name, [*names, *ALGORITHM_KNOBS], n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, [*names, *ALGORITHM_KNOBS])
     raise SettingError(f"unknown knob {name!r} for workload {spec.name!r}{hint}; workload knobs: "
                        f"{', '.join(k.name for k in spec.knobs)}; algorithm knobs: {', '.join(ALGORITHM_KNOBS)}")
 
