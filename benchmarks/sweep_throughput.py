@@ -6,11 +6,15 @@
 - **workload grid** (``points_per_s_workload_grid``): Llama-2-7B on the A100 preset, fp16,
   batch 1..64 x context 128..4096 (every integer: 254,016 points), each point the prefill of the
   context plus one decode step: every point its own workload row.
+- **serving grid** (``points_per_s_serving_grid``): Llama-2-7B served on the H100 preset
+  (``models.serving``: aggregated, lognormal lengths, chunked prefill), 16 batch sizes x 16 TPOT
+  SLAs x 32 mean prompt lengths (7,680 points: the integer grids hold repeats), each priced from
+  its server's steps (the decode step and the chunked prompt steps at 10 prompt-length nodes).
 
 Each sweep returns every point as a polars frame (the default ``keep``); the figure is the best
 of ``--repeats`` runs (the machine's other load only ever slows a run down). Runs on one core
 (the BLAS/OpenMP thread counts are set to 1 before numpy loads). Prints one line per grid, then
-the two figures last.
+the figures last.
 
     .venv/bin/python benchmarks/sweep_throughput.py [--repeats N]
 """
@@ -68,6 +72,29 @@ def workload_grid(batch_max: int = 64, context_max: int = 4096) -> DesignSpace:
     }, source="benchmarks/sweep_throughput.py")
 
 
+def serving_grid(batch_max: int = 256, n_sla: int = 16, n_prompt: int = 32) -> DesignSpace:
+    """Llama-2-7B served on the H100 preset (aggregated, lognormal lengths, chunked prefill):
+    batch x TPOT SLA x mean prompt length (``models.serving``)."""
+    return parse_space({
+        "name": "llama-2-7b-h100-serving-grid",
+        "target": "h100-sxm",
+        "workload": "llama-2-7b",
+        "workload_knobs": {"n_generated": 256},
+        "algorithm_knobs": {"serving": "aggregated", "length_dist": "lognormal", "prompt_p99": 4096,
+                            "output_p99": 1024, "chunk_tokens": 512, "ttft_sla_s": 0.5},
+        "parameters": [
+            {"name": "batch", "sets": "workload.batch", "kind": "int", "bounds": [1, batch_max], "log": True,
+             "n_grid": 16},
+            {"name": "tpot_sla_s", "sets": "algorithm.tpot_sla_s", "kind": "float", "bounds": [5, 100], "unit": "ms",
+             "log": True, "n_grid": n_sla},
+            {"name": "prompt_len", "sets": "workload.prompt_len", "kind": "int", "bounds": [512, 2048],
+             "log": True, "n_grid": n_prompt},
+        ],
+        "objectives": [{"metric": "tpot_s"}, {"metric": "goodput_output_tokens_per_s", "direction": "maximize"}],
+        "constraints": [{"kind": "memory"}],
+    }, source="benchmarks/sweep_throughput.py")
+
+
 def measure(space: DesignSpace, repeats: int, **kw: Any) -> float:
     n = space.n_grid_points
     best = float("inf")
@@ -87,8 +114,10 @@ def main() -> None:
     sweep(workload_grid(4, 256), progress=False)  # warm-up: imports, first allocations
     hw = measure(hardware_grid(), a.repeats)
     wl = measure(workload_grid(), a.repeats)
+    sv = measure(serving_grid(), a.repeats)
     print(f"points_per_s_hardware_grid={hw:.0f}")
     print(f"points_per_s_workload_grid={wl:.0f}")
+    print(f"points_per_s_serving_grid={sv:.0f}")
 
 
 if __name__ == "__main__":

@@ -141,7 +141,15 @@ def evaluate_group(space: DesignSpace, group: Group, knobs: Mapping[str, Any], c
     (PerfResult, error_proxy, area_m2)
         The evaluation, and the accuracy proxy and die area broadcast to its shape.
     """
-    built = build_point(group.workload, {**group.knobs, **knobs}, target=group.target)
+    from models.serving import evaluate_serving, serving_mode
+
+    merged = {**group.knobs, **knobs}
+    if serving_mode(merged) != "off":
+        # a request stream (models.serving): its steps go through build_point and evaluate each
+        r, built = evaluate_serving(ct, group.target, group.workload, merged, engine=group.engine or None,
+                                    policy=space.policy, mode=space.mode, detail=detail)
+        return r, np.broadcast_to(built.error_proxy, r.shape), np.broadcast_to(ct.area_m2, r.shape)
+    built = build_point(group.workload, merged, target=group.target)
     plan = (plans or PlanCache()).get(ct, built.table.meta, group, space)
     r = evaluate(ct, built.table, mode=space.mode, detail=detail, plan=plan)
     area = ct.area_m2
@@ -263,7 +271,8 @@ def _to_length(r: PerfResult, n: int) -> PerfResult:
                    n_items=b(r.n_items), peak_memory_B=b(r.peak_memory_B),
                    memory_capacity_B=b(r.memory_capacity_B), n_points=n,
                    phase_latency_s={k: b(v) for k, v in r.phase_latency_s.items()},
-                   phase_energy_J={k: b(v) for k, v in r.phase_energy_J.items()})
+                   phase_energy_J={k: b(v) for k, v in r.phase_energy_J.items()},
+                   serving={k: b(v) for k, v in r.serving.items()})
 
 
 def point_result(space: DesignSpace, row: Mapping[str, Any]) -> PerfResult:

@@ -335,6 +335,11 @@ class DesignSpace:
         for w in self.workloads():
             item = workload_spec(w).item_name
             extra += [f"{item}s_per_s", f"energy_J_per_{item}"]
+        from models.serving import SERVING_METRICS
+
+        if self.algorithm_knobs.get("serving", "off") != "off" or any(
+                p.sets == "algorithm.serving" for p in self.parameters):
+            extra += list(SERVING_METRICS)
         return tuple(dict.fromkeys((*METRICS, *extra)))
 
     # ------------------------------------------------------------------ points

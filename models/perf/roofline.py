@@ -84,6 +84,9 @@ class PerfResult:
     # time the device waits for host dispatch (launch_mode; kernel.launch_time): latency_s minus
     # the sum of the operators' device times (0 for a CUDA-graph step)
     host_wait_s: np.ndarray = field(default_factory=lambda: np.zeros(()))
+    # serving metrics of a request stream (models.serving: TTFT, TPOT, rates, goodput...), by
+    # unit-suffixed name; empty for one request
+    serving: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -139,6 +142,7 @@ class PerfResult:
             d[f"{ph}_latency_s"] = v
         for ph, v in self.phase_energy_J.items():
             d[f"{ph}_energy_J"] = v
+        d.update(self.serving)
         shp = self.shape
         return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shp) for k, v in d.items()}
 

@@ -59,7 +59,7 @@ from models.algorithms import (
 from models.algorithms.softmax import default_write_allocate
 from models.hardware import Target
 from models.hardware.dtypes import DTYPE_BITS
-from models.point.knobs import ALGORITHM_KNOBS, SCALING_KNOBS, split_settings
+from models.point.knobs import ALGORITHM_KNOBS, SCALING_KNOBS, SERVING_KNOBS, split_settings
 from models.workloads import ARRAY_FIELDS, OperatorTable, WorkloadSpec, concat_tables, workload_spec
 from models.workloads.training import training_step
 
@@ -139,6 +139,7 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     """
     spec = workload if isinstance(workload, WorkloadSpec) else workload_spec(workload)
     wk, ak = split_settings(dict(knobs or {}), spec)
+    _check_serving(spec, ak)
     built = {**spec.defaults(), **wk}
     try:
         table = _scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS) else spec.build(**wk)
@@ -173,6 +174,21 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     table = _launch(table, ak, target)
     proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
     return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak)
+
+
+# ---------------------------------------------------------------------------------- serving
+def _check_serving(spec: WorkloadSpec, ak: Mapping[str, Any]) -> None:
+    """Serving knobs (:mod:`models.serving`, priced by its own calls of this builder) need ``serving``
+    on and a decoder LLM; the builder itself builds the one-request table they start from."""
+    mode = ak.get("serving", "off")
+    if mode != "off" and spec.family != "llm":
+        raise ValueError(f"algorithm knob 'serving' = {mode!r}: workload {spec.name!r} is not a decoder LLM; "
+                         "allowed: off, or a decoder LLM workload")
+    if mode == "off":
+        bad = next((k for k in SERVING_KNOBS if k in ak and k != "serving"), None)
+        if bad is not None:
+            raise ValueError(f"algorithm knob {bad!r} needs serving = aggregated or disaggregated (it sets how a "
+                             "request stream is served)")
 
 
 # ---------------------------------------------------------------------------------- launch

@@ -32,6 +32,9 @@ __all__ = [
     "applicable_knobs",
     "FORMAT_CHOICES",
     "SCOPES",
+    "LENGTH_DISTRIBUTIONS",
+    "SERVING_KNOBS",
+    "SERVING_MODES",
     "SettingError",
     "engine_param",
     "knob",
@@ -39,6 +42,8 @@ __all__ = [
 ]
 
 SCOPES = ("target", "workload", "algorithm", "engine")
+SERVING_MODES = ("off", "aggregated", "disaggregated")
+LENGTH_DISTRIBUTIONS = ("fixed", "uniform", "lognormal")  # models.serving.lengths
 ATTENTION_TILINGS = ("fused", "standard", "flash1", "flash2")
 # A curated set of registry names of models.algorithms.quant (each divides the error proxy's
 # 16384-element tensor and the usual GEMM reductions).
@@ -119,6 +124,36 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              structural=True, applies_to="launch_mode = async / eager / serial",
              help="host time to dispatch one operator; default: the launch mode's sourced figure "
                   "(data/launch_modes.toml)"),
+        # serving a request stream (models.serving): decoder LLM workloads; batch = requests in flight,
+        # prompt_len / n_generated = mean prompt / output length
+        _alg(name="serving", kind="categorical", choices=SERVING_MODES, default="off",
+             applies_to="decoder LLM workloads (models.serving)",
+             help="off: price one request; aggregated: continuous batching, prefill and decode on the same "
+                  "devices; disaggregated: prefill and decode on separate device groups (prefill_fraction)"),
+        _alg(name="length_dist", kind="categorical", choices=LENGTH_DISTRIBUTIONS, default="fixed",
+             applies_to="serving", help="shape of the prompt and output length distributions (mean: prompt_len "
+                                        "and n_generated; spread: prompt_p99 and output_p99)"),
+        _alg(name="prompt_p99", kind="float", low=1.0, high=float(1 << 20), unit="tokens", log=True,
+             applies_to="serving with length_dist = uniform / lognormal",
+             help="99th percentile of the prompt length (>= prompt_len, the mean)"),
+        _alg(name="output_p99", kind="float", low=1.0, high=float(1 << 20), unit="tokens", log=True,
+             applies_to="serving with length_dist = uniform / lognormal",
+             help="99th percentile of the output length (>= n_generated, the mean)"),
+        _alg(name="chunk_tokens", kind="int", low=1.0, high=float(1 << 20), unit="tokens", log=True,
+             applies_to="serving = aggregated",
+             help="chunked prefill: prompt tokens carried by each step alongside the decodes (Sarathi-Serve); "
+                  "default: none, a prompt is prefilled whole while decoding waits"),
+        _alg(name="ttft_sla_s", kind="float", low=0.0, low_open=True, high=3600.0, unit="ms", dimension="time",
+             log=True, applies_to="serving (goodput)",
+             help="time-to-first-token limit of the SLA; default: none"),
+        _alg(name="tpot_sla_s", kind="float", low=0.0, low_open=True, high=60.0, unit="ms", dimension="time",
+             log=True, applies_to="serving (goodput)", help="time-per-output-token limit of the SLA; default: none"),
+        _alg(name="serving_devices", kind="int", low=1.0, high=4096.0, default=1, unit="count",
+             applies_to="serving", help="devices of the target serving the stream (aggregated: replicas; "
+                                        "disaggregated: split by prefill_fraction)"),
+        _alg(name="prefill_fraction", kind="float", low=0.0, low_open=True, high=1.0, default=0.5,
+             applies_to="serving = disaggregated",
+             help="share of serving_devices that run prefill (the rest decode); below 1"),
         _alg(name="scaling_strategy", kind="categorical", choices=tuple(SCALING_STRATEGIES), default="fast",
              applies_to="regnetx-* workloads (models.algorithms.scale_anynet)",
              help="which of depth (d), width (w), resolution (r) grow with the flops"),
@@ -130,6 +165,8 @@ ALGORITHM_KNOBS: dict[str, Param] = {
     )
 }
 SCALING_KNOBS = ("scaling_strategy", "scaling_factor", "scaling_alpha")
+SERVING_KNOBS = ("serving", "length_dist", "prompt_p99", "output_p99", "chunk_tokens", "ttft_sla_s", "tpot_sla_s",
+                 "serving_devices", "prefill_fraction")
 
 
 def engine_param(target: Target, kind: str) -> Param:
@@ -233,6 +270,8 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
         if name.startswith("softmax_") and not kinds & {"attention", "softmax"}:
             continue
         if name in SCALING_KNOBS and not spec.name.startswith("regnetx-"):
+            continue
+        if name in SERVING_KNOBS and spec.family != "llm":
             continue
         out.append(p)
     return out
