@@ -63,6 +63,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--report", metavar="FILE.html",
                    help="write an offline HTML report with a parity plot per kind of quantity")
     p.add_argument("--cases", metavar="PATH", action="append", help="validation file or folder (repeatable)")
+    p.add_argument("--host", action="store_true",
+                   help="time real workloads on this machine (PyTorch LLM prefill/decode, CNNs, softmax, attention, "
+                        "GEMMs; random weights, nothing downloaded) and compare each with the model's prediction for "
+                        "the calibrated target (`tradespace calibrate` first); prints median_abs_error= last")
+    p.add_argument("--quick", action="store_true", help="with --host: smaller sizes and fewer runs")
+    p.add_argument("--target", default="host", help="with --host: the calibrated target (default: host)")
+    p.add_argument("--html", metavar="FILE.html", help="with --host: write an HTML report with a parity plot")
     p.set_defaults(func=run)
 
 
@@ -159,6 +166,14 @@ def write_report(result: SuiteResult, path: str | Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from app.commands.calibrate import run_host  # the live validation lives beside calibration
+
+        return run_host(args)
+    for flag, v in (("--quick", args.quick), ("--html", args.html), ("--target", args.target != "host")):
+        if v:
+            raise ValueError(f"{flag} goes with --host (live validation on this machine); the published-number "
+                             "suite takes --json, --report and --cases")
     if args.report:
         check_writable(args.report)  # refused before the suite runs
     cases = load_cases(args.cases) if args.cases else load_cases()

@@ -23,6 +23,7 @@ from models.hardware.schema import (
     MEMORY_KINDS,
     OP_KINDS,
     OVERLAP_POLICIES,
+    PROVENANCES,
     TARGET_CLASSES,
     Engine,
     MemoryLevel,
@@ -224,12 +225,13 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     ctx = _Ctx(file)
     ctx.keys(data, "", {"name", "display_name", "class", "description", "overlap", "clock", "tdp",
                         "static_power", "process_node", "op_overhead", "engines", "memories"},
-             {"area", "stall_power"})
+             {"area", "stall_power", "provenance"})
     name = ctx.string(data, "name", "")
     display = ctx.string(data, "display_name", "")
     cls = ctx.string(data, "class", "", TARGET_CLASSES)
     desc = ctx.string(data, "description", "")
     overlap = ctx.string(data, "overlap", "", OVERLAP_POLICIES)
+    provenance = ctx.string(data, "provenance", "", PROVENANCES) if "provenance" in data else "datasheet"
     sources: dict[str, str] = {}
     vals: dict[str, float] = {}
     for key in ("clock", "tdp", "static_power", "process_node", "op_overhead"):
@@ -258,7 +260,7 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
                clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
                process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
                overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path,
-               stall_power_W=stall)
+               stall_power_W=stall, provenance=provenance)
     check_target(t, file)
     return t
 
@@ -359,6 +361,8 @@ def target_to_toml(t: Target) -> str:
     lines = [f'name = "{esc(t.name)}"', f'display_name = "{esc(t.display_name)}"',
              f'class = "{t.target_class}"', f'description = "{esc(t.description)}"',
              f'overlap = "{t.overlap}"']
+    if t.provenance != "datasheet":
+        lines.append(f'provenance = "{t.provenance}"')
     fields = t.numeric_fields()
     for key in ("clock", "tdp", "static_power", "stall_power", "process_node", "area", "op_overhead"):
         if key in fields:

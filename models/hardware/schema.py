@@ -27,6 +27,7 @@ __all__ = [
     "FIELD_SPECS",
     "MEMORY_KINDS",
     "OP_KINDS",
+    "PROVENANCES",
     "TARGET_CLASSES",
     "Engine",
     "MemoryLevel",
@@ -45,6 +46,10 @@ ENGINE_KINDS = (
 )
 MEMORY_KINDS = ("register", "sram", "cache", "dram", "hbm", "pim_bank")
 OVERLAP_POLICIES = ("max", "sum")
+# How a target's numbers were obtained, the rungs of the calibration ladder (docs/calibration.md):
+# an ideal roofline, efficiencies from documents, measured on the device by `tradespace calibrate`,
+# fitted to measured workloads. A file that does not say is a datasheet preset.
+PROVENANCES = ("ideal", "datasheet", "calibrated-microbenchmark", "calibrated-trace")
 # Per-operator-kind tables of an engine: an efficiency, and the two size curves.
 ENGINE_KIND_TABLES = ("efficiency_by_kind", "efficiency_half_k", "efficiency_half_m")
 
@@ -253,6 +258,8 @@ class Target:
     path: Path | None = None
     # active-but-stalled power above static (None: not declared, priced as 0 W)
     stall_power_W: float | None = None
+    # the rung of the calibration ladder the numbers stand on (one of PROVENANCES)
+    provenance: str = "datasheet"
 
     # ------------------------------------------------------------------ lookups
     def engine(self, name: str) -> Engine:

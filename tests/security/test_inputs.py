@@ -250,6 +250,7 @@ def test_top_minus_five_is_refused(capsys, tmp_path):
 
 # ------------------------------------------------------------------------------ Ctrl-C
 MINIMAL_ARGS = {
+    "calibrate": ["--quick"],
     "compare": ["--workload", "gemm", "--targets", "h100-sxm,a100-80gb"],
     "evaluate": ["--target", "h100-sxm", "--workload", "gemm"],
     "export": ["r.csv", "--format", "csv", "--out", "o.csv"],

@@ -1,0 +1,456 @@
+"""``tradespace calibrate``: measure this host and write a target file from the measurements.
+
+:func:`measure` runs the micro-benchmarks of :mod:`models.calibrate.bench` at sizes taken from
+the OS's description of the host (:func:`models.calibrate.host.host_info`); :func:`build_target`
+turns them into a target document whose every number says where it came from: "measured by
+tradespace calibrate on <cpu model, cores, date>: ...", "from the OS: ...", or, for the energy
+fields no counter on this host measures, "derived: ..." from a named preset. The document is
+parsed by the project's loader before anything is written; :func:`write_calibration` writes it
+and the raw measurements atomically (:func:`models.io.atomic_write_text`).
+
+How each measurement maps to a field (docs/calibration.md):
+
+- GEMM rate per datatype over sizes ``n`` -> the asymptote ``R`` of ``rate(n) = R x n / (n + h)``
+  (least squares of ``1 / rate`` against ``1 / n``) gives ``ops_per_cycle = R / (cores x clock)``
+  with ``efficiency = 1`` (the asymptote is the achievable peak), and the fp32 ``h`` gives
+  ``efficiency_half_k.gemm`` (the project's size curve ``efficiency x k / (k + half_k)``);
+- STREAM slope per level -> ``per_unit_bandwidth`` (1 thread), ``sustained_bandwidth`` (the
+  most any thread count drew) and ``bandwidth``;
+- exp throughput -> ``efficiency_by_kind.softmax`` in the FLOP the softmax model charges per exp;
+- the fixed time of a tiny PyTorch call -> ``op_overhead``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.calibrate import bench
+from models.calibrate.host import HostInfo, host_info
+
+__all__ = [
+    "DEVICES",
+    "MEASURE_EXTRA",
+    "CalibrationError",
+    "CalibrationResult",
+    "build_target",
+    "calibrate",
+    "default_out_path",
+    "fit_size_curve",
+    "measure",
+    "measurements_path",
+    "require_torch",
+    "torch_dtypes",
+    "write_calibration",
+]
+
+MEASURE_EXTRA = 'pip install -e ".[measure]"'
+DEVICES = ("cpu", "cuda")
+
+
+class CalibrationError(ValueError):
+    """A calibration that cannot run here (missing PyTorch, no such device, a host the OS does
+    not describe); the message says what is missing and how to get it."""
+
+
+def require_torch() -> Any:
+    """PyTorch, or a :class:`CalibrationError` naming the extra that installs it."""
+    try:
+        import torch
+    except ImportError:
+        raise CalibrationError(f"PyTorch is not installed; calibration and host validation need it: {MEASURE_EXTRA}"
+                               ) from None
+    return torch
+
+
+def default_out_path(name: str = "host") -> Path:
+    """``<user targets folder>/<name>.toml`` (``~/.tradespace/targets/host.toml`` by default), where
+    ``--target <name>`` finds it."""
+    from models.hardware.registry import user_targets_dir
+
+    return user_targets_dir() / f"{name}.toml"
+
+
+def fit_size_curve(sizes: list[float], rates: list[float]) -> tuple[float, float | None]:
+    """``(R, h)`` of ``rate(n) = R x n / (n + h)``, least squares of the relative error.
+
+    Each size's relative error is weighted by ``n^2`` (large operators are most of the time of a
+    real workload, and small sizes are the most disturbed by other processes). For a given
+    ``h`` the best ``R`` has a closed form (``R = sum(w f/r) / sum(w f^2/r^2)`` with
+    ``f = n / (n + h)``); ``h`` is searched on a log grid from 0.01 to 4 x the largest size.
+    Sizes below a quarter of the best rate are left out (another regime: the matrices are too
+    small to spread over the threads), so are sizes larger than the best one (the curve never
+    falls), and ``R`` is kept within 1.5 x the best rate measured
+    (an asymptote far above every measurement would be an extrapolation).
+    ``h`` is None (and ``R`` the best rate) with fewer than two sizes, or when no curve fits
+    better than a flat rate (``h`` at the grid's low end).
+    """
+    n = np.asarray(sizes, dtype=float)
+    r = np.asarray(rates, dtype=float)
+    order = np.argsort(n)
+    n, r = n[order], r[order]
+    # the rising part only: sizes past the best one fell off for another reason (their
+    # matrices overflow a cache, or another process disturbed every repeat); they stay in
+    # the measurements but the curve rate(n) = R n / (n + h) never falls
+    top = int(np.argmax(r))
+    n, r = n[:top + 1], r[:top + 1]
+    keep = r >= 0.25 * r.max()
+    n, r = n[keep], r[keep]
+    if len(n) < 2 or np.ptp(n) == 0:
+        return float(r.max()), None
+    w = n ** 2 / (n ** 2).sum()
+    hs = np.concatenate(([0.0], np.geomspace(0.01, 4.0 * n.max(), 400)))
+    f = n[None, :] / (n[None, :] + hs[:, None])
+    R = np.clip((w * f / r).sum(1) / (w * f ** 2 / r ** 2).sum(1), r.max(), 1.5 * r.max())
+    resid = (w * (R[:, None] * f / r - 1.0) ** 2).sum(1)
+    i = int(np.argmin(resid))
+    if hs[i] <= 0.01:
+        return float(r.max()), None
+    return float(R[i]), float(hs[i])
+
+
+# datatypes PyTorch runs natively where the CPU has these ISA flags (x86 names, then Arm's)
+_TORCH_DTYPE_FLAGS = {
+    "bf16": ("avx512_bf16", "amx_bf16", "bf16"),
+    "fp16": ("avx512_fp16", "amx_fp16", "fphp", "asimdhp"),
+    "int8": ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp"),
+}
+
+
+def torch_dtypes(host: HostInfo) -> list[str]:
+    """The low-precision datatypes this CPU runs natively (by its ISA flags)."""
+    return [d for d, flags in _TORCH_DTYPE_FLAGS.items() if any(f in host.flags for f in flags)]
+
+
+# square GEMM and GEMV sizes, by quick
+GEMM_SIZES = {True: [64, 128, 256, 512, 1024], False: [64, 128, 256, 512, 1024, 1536, 2048]}
+GEMV_SIZES = {True: [256, 1024, 4096], False: [256, 512, 1024, 2048, 4096, 8192]}
+
+
+def _levels(host: HostInfo, quick: bool) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """Working sets (B) of the private cache levels (of one thread) and of the shared ones, the
+    last cache and main memory (of all threads together)."""
+    private: dict[str, tuple[float, float]] = {}
+    shared: dict[str, tuple[float, float]] = {}
+    caches = {c.level: c for c in host.caches}
+    for c in host.caches:
+        if c.shared_by == 1:
+            lo = 0.25 * c.size_B if c.level == 1 else max(0.3 * c.size_B, 2.0 * caches[1].size_B if 1 in caches else 0)
+            private[f"l{c.level}"] = (lo, 0.75 * c.size_B)
+        else:
+            inner = max((x.size_B for x in host.caches if x.level < c.level), default=c.size_B / 64)
+            shared[f"l{c.level}"] = (max(4.0 * inner, c.total_B / 16), 0.5 * c.total_B)
+    llc = max((c.total_B for c in host.caches), default=32 << 20)
+    cap = (1.0 if quick else 4.0) * (1 << 30)
+    if host.memory_B:
+        cap = min(cap, host.memory_B / 8)
+    lo, hi = (1.25, 2.0) if quick else (2.0, 4.0)  # x the last-level cache
+    shared["dram"] = (min(lo * llc, cap / 2), min(hi * llc, cap))
+    return private, shared
+
+
+def measure(host: HostInfo | None = None, *, quick: bool = False,
+            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every micro-benchmark; returns the raw measurements (JSON-ready).
+
+    ``quick`` takes fewer sizes, kernels' repeats and a smaller main-memory working set.
+    """
+    host = host or host_info()
+    torch = require_torch()
+    t0 = time.perf_counter()
+    steps: dict[str, float] = {}
+    last = [t0]
+
+    def say(text: str) -> None:
+        # each step's duration is kept in the measurements (what a --quick budget is spent on)
+        now = time.perf_counter()
+        if steps or now > t0:
+            steps[f"{len(steps)}"] = now - last[0]
+        last[0] = now
+        if progress is not None:
+            progress(text)
+
+    reps = 2 if quick else 3
+    torch.set_num_threads(host.n_cores)
+    out: dict[str, Any] = {"host": _host_dict(host), "quick": quick, "torch": str(torch.__version__),
+                           "numpy": np.__version__}
+    say("overhead: fixed time of a tiny call")
+    out["overhead"] = bench.overhead(with_torch=True, repeats=reps + 2)
+    private, shared = _levels(host, quick)
+    threads = sorted({1, host.n_cores} | ({host.n_cores // 2} if host.n_cores >= 4 else set()))
+    say(f"stream: copy/scale/add/triad in {', '.join(private)} (1 thread)")
+    rows = bench.stream(private, [1], min_s=0.01 if quick else 0.02, repeats=reps)
+    say(f"stream: {', '.join(shared)} at {threads} threads")
+    rows += bench.stream(shared, threads, split=True, min_s=0.03 if quick else 0.06, repeats=reps)
+    out["stream"] = rows
+    sizes = GEMM_SIZES[quick]
+    dtypes = ["fp32", "fp64", *torch_dtypes(host)]
+    say(f"gemm: {', '.join(dtypes)} at n = {sizes}")
+    out["gemm"] = bench.gemm(sizes, dtypes, min_s=0.1 if quick else 0.25, repeats=reps + 1)
+    gv = GEMV_SIZES[quick]
+    say(f"gemv: n = {gv}")
+    out["gemv"] = bench.gemv(gv, [d for d in dtypes if d != "int8"], min_s=0.02, repeats=reps)
+    say("exp throughput")
+    out["exp"] = bench.exp_rate(repeats=reps)
+    say("done")
+    names = ["setup", "overhead", "stream_private", "stream_shared", "gemm", "gemv", "exp"]
+    out["step_s"] = {names[int(k)] if int(k) < len(names) else k: v for k, v in steps.items()}
+    out["elapsed_s"] = time.perf_counter() - t0
+    return out
+
+
+def _host_dict(h: HostInfo) -> dict[str, Any]:
+    return {"cpu_model": h.cpu_model, "arch": h.arch, "n_cores": h.n_cores, "clock_Hz": h.clock_Hz,
+            "caches": [{"level": c.level, "size_B": c.size_B, "n_instances": c.n_instances,
+                        "shared_by": c.shared_by} for c in h.caches],
+            "memory_B": h.memory_B, "flags": sorted(h.flags), "where": dict(h.where)}
+
+
+def _reference_preset(host: HostInfo) -> str:
+    """The preset whose derived energy figures stand in for what no counter here measures."""
+    if host.arch in ("aarch64", "arm64"):
+        return "raspberry-pi-5"
+    return "skylake-x-i9-7900x" if "avx512f" in host.flags else "zen2-ryzen9-3900x"
+
+
+def _q(value: float, unit: str | None, source: str) -> dict[str, Any]:
+    d: dict[str, Any] = {"value": float(f"{value:.10g}"), "source": source}
+    if unit is not None:
+        d["unit"] = unit
+    return d
+
+
+def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
+                 date: str | None = None) -> tuple[dict[str, Any], Any]:
+    """The target document (TOML-ready dict) and the :class:`~models.hardware.Target` it loads as.
+
+    Raises
+    ------
+    CalibrationError
+        A measurement the target needs is missing (no GEMM rate, no memory level).
+    """
+    from models.algorithms.softmax import EXP_SLOTS, FLOP_PER_SLOT
+    from models.hardware import get_target
+    from models.hardware.loader import parse_target
+
+    date = date or _dt.date.today().isoformat()
+    on = f"measured by tradespace calibrate on {host.describe()}, {date}"
+    os_src = f"from the OS on {host.describe()}, {date}"
+    n = host.n_cores
+    clock = host.clock_Hz
+    clock_src = f"{os_src}: {host.where.get('clock', '')}"
+    if clock is None:
+        clock, clock_src = 1e9, (f"{os_src}: no clock reported; a 1 GHz reference clock, so ops_per_cycle are the "
+                                 "measured rates per ns")
+    ref = get_target(_reference_preset(host))
+    ref_e = ref.engines[0]
+    per_core = 1.0 / ref_e.n_units
+    # --- compute: GEMM asymptotes and the fp32 size curve
+    by_dtype: dict[str, list[dict[str, Any]]] = {}
+    for r in meas.get("gemm", []):
+        by_dtype.setdefault(r["dtype"], []).append(r)
+    if "fp32" not in by_dtype:
+        raise CalibrationError("calibration has no fp32 GEMM measurement; a target needs at least one rate")
+    oh = float(meas["overhead"].get("numpy_s", 0.0))
+    rates: dict[str, float] = {}
+    halves: dict[str, float | None] = {}
+    for d, rows in by_dtype.items():
+        ns = [r["k"] for r in rows]
+        # the fixed call cost is priced by op_overhead: the size curve is fitted without it
+        rs = [2.0 * r["k"] ** 3 / max(r["time_s"] - oh, 0.5 * r["time_s"]) for r in rows]
+        rates[d], halves[d] = fit_size_curve(ns, rs)
+    e_fp32 = ref_e.energy_J_per_op["fp32"]
+    ops: dict[str, Any] = {}
+    energy: dict[str, Any] = {}
+    for d, R in rates.items():
+        sizes = ", ".join(str(r["k"]) for r in by_dtype[d])
+        lib = by_dtype[d][0]["library"]
+        ops[d] = _q(R / (n * clock), None,
+                    f"{on}: square GEMM n = {sizes} through {lib}; fitted asymptote of rate(n) = R x n / (n + h): "
+                    f"R = {R / 1e9:.4g} GOP/s over {n} cores x {clock / 1e9:.4g} GHz")
+        energy[d] = _q(e_fp32 * rates["fp32"] / R * 1e12, "pJ/op",
+                       f"derived (rule A, no energy counter on this host): {ref.name}'s fp32 "
+                       f"{e_fp32 * 1e12:.4g} pJ/op x measured fp32 / {d} rate ({rates['fp32'] / 1e9:.4g} / "
+                       f"{R / 1e9:.4g} GOP/s)")
+    engine: dict[str, Any] = {
+        "name": "simd", "kind": "vector",
+        "n_units": _q(n, None, f"{os_src}: {host.where.get('n_cores', '')}"),
+        "efficiency": _q(1.0, None, f"{on}: ops_per_cycle are the fitted achievable GEMM asymptotes, so the "
+                                    "achievable fraction of them is 1 by construction"),
+        "ops_per_cycle": ops, "energy_per_op": energy,
+    }
+    h32 = halves.get("fp32")
+    if h32 is not None:
+        engine["efficiency_half_k"] = {"gemm": _q(h32, None, f"{on}: fitted h of rate(n) = R x n / (n + h) over the "
+                                                             "fp32 GEMM sizes (numpy BLAS)")}
+    exp_per_s = float(meas["exp"]["exp_per_s"])
+    soft = min(1.0, exp_per_s * EXP_SLOTS * FLOP_PER_SLOT / rates["fp32"])
+    engine["efficiency_by_kind"] = {"softmax": _q(soft, None, (
+        f"{on}: numpy.exp fp32 {exp_per_s / 1e9:.4g} Gexp/s x {EXP_SLOTS * FLOP_PER_SLOT:g} FLOP the softmax model "
+        f"charges per exp / fp32 rate {rates['fp32'] / 1e9:.4g} GFLOP/s"))}
+    # --- memories
+    rows = meas.get("stream", [])
+    levels: list[str] = []
+    for r in rows:
+        if r["level"] not in levels:
+            levels.append(r["level"])
+    if not levels:
+        raise CalibrationError("calibration has no bandwidth measurement; a target needs a memory level")
+    caches = {f"l{c.level}": c for c in host.caches}
+    ref_caches = [m for m in ref.memories if m.kind == "cache"]
+    ref_dram = ref.memories[-1]
+    memories = []
+    for i, lv in enumerate(levels):
+        per_thr: dict[int, float] = {}
+        private = len({r["threads"] for r in rows if r["level"] == lv}) == 1
+        for thr in sorted({r["threads"] for r in rows if r["level"] == lv}):
+            # private levels: the median kernel (slopes of sub-microsecond calls are noisy); shared
+            # levels: the most a kernel drew (the read-only dot, as a weight-streaming GEMV reads)
+            agg = statistics.median if private else max
+            per_thr[thr] = agg(r["bandwidth_B_per_s"] for r in rows if r["level"] == lv and r["threads"] == thr)
+        one = per_thr.get(1, max(per_thr.values()) / max(per_thr))
+        best_thr = max(per_thr, key=lambda k: per_thr[k])
+        ws = [r["bytes_per_thread_B"] for r in rows if r["level"] == lv][0]
+        how = ("STREAM copy/scale/add/triad and read-only dot (numpy, fp64), "
+               + (f"median over kernels of the slope of time against bytes between {ws[0] / 1e6:.3g} and "
+                  f"{ws[1] / 1e6:.3g} MB per thread" if private else
+                  f"most over kernels of bytes / time at {ws[1] / 1e6:.4g} MB per thread"))
+        mem: dict[str, Any] = {"name": lv, "kind": "dram" if lv == "dram" else "cache", "read_by": ["simd"]}
+        if lv in caches:
+            c = caches[lv]
+            mem["capacity"] = _q(c.total_B / 2**20, "MiB",
+                                 f"{os_src}: {c.n_instances} x {c.size_B // 1024} KiB "
+                                 f"(/sys/devices/system/cpu/cpu0/cache, shared by {c.shared_by})")
+        else:
+            cap = host.memory_B or 0
+            if not cap:
+                raise CalibrationError("the OS reports no memory size (/proc/meminfo MemTotal)")
+            mem["capacity"] = _q(cap / 2**30, "GiB", f"{os_src}: {host.where.get('memory', '/proc/meminfo')}")
+        if len(per_thr) == 1:
+            mem["bandwidth"] = _q(n * one / 1e9, "GB/s", f"{on}: {n} cores x the 1-thread figure (a private "
+                                                         "cache per core; threads timing sub-microsecond calls "
+                                                         f"would measure the interpreter's lock): {how}")
+        else:
+            mem["bandwidth"] = _q(per_thr[best_thr] / 1e9, "GB/s",
+                                  f"{on}: the most any thread count drew ({best_thr} threads; "
+                                  + ", ".join(f"{k}: {v / 1e9:.4g}" for k, v in per_thr.items()) + f" GB/s): {how}")
+            mem["sustained_bandwidth"] = _q(per_thr[best_thr] / 1e9, "GB/s", mem["bandwidth"]["source"])
+        mem["per_unit_bandwidth"] = _q(one / 1e9, "GB/s", f"{on}: 1 thread: {how}")
+        mem["efficiency"] = _q(1.0, None, f"{on}: the bandwidths are achieved figures, so the achievable fraction "
+                                          "of them is 1 by construction")
+        rm = ref_dram if lv == "dram" else ref_caches[min(i, len(ref_caches) - 1)]
+        mem["energy_per_byte"] = _q(rm.energy_J_per_B * 1e12, "pJ/B",
+                                    f"derived (no energy counter on this host): {ref.name}'s {rm.name} figure "
+                                    f"({rm.sources.get('energy_per_byte', '')})")
+        memories.append(mem)
+    # --- target level
+    t_oh = float(meas["overhead"].get("torch_s", oh))
+    doc: dict[str, Any] = {
+        "name": name,
+        "display_name": f"This host ({host.cpu_model}, {n} cores), calibrated {date}",
+        "class": "cpu",
+        "description": (f"Measured by tradespace calibrate{' --quick' if meas.get('quick') else ''} on {date}: "
+                        f"{host.describe()}; raw measurements in {name}.measurements.json beside this file."),
+        "overlap": "max",
+        "provenance": "calibrated-microbenchmark",
+        "clock": _q(clock / 1e9, "GHz", clock_src),
+        "tdp": _q(ref.tdp_W * per_core * n, "W", f"derived (no power counter on this host): {ref.name}'s TDP "
+                                                 f"{ref.tdp_W:g} W / {ref_e.n_units:g} cores x {n} cores"),
+        "static_power": _q(ref.static_power_W * per_core * n, "W",
+                           f"derived (no power counter on this host): {ref.name}'s static power "
+                           f"{ref.static_power_W:g} W / {ref_e.n_units:g} cores x {n} cores"),
+        "process_node": _q(ref.process_node_m * 1e9, "nm", f"derived (the OS does not report it): {ref.name}'s "
+                                                           f"({ref.sources.get('process_node', '')})"),
+        "op_overhead": _q(t_oh * 1e6, "us", f"{on}: best mean time of torch.add on 16 elements (the runtime of "
+                                            f"inference; numpy.add: {oh * 1e6:.3g} us)"),
+        "engines": [engine],
+        "memories": memories,
+    }
+    target = parse_target(doc, file=f"<calibrated {name}>")
+    return doc, target
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """What a calibration wrote: the target file, the measurements file, the target, the time taken."""
+
+    path: Path
+    measurements_path: Path
+    target: Any
+    elapsed_s: float
+
+
+def measurements_path(out: Path) -> Path:
+    """``host.toml`` -> ``host.measurements.json`` beside it."""
+    return out.with_name(out.stem + ".measurements.json")
+
+
+def write_calibration(out: str | Path, doc: Mapping[str, Any], meas: Mapping[str, Any]) -> tuple[Path, Path]:
+    """Write the measurements, then the target (each atomically: no partial file either way)."""
+    from models.hardware.loader import parse_target as _parse
+    from models.hardware.loader import target_to_toml
+    from models.io import atomic_write_text
+
+    out = Path(out)
+    mpath = measurements_path(out)
+    toml = target_to_toml(_parse(dict(doc), file=str(out)))
+    atomic_write_text(mpath, json.dumps(meas, indent=1, default=float) + "\n")
+    atomic_write_text(out, toml)
+    return out, mpath
+
+
+def calibrate(out: str | Path | None = None, *, quick: bool = False, device: str = "cpu",
+              progress: Callable[[str], None] | None = None, host: HostInfo | None = None) -> CalibrationResult:
+    """Measure this host and write its target (default :func:`default_out_path`).
+
+    The destination is checked before any measurement, PyTorch is required before any
+    measurement, and nothing is written until every measurement is done and the document
+    loads: a bad path, a missing PyTorch or a Ctrl-C leave no file.
+
+    Raises
+    ------
+    CalibrationError
+        No PyTorch (names the extra), an unknown device, no CUDA device for ``device="cuda"``.
+    models.io.OutputPathError
+        A destination that cannot be written.
+    """
+    from models.io import check_writable
+
+    if device not in DEVICES:
+        raise CalibrationError(f"--device {device!r}: allowed: {', '.join(DEVICES)}")
+    path = Path(out) if out is not None else default_out_path()
+    if out is None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CalibrationError(f"cannot create the user targets folder {str(path.parent)!r}: "
+                                   f"{exc.strerror or exc}; give --out PATH") from None
+    check_writable(path)
+    if path.suffix != ".toml":
+        raise CalibrationError(f"--out {str(path)!r}: a target file ends in .toml")
+    check_writable(measurements_path(path))
+    torch = require_torch()
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise CalibrationError("--device cuda: no CUDA device is visible (torch.cuda.is_available() is False); "
+                                   "calibrate the CPU with --device cpu")
+        raise CalibrationError("--device cuda: GPU calibration is not built yet (issue 15, item 4); "
+                               "this build calibrates CPUs (--device cpu)")
+    t0 = time.perf_counter()
+    host = host or host_info()
+    meas = measure(host, quick=quick, progress=progress)
+    doc, _ = build_target(host, meas, name=path.stem)
+    meas = {**meas, "elapsed_s": time.perf_counter() - t0}
+    p, mp = write_calibration(path, doc, meas)
+    from models.hardware.loader import load_target_file
+
+    return CalibrationResult(path=p, measurements_path=mp, target=load_target_file(p),
+                             elapsed_s=time.perf_counter() - t0)

@@ -1,0 +1,239 @@
+"""models.calibrate: OS parsing, the size-curve fit, the measurement -> target mapping, the
+provenance field, and the host workloads' own arithmetic. No test asserts a live timing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.calibrate import (
+    CacheLevel,
+    HostInfo,
+    bench,
+    build_target,
+    fit_size_curve,
+    host_info,
+    parse_cache_size,
+    parse_cpuinfo,
+    scaled_llm_config,
+)
+from models.calibrate.workloads import softmax_three_pass, softmax_two_pass
+from models.hardware import get_target
+from models.hardware.loader import TargetFileError, load_target_file, parse_target, target_to_toml
+from models.hardware.schema import PROVENANCES
+
+# ---------------------------------------------------------------- the OS
+
+
+def test_parse_cache_size() -> None:
+    assert parse_cache_size("48K") == 48 * 1024  # sysfs writes binary kilobytes
+    assert parse_cache_size("2048K\n") == 2 << 20
+    assert parse_cache_size("32 MiB") == 32 << 20
+    assert parse_cache_size("1G") == 1 << 30
+    assert parse_cache_size("512") == 512
+    with pytest.raises(ValueError, match="cache size"):
+        parse_cache_size("lots")
+
+
+def test_parse_cpuinfo_takes_the_first_processor() -> None:
+    text = "processor\t: 0\nmodel name\t: Alpha CPU\ncpu MHz\t\t: 2600.000\n\nprocessor\t: 1\nmodel name\t: Beta\n"
+    info = parse_cpuinfo(text)
+    assert info["model name"] == "Alpha CPU" and info["cpu MHz"] == "2600.000" and info["processor"] == "0"
+
+
+def test_host_info_matches_the_os() -> None:
+    h = host_info()
+    assert h.n_cores == len(os.sched_getaffinity(0))
+    cache = Path("/sys/devices/system/cpu/cpu0/cache/index0")
+    if cache.is_dir():
+        l1 = next(c for c in h.caches if c.level == 1)
+        sizes = [parse_cache_size((p / "size").read_text()) for p in cache.parent.glob("index*")
+                 if (p / "level").read_text().strip() == "1" and (p / "type").read_text().strip() != "Instruction"]
+        assert l1.size_B == sizes[0]
+    assert h.cpu_model and h.describe().startswith(h.cpu_model)
+
+
+# ---------------------------------------------------------------- the size curve
+
+
+def test_fit_recovers_an_exact_curve() -> None:
+    n = [64, 128, 256, 512, 1024, 2048]
+    R, h = fit_size_curve(n, [1e11 * k / (k + 150.0) for k in n])
+    assert R == pytest.approx(1e11, rel=0.02) and h == pytest.approx(150.0, rel=0.05)
+
+
+def test_fit_without_a_curve() -> None:
+    # a flat rate has no size curve; one size cannot give one
+    assert fit_size_curve([64, 256, 1024], [5.0, 5.0, 5.0]) == (5.0, None)
+    assert fit_size_curve([512], [7.0]) == (7.0, None)
+
+
+def test_fit_ignores_sizes_past_the_best() -> None:
+    # the measured fp32 rates of this host in a busy minute: 1536 and 2048 fell to a quarter
+    n = [64, 128, 256, 512, 1024, 1536, 2048]
+    rates = [115e9, 127e9, 236e9, 260e9, 279e9, 71e9, 75e9]
+    R, h = fit_size_curve(n, rates)
+    assert 279e9 <= R <= 330e9 and h is not None and h < 200
+    assert fit_size_curve(n[:5], rates[:5]) == (R, h)
+
+
+def test_fit_never_extrapolates_far_above_the_measurements() -> None:
+    # rates that still climb steeply at the largest size: R is held within 1.5 x the best
+    n = [128, 256, 512, 1024]
+    rates = [1.0, 8.0, 30.0, 60.0]
+    R, h = fit_size_curve(n, rates)
+    assert 60.0 <= R <= 90.0 and h is not None
+
+
+# ---------------------------------------------------------------- measurements -> target
+
+HOST = HostInfo(cpu_model="Test CPU 9000", arch="x86_64", n_cores=4, clock_Hz=2.0e9,
+                caches=(CacheLevel(level=1, size_B=32768, n_instances=4, shared_by=1),
+                        CacheLevel(level=2, size_B=1 << 20, n_instances=4, shared_by=1),
+                        CacheLevel(level=3, size_B=16 << 20, n_instances=1, shared_by=4)),
+                flags=frozenset({"avx2", "avx512f"}), memory_B=16 << 30,
+                where={"n_cores": "os.sched_getaffinity(0): 4", "clock": "/proc/cpuinfo", "memory": "/proc/meminfo"})
+
+
+def _meas() -> dict:
+    sizes = [128, 256, 512, 1024]
+    gemm = []
+    for d, R, h in (("fp32", 4e11, 100.0), ("fp64", 2e11, 100.0), ("int8", 1.6e12, 200.0)):
+        for n in sizes:
+            rate = R * n / (n + h)
+            gemm.append({"dtype": d, "m": n, "n": n, "k": n, "time_s": 2.0 * n ** 3 / rate, "op_per_s": rate,
+                         "library": "numpy" if d != "int8" else "torch"})
+
+    def row(level: str, threads: int, kernel: str, bw: float) -> dict:
+        return {"level": level, "threads": threads, "kernel": kernel, "bytes_per_thread_B": [1e4, 3e4],
+                "time_s": [1e-6, 2e-6], "bandwidth_B_per_s": bw, "slope": True}
+
+    stream = [row("l1", 1, k, b) for k, b in (("copy", 90e9), ("add", 100e9), ("dot", 120e9))]
+    stream += [row("l2", 1, k, b) for k, b in (("copy", 50e9), ("add", 60e9), ("dot", 70e9))]
+    for lv, one, two in (("l3", (30e9, 40e9), (50e9, 45e9)), ("dram", (10e9, 12e9), (18e9, 20e9))):
+        stream += [row(lv, 1, "copy", one[0]), row(lv, 1, "dot", one[1])]
+        stream += [row(lv, 4, "copy", two[0]), row(lv, 4, "dot", two[1])]
+    return {"quick": True, "gemm": gemm, "stream": stream, "overhead": {"numpy_s": 0.0, "torch_s": 2e-6},
+            "exp": {"exp_per_s": 1e9}}
+
+
+def test_target_fields_follow_the_measurements() -> None:
+    doc, t = build_target(HOST, _meas(), name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    assert t.provenance == "calibrated-microbenchmark" and t.name == "probe"
+    assert e.n_units == 4 and t.clock_Hz == 2.0e9
+    # ops_per_cycle = fitted asymptote / (cores x clock): 4e11 / (4 x 2e9) = 50 (fp32)
+    assert e.ops_per_cycle["fp32"] == pytest.approx(50.0, rel=0.02)
+    assert e.ops_per_cycle["int8"] == pytest.approx(1.6e12 / 8e9, rel=0.03)
+    assert e.efficiency_half_k["gemm"] == pytest.approx(100.0, rel=0.05)
+    # softmax efficiency: 1e9 exp/s x 20 FLOP per exp (models.algorithms.softmax) / 4e11 = 0.05
+    assert e.efficiency_by_kind["softmax"] == pytest.approx(0.05, rel=0.02)
+    assert t.op_overhead_s == pytest.approx(2e-6)
+    l1, l2, l3, dram = t.memories
+    assert [m.name for m in t.memories] == ["l1", "l2", "l3", "dram"]
+    # private caches: median kernel of the 1-thread slopes, x cores for the whole chip
+    assert l1.per_unit_bandwidth_B_per_s == pytest.approx(100e9) and l1.bandwidth_B_per_s == pytest.approx(400e9)
+    assert l1.capacity_B == 4 * 32768 and l3.capacity_B == 16 << 20 and dram.capacity_B == 16 << 30
+    # shared levels: the most a kernel drew; sustained = the best thread count
+    assert l3.per_unit_bandwidth_B_per_s == pytest.approx(40e9)
+    assert l3.sustained_bandwidth_B_per_s == pytest.approx(50e9)
+    assert dram.per_unit_bandwidth_B_per_s == pytest.approx(12e9) and dram.bandwidth_B_per_s == pytest.approx(20e9)
+    # every number names where it came from
+    for path, (_, _, src) in t.numeric_fields().items():
+        assert src.startswith(("measured by tradespace calibrate on Test CPU 9000, 4 cores, 2026-01-02",
+                               "from the OS on Test CPU 9000, 4 cores, 2026-01-02", "derived")), path
+    assert "measured" in t.sources["op_overhead"] and "from the OS" in t.memory("l1").sources["capacity"]
+
+
+def test_energy_fields_are_derived_from_a_named_preset() -> None:
+    _, t = build_target(HOST, _meas(), name="probe", date="2026-01-02")
+    ref = get_target("skylake-x-i9-7900x")  # an AVX-512 x86 host
+    e = t.engine("simd")
+    assert e.energy_J_per_op["fp32"] == pytest.approx(ref.engines[0].energy_J_per_op["fp32"], rel=1e-5)
+    # rule A: the same power at another op rate: int8 runs 4x faster here -> a quarter of the energy
+    assert e.energy_J_per_op["int8"] == pytest.approx(e.energy_J_per_op["fp32"] * 4e11 / 1.6e12, rel=0.03)
+    assert "skylake-x-i9-7900x" in e.sources["energy_per_op.int8"]
+    assert t.tdp_W == pytest.approx(ref.tdp_W / ref.engines[0].n_units * 4)
+
+
+def test_calibrated_target_round_trips_through_toml(tmp_path: Path) -> None:
+    doc, t = build_target(HOST, _meas(), name="probe", date="2026-01-02")
+    p = tmp_path / "probe.toml"
+    p.write_text(target_to_toml(t))
+    back = load_target_file(p)
+    assert back.provenance == "calibrated-microbenchmark"
+    assert back.engine("simd").ops_per_cycle == pytest.approx(t.engine("simd").ops_per_cycle, rel=1e-5)
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def test_presets_are_datasheet() -> None:
+    assert get_target("h100-sxm").provenance == "datasheet"
+    assert PROVENANCES == ("ideal", "datasheet", "calibrated-microbenchmark", "calibrated-trace")
+
+
+def test_provenance_is_checked() -> None:
+    doc, _ = build_target(HOST, _meas(), name="probe", date="2026-01-02")
+    for p in PROVENANCES:
+        assert parse_target({**doc, "provenance": p}).provenance == p
+    with pytest.raises(TargetFileError, match="provenance") as ei:
+        parse_target({**doc, "provenance": "guessed"})
+    assert "calibrated-trace" in str(ei.value)
+    no = {k: v for k, v in doc.items() if k != "provenance"}
+    assert parse_target(no).provenance == "datasheet"
+    # a datasheet target writes no provenance line (presets stay as they are)
+    assert "provenance" not in target_to_toml(parse_target(no))
+
+
+# ---------------------------------------------------------------- benchmarks and workloads
+
+
+def test_stream_counts_bytes_as_stream_does() -> None:
+    rows = bench.stream({"tiny": (24_000.0, 48_000.0)}, [1], min_s=0.0, repeats=1)
+    by = {r["kernel"]: r for r in rows}
+    assert set(by) == set(bench.STREAM_KERNELS)
+    # three fp64 arrays share the working set: 48 kB -> 2000 elements; copy moves 2 arrays, add 3
+    assert by["copy"]["bytes_per_thread_B"] == [2 * 1000 * 8.0, 2 * 2000 * 8.0]
+    assert by["add"]["bytes_per_thread_B"][1] == 3 * 2000 * 8.0
+    assert by["triad"]["bytes_per_thread_B"][1] == 5 * 2000 * 8.0
+    assert all(r["bandwidth_B_per_s"] > 0 for r in rows)
+
+
+def test_softmax_variants_compute_a_softmax() -> None:
+    x = np.random.default_rng(0).standard_normal(10_000).astype(np.float32) * 8
+    ref = np.exp(x.astype(np.float64) - x.max())
+    ref /= ref.sum()
+    for fn in (softmax_two_pass, softmax_three_pass):
+        y = np.empty_like(x)
+        fn(x, y, 1024)  # chunks that do not divide the length
+        np.testing.assert_allclose(y, ref, rtol=2e-5, atol=1e-12)
+
+
+def test_scaled_llm_keeps_the_architecture() -> None:
+    from models.workloads.llm import parse_llm_config
+
+    cfg = scaled_llm_config(hidden=256, n_layers=2, n_heads=4, intermediate=688)
+    c = parse_llm_config(cfg, name="scaled")
+    assert (c.hidden, c.n_layers, c.n_heads, c.head_dim, c.intermediate, c.vocab) == (256, 2, 4, 64, 688, 32000)
+    assert c.family == "llama" and c.gated_mlp
+
+
+def test_torch_llm_has_the_parameters_the_table_counts() -> None:
+    torch = pytest.importorskip("torch", reason="PyTorch (the measure extra) is not installed")
+    from models.calibrate.workloads import _llm_module
+    from models.workloads.llm import llm_active_params, parse_llm_config
+
+    c = parse_llm_config(scaled_llm_config(hidden=128, n_layers=2, n_heads=4, intermediate=344), name="scaled")
+    f = _llm_module(c, torch.float32, seed=0)
+    cache = f.new_cache(2, 8)
+    with torch.inference_mode():
+        out = f(torch.zeros((2, 5), dtype=torch.long), cache, 0)
+        step = f(torch.zeros((2, 1), dtype=torch.long), cache, 5)
+    assert out.shape == (2, 1, c.vocab) and step.shape == (2, 1, c.vocab)
+    assert bool(cache[0][0][:, :, :6].abs().sum() > 0) and float(cache[0][0][:, :, 6:].abs().sum()) == 0.0
+    # the torch model is the architecture the operator table prices: the same parameter count
+    assert f.n_params == llm_active_params(c)
