@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         print_json(out)
         return 0
     tt, item = out["totals"], out["item"]
-    print(f"{out['workload']} on {out['target']} ({out['result_kind']}); knobs: "
+    print(f"{out['workload']} on {out['target']} ({out['result_kind']}; provenance {out['provenance']}); knobs: "
           + ", ".join(f"{k}={v}" for k, v in out["knobs"].items()))
     if unknown:
         print(f"  note         {sum(unknown.values())} ONNX node(s) of op types the model does not price were left "

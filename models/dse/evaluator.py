@@ -183,6 +183,20 @@ def constraint_values(space: DesignSpace, m: Mapping[str, np.ndarray]) -> dict[s
     return out
 
 
+def provenance_column(space: DesignSpace, cols: Mapping[str, Any], n: int) -> pl.Series:
+    """How each row's numbers were obtained (``models.perf.roofline.result_provenance``):
+    ``ideal`` in ideal mode, else the provenance of the row's target."""
+    from models.perf.roofline import result_provenance
+
+    tp = next((p for p in space.parameters if p.scope == "target"), None)
+    if space.mode == "ideal" or tp is None or tp.name not in cols:
+        value = result_provenance(get_target(space.targets()[0]).provenance, space.mode)
+        return pl.repeat(value, n, dtype=pl.String, eager=True).alias("provenance")
+    by_name = {str(c): result_provenance(get_target(str(c)).provenance, space.mode) for c in tp.choices}
+    names = pl.Series(cols[tp.name]).cast(pl.String)
+    return names.replace_strict(by_name, return_dtype=pl.String).alias("provenance")
+
+
 def assemble(space: DesignSpace, points: pl.DataFrame | Mapping[str, Any], metrics: Mapping[str, np.ndarray],
              n: int | None = None) -> pl.DataFrame:
     """Points + metric columns + constraint columns + ``feasible``.
@@ -200,6 +214,7 @@ def assemble(space: DesignSpace, points: pl.DataFrame | Mapping[str, Any], metri
     full = {name: (np.full(n, np.nan) if metrics.get(name) is None else np.asarray(metrics[name], dtype=np.float64))
             for name in space.metrics()}
     cols.update(full)
+    cols["provenance"] = provenance_column(space, cols, n)
     feas = np.ones(n, dtype=np.bool_)
     for name, v in constraint_values(space, full).items():
         cols[name] = v

@@ -77,6 +77,7 @@ def metadata(
             targets[name] = {
                 "display_name": t.display_name,
                 "class": t.target_class,
+                "provenance": t.provenance,
                 "fields": {
                     p: {"value_SI": v, "unit_SI": spec.dimension, "source": src}
                     for p, (v, spec, src) in t.numeric_fields().items()

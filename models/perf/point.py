@@ -66,7 +66,8 @@ class PointResult:
                  for ph, d in self.built.table.memory_parts_B.items()}
         return {"target": self.target.name, "workload": self.built.workload, "knobs": dict(self.built.knobs),
                 "algorithm": dict(self.built.algorithm), "overrides": dict(self.overrides),
-                "engine": dict(self.engine), "mode": r.mode, "result_kind": r.result_kind, "item": r.item_name,
+                "engine": dict(self.engine), "mode": r.mode, "result_kind": r.result_kind,
+                "provenance": r.provenance, "item": r.item_name,
                 "totals": tot, "memory_parts_B": parts}
 
 

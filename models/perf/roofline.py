@@ -41,6 +41,12 @@ MODES = ("calibrated", "ideal")
 ENGINE_POLICIES = ("time", "energy")
 
 
+def result_provenance(target_provenance: str, mode: str) -> str:
+    """The provenance of a result: ``"ideal"`` for the pure roofline bound (no efficiency or
+    overhead applies), else the target file's (``datasheet`` for the presets)."""
+    return "ideal" if mode == "ideal" else target_provenance
+
+
 @dataclass(frozen=True, kw_only=True)
 class PerfResult:
     """Time and energy of a workload on a target, per design point and per operator.
@@ -54,6 +60,9 @@ class PerfResult:
     workload: str
     mode: str
     n_points: int
+    # the rung of the calibration ladder these numbers stand on: "ideal" in ideal mode, else the
+    # target's own (datasheet, calibrated-microbenchmark, calibrated-trace)
+    provenance: str = "datasheet"
     latency_s: np.ndarray
     energy_J: np.ndarray
     dynamic_energy_J: np.ndarray
@@ -446,6 +455,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     peak_mem = np.broadcast_to(table.peak_memory(), shape)
     res: dict[str, Any] = dict(
         target=ct.target.name, workload=table.workload, mode=mode, n_points=int(np.prod(shape)),
+        provenance=result_provenance(ct.target.provenance, mode),
         latency_s=lat_tot, energy_J=act_tot + static * lat_tot, dynamic_energy_J=dyn_tot,
         stalled_energy_J=stall_tot, host_wait_s=lat_tot - device_tot,
         static_energy_J=np.broadcast_to(static * lat_tot, shape), n_items=np.broadcast_to(table.n_items, shape),

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from playwright.sync_api import Page, expect
 
+from models.dse import read_json_results
 from tests.ui.conftest import SCREENSHOTS, Server
 
 pytestmark = pytest.mark.browser
@@ -187,7 +188,8 @@ def test_million_point_sweep_front_click_and_exports(page: Page, server: Server,
     assert csv.height == front_len and {"latency_s", "energy_J_per_item", "clock"} <= set(csv.columns)
     assert pl.read_parquet(frames["parquet"]).equals(csv.with_columns(pl.col("feasible").cast(pl.Boolean))) or \
         pl.read_parquet(frames["parquet"]).height == front_len
-    assert pl.read_json(frames["json"]).height == front_len
+    js, meta = read_json_results(frames["json"])  # the export's layout: metadata, columns, data
+    assert js.height == front_len and meta.get("space")
     html = frames["html"].read_text()
     assert html.count("<tr>") == front_len + 1 and "latency_s" in html
     lat = np.sort(csv["latency_s"].to_numpy())
