@@ -4,6 +4,10 @@ Starts ``tradespace serve`` on a free port, opens the Roofline page (Llama-2-7B 
 h100-sxm), flips the weight datatype between bf16 and int4 and times, in the browser, from the
 ``<select>`` change to the moment the points' ColumnDataSource holds the new intensities.
 Prints ``p95_ms=N`` last.
+
+Explore: from the click on Run of a 1,000-point sweep (``explore_first_points_ms``) to the first
+ColumnDataSource of the new run holding points, and to the status saying it is done
+(``explore_sweep_done_ms``); N_EXPLORE repeats.
 """
 
 from __future__ import annotations
@@ -25,6 +29,39 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 N_REPEATS = int(os.environ.get("N_REPEATS", "30"))
+N_EXPLORE = int(os.environ.get("N_EXPLORE", "8"))
+# In-page timing of an Explore run: click Run, then poll every animation frame until a new
+# ColumnDataSource (one not there before the click) holds at least one point.
+TIMED_RUN = """async (btn) => {
+  const sources = () => [...Bokeh.documents[0].all_models].filter(m => m.type === 'ColumnDataSource' &&
+                         'energy_J_per_item' in m.data && 'latency_s' in m.data);
+  const before = new Set(sources().map(m => m.id));
+  const t0 = performance.now();
+  btn.click();
+  while (true) {
+    if (sources().some(m => !before.has(m.id) && m.get_length() > 0)) return performance.now() - t0;
+    await new Promise(r => requestAnimationFrame(r));
+  }
+}"""
+
+
+def explore_first_points(browser: object, base: str) -> tuple[list[float], list[float]]:
+    """Click-to-first-points and click-to-done times (ms) of a 1,000-point Explore sweep."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page.goto(f"{base}/explore?axis1_n=10&axis2_n=10&axis3_n=10")
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60_000)
+    btn = page.locator(".w-run button")
+    btn.wait_for()
+    first, done = [], []
+    for i in range(N_EXPLORE + 1):
+        t0 = time.perf_counter()
+        ms = page.evaluate(TIMED_RUN, btn.element_handle())
+        page.locator(".w-status").get_by_text("done: 1000 points").wait_for(timeout=60_000)
+        if i >= 1:  # first: warm-up (imports, first render)
+            first.append(ms)
+            done.append(1000 * (time.perf_counter() - t0))
+    page.close()
+    return first, done
 
 # In-page timing: change the select, then poll the CDS every animation frame until the max
 # intensity crosses 2.5 FLOP/B (bf16 decode GEMV ~1, int4 ~4).
@@ -75,10 +112,14 @@ def main() -> None:
                 ms = page.evaluate(TIMED_CHANGE, [select, "int4" if i % 2 == 0 else "bf16"])
                 if i >= 2:  # first two: warm-up
                     times.append(ms)
+            first, done = explore_first_points(browser, f"http://127.0.0.1:{port}")
             browser.close()
     finally:
         proc.terminate()
         proc.wait(10)
+    f, d = np.asarray(first), np.asarray(done)
+    print(f"explore 1000-point sweep, n={f.size}: explore_first_points_ms median={np.median(f):.0f} "
+          f"max={f.max():.0f}; explore_sweep_done_ms median={np.median(d):.0f} max={d.max():.0f}")
     t = np.asarray(times)
     print(f"n={t.size} median_ms={np.median(t):.0f} max_ms={t.max():.0f}")
     print(f"p95_ms={np.percentile(t, 95):.0f}")

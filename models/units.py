@@ -162,23 +162,49 @@ def from_si(value: float, unit: str) -> float:
     return float(value) / UNITS[unit].factor
 
 
-_PREFIXES = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]
-_SMALL = [(1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")]
+# decimal prefixes by power of ten; "u" (not the micro sign) keeps displays ASCII
+_PREFIX_BY_EXP = {15: "P", 12: "T", 9: "G", 6: "M", 3: "k", 0: "", -3: "m", -6: "u", -9: "n", -12: "p", -15: "f"}
+_EXP_MIN, _EXP_MAX = min(_PREFIX_BY_EXP), max(_PREFIX_BY_EXP)
+# units shown without a unit name: a dimensionless number is just the number
+_NO_UNIT = ("", "1")
+
+
+def _plain(r: float, digits: int) -> str:
+    """``r`` (already rounded to ``digits`` significant digits) in positional notation, without
+    trailing zeros: never an exponent (``f"{123:.2g}"`` would give ``1.2e+02``)."""
+    lead = math.floor(math.log10(abs(r)))
+    decimals = max(digits - 1 - lead, 0)
+    text = f"{r:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_si(value: float, unit: str, digits: int = 3) -> str:
-    """Format an SI value with a decimal prefix, for display only (``1.98e12, "B/s"`` -> ``"1.98 TB/s"``)."""
+    """Format an SI value with a decimal prefix, for display only.
+
+    ``digits`` significant digits, trailing zeros dropped, never an exponent:
+    ``(1.98e12, "B/s")`` -> ``"1.98 TB/s"``, ``(1.098e-4, "s")`` -> ``"110 us"``,
+    ``(1.554e-6, "J")`` -> ``"1.55 uJ"``, ``(8e12, "B/s")`` -> ``"8 TB/s"``. The prefix is chosen
+    after rounding (``999.97e-6 s`` -> ``"1 ms"``, not ``"1e+03 us"``). Prefixes run from f
+    (1e-15) to P (1e15); beyond them the number grows (``"2000 PB"``) or shrinks
+    (``"0.001 fJ"``). The unit ``"1"`` (dimensionless) is not written: ``(2.5e3, "1")`` ->
+    ``"2.5 k"``. A missing or non-finite value is written as itself (``"nan s"``).
+    """
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
+        raise ValueError(f"format_si: digits must be an integer >= 1, got {digits!r}")
+    u = "" if unit in _NO_UNIT else unit
     if value is None or not math.isfinite(value):
-        return f"{value} {unit}"
-    a = abs(value)
-    if a == 0:
-        return f"0 {unit}"
-    table = _PREFIXES if a >= 1 else _SMALL
-    for scale, prefix in table:
-        if a >= scale:
-            return f"{value / scale:.{digits}g} {prefix}{unit}"
-    scale, prefix = table[-1]
-    return f"{value / scale:.{digits}g} {prefix}{unit}"
+        return f"{value} {u}".rstrip()
+    value = float(value)
+    if value == 0:
+        return f"0 {u}".rstrip()
+    if not u and 1e-3 <= abs(value) < 1e6:  # a ratio reads best without a prefix: 0.764, 2.58, 12500
+        return _plain(float(f"{value:.{digits}g}"), digits)
+    exp = min(max(3 * math.floor(math.log10(abs(value)) / 3), _EXP_MIN), _EXP_MAX)
+    r = float(f"{value / 10.0**exp:.{digits}g}")
+    if abs(r) >= 1000 and exp < _EXP_MAX:  # rounding carried into the next prefix (999.97 -> 1000)
+        exp += 3
+        r = float(f"{value / 10.0**exp:.{digits}g}")
+    return f"{_plain(r, digits)} {_PREFIX_BY_EXP[exp]}{u}".rstrip()
 
 
 def si_name(dimension: str) -> str:

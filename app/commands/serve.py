@@ -52,8 +52,10 @@ def _run(args: argparse.Namespace) -> int:
 
     host = "localhost" if args.address in ("127.0.0.1", "localhost") else args.address
     origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
-    print(f"Tradespace dashboard: http://{host}:{args.port}/roofline  (pages: roofline, compare, explore, "
-          f"targets; edited targets saved to {user_dir})", flush=True)
+    from app.dashboard.state import PAGES
+
+    print(f"Tradespace dashboard: http://{host}:{args.port}/  (pages: {', '.join(PAGES)}; "
+          f"edited targets saved to {user_dir})", flush=True)
     try:
         pn.serve(routes(), port=args.port, address=args.address, show=args.show, start=True, threaded=False,
                  title="Tradespace", websocket_origin=origins, print_url=False)
@@ -66,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start the dashboard", description="Serve the Panel dashboard "
-                       "(Roofline, Compare, Explore, Targets) and print its URL.")
+                       "(a landing page at /, Roofline, Compare, Explore, Targets, Fidelity) and print its URL.")
     p.add_argument("--port", type=int, default=5006, help="port (default 5006); a busy port is refused with one line")
     p.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1, localhost only)")
     p.add_argument("--show", action="store_true", help="open a browser tab")

@@ -1,8 +1,9 @@
 """Dashboard entry points: ``create_app(page)`` and the routes ``tradespace serve`` serves.
 
 Under ``panel serve app/dashboard/app.py`` the Roofline page is served (``?page=`` picks
-another); ``tradespace serve`` serves every page at ``/roofline``, ``/compare``, ``/explore``
-and ``/targets``.
+another); ``tradespace serve`` serves the landing page at ``/`` and every page of
+:data:`app.dashboard.state.PAGES` at ``/<page>`` (``/roofline``, ``/compare``, ``/explore``,
+``/targets``, ``/fidelity``).
 
 No traceback reaches a browser: a page that cannot be built shows an escaped message
 (:func:`build_page`), and an exception of any callback Panel runs is logged server-side with an
@@ -19,6 +20,9 @@ import panel as pn
 
 from app.dashboard.safety import error_message
 from app.dashboard.state import PAGES
+
+# the page served at "/": what the tool is and a link to every page
+LANDING = "landing"
 
 
 def on_callback_exception(exc: BaseException) -> None:
@@ -39,13 +43,14 @@ def _setup() -> None:
 
 def create_app(page: str = "roofline", **params: Any) -> Any:
     """The template of one page, with fresh state (one per browser session)."""
-    from app.dashboard.views import compare, explore, roofline, targets
+    from app.dashboard.views import compare, explore, fidelity, landing, roofline, targets
 
     _setup()
     makers: dict[str, Callable[..., Any]] = {"roofline": roofline.create, "compare": compare.create,
-                                             "explore": explore.create, "targets": targets.create}
+                                             "explore": explore.create, "targets": targets.create,
+                                             "fidelity": fidelity.create, LANDING: landing.create}
     if page not in makers:
-        raise KeyError(f"unknown page {page!r}; allowed: {', '.join(PAGES)}")
+        raise KeyError(f"unknown page {page!r}; allowed: {', '.join((LANDING, *PAGES))}")
     return makers[page](**params)
 
 
@@ -61,14 +66,15 @@ def build_page(page: str, **params: Any) -> Any:
 
 
 def routes() -> dict[str, Callable[[], Any]]:
-    """``{url path: factory}`` for ``pn.serve``; each call builds a new session's page."""
+    """``{url path: factory}`` for ``pn.serve`` (the landing page at ``/``, each page at
+    ``/<page>``); each call builds a new session's page."""
 
     def maker(p: str) -> Callable[[], Any]:
         return lambda: build_page(p)
 
-    return {p: maker(p) for p in PAGES}
+    return {"/": maker(LANDING), **{p: maker(p) for p in PAGES}}
 
 
 if pn.state.served:
     _page = pn.state.session_args.get("page", [b"roofline"])[0].decode() if pn.state.session_args else "roofline"
-    build_page(_page if _page in PAGES else "roofline").servable()
+    build_page(_page if _page in (LANDING, *PAGES) else "roofline").servable()

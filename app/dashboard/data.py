@@ -7,6 +7,7 @@ check plot data without a browser and a notebook can call them directly.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -25,16 +26,24 @@ from models.workloads import OperatorTable, workload_spec
 
 __all__ = [
     "INTENSITY_RANGE_FLOP_PER_B",
+    "MEMORY_PARTS",
+    "ResultInputs",
     "RooflineData",
     "SweepKeeper",
+    "COMPARE_METRICS",
     "apply_field_edits",
     "compare_data",
+    "compare_normalized",
     "dominant_bound",
+    "failed_targets",
+    "field_edit_problem",
     "knob_values",
     "point_table",
     "roofline_data",
     "save_target_copy",
+    "target_diff",
     "target_fields_frame",
+    "target_toml",
     "user_targets_dir",
     "workload_phases",
 ]
@@ -96,6 +105,76 @@ def point_table(target: Target, workload: str, knobs: Mapping[str, Any], phase: 
 
 
 @dataclass(frozen=True, kw_only=True)
+class ResultInputs:
+    """The inputs a result was computed from: what a page shows it as (never the widgets' values).
+
+    Attributes
+    ----------
+    targets
+        Target names asked for, in order (the working ones and the failing ones).
+    workload, phase, mode
+        Workload name, phase shown (``"all"`` or one) and model mode.
+    knobs
+        Knob values set (name -> value, SI); absent ones are at their defaults.
+    """
+
+    targets: tuple[str, ...]
+    workload: str
+    phase: str
+    mode: str
+    knobs: Mapping[str, Any]
+
+    def label(self) -> str:
+        """``"llama-2-7b · decode · h100-sxm, a100-80gb"``: the header line of a result."""
+        return f"{self.workload} · {self.phase} · {', '.join(self.targets)}"
+
+
+def _failure_frame(rows: Sequence[tuple[str, str]]) -> pl.DataFrame:
+    return pl.DataFrame({"target": [r[0] for r in rows], "reason": [r[1] for r in rows]},
+                        schema={"target": pl.String, "reason": pl.String})
+
+
+def _per_target(targets: Sequence[str], fn: Any) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
+    """``fn(target)`` for each name: ``([(name, value)...], [(name, reason)...])``.
+
+    One target that cannot be evaluated (no engine computes the datatype, a bad override) is a
+    failure of that target only, with the reason (:func:`app.dashboard.safety.error_message`:
+    an expected error's text, else ``internal error <id>``, logged); the others are evaluated.
+    """
+    from app.dashboard.safety import error_message
+
+    ok: list[tuple[str, Any]] = []
+    bad: list[tuple[str, str]] = []
+    for name in targets:
+        try:
+            ok.append((name, fn(name)))
+        except Exception as exc:  # per target: the others still count
+            bad.append((name, error_message(exc)))
+    return ok, bad
+
+
+def failed_targets(failures: pl.DataFrame) -> str:
+    """``"neupims: <reason>; ..."``: one line naming each failing target and why."""
+    return "; ".join(f"{r['target']}: {r['reason']}" for r in failures.iter_rows(named=True))
+
+
+# The parts of resident memory a builder reports (OperatorTable.memory_parts_B), in display order.
+MEMORY_PARTS = ("weights", "kv_cache", "activations", "gradients", "optimizer_state")
+
+
+def _memory_rows(target: Target, table: OperatorTable, capacity_B: float) -> list[dict[str, Any]]:
+    """Resident memory of the largest phase split into its parts, against the target's capacity."""
+    peaks = {ph: float(np.max(v)) for ph, v in table.peak_memory_B.items()}
+    if not peaks:
+        return []
+    phase = max(peaks, key=lambda ph: peaks[ph])
+    parts: Mapping[str, Any] = table.memory_parts_B.get(phase) or {"resident": peaks[phase]}
+    order = [p for p in MEMORY_PARTS if p in parts] + [p for p in parts if p not in MEMORY_PARTS]
+    return [{"target": target.name, "phase": phase, "part": p, "bytes_B": float(np.max(parts[p])),
+             "capacity_B": capacity_B} for p in order]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RooflineData:
     """Everything the Roofline page draws.
 
@@ -111,13 +190,27 @@ class RooflineData:
     breakdown
         One row per (target, operator), every operator: total_latency_s, total_energy_J, bound.
     totals
-        One row per target: latency_s, energy_J, n_items, item_name.
+        One row per target that could be evaluated: latency_s, energy_J, n_items, item_name,
+        n_fallback_ops (operators computed in another datatype than asked for).
+    failures
+        One row per target that could not be evaluated: target, reason.
+    memory
+        One row per (target, part of resident memory): phase (the largest), part (weights,
+        kv_cache, activations...), bytes_B, capacity_B (the target's main memory).
+    inputs
+        What the result was computed from.
+
+    ``ops`` also has ``asked_dtype`` (the datatype the operator asks for) and ``fallback``
+    (true when the engine computes it in another one, ``compute_dtype``).
     """
 
     ceilings: pl.DataFrame
     ops: pl.DataFrame
     breakdown: pl.DataFrame
     totals: pl.DataFrame
+    failures: pl.DataFrame = dataclasses.field(default_factory=lambda: _failure_frame([]))
+    memory: pl.DataFrame = dataclasses.field(default_factory=pl.DataFrame)
+    inputs: ResultInputs | None = None
 
 
 def _ceilings(target: Target, used: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -140,6 +233,36 @@ def _ceilings(target: Target, used: Sequence[tuple[str, str]]) -> list[dict[str,
     return rows
 
 
+def _inputs(targets: Sequence[str], workload: str, knobs: Mapping[str, Any], phase: str, mode: str) -> ResultInputs:
+    return ResultInputs(targets=tuple(targets), workload=workload, phase=phase, mode=mode, knobs=dict(knobs))
+
+
+def _roofline_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str, mode: str) -> dict[str, Any]:
+    t = get_target(name)
+    table = point_table(t, workload, knobs, phase)
+    res = evaluate(t, table, mode=mode)
+    bd = res.breakdown(0).with_columns(pl.Series("asked_dtype", table.meta["compute_dtype"].to_list(),
+                                                 dtype=pl.String), pl.lit(name).alias("target"))
+    used = sorted(set(zip(bd["engine"].to_list(), bd["compute_dtype"].to_list(), strict=True)))
+    cap = float(np.asarray(res.memory_capacity_B).reshape(-1)[0])
+    return {
+        "ceilings": _ceilings(t, used),
+        "breakdown": bd.select("target", pl.col("name").alias("operator"), "phase", "kind", "count",
+                               "total_latency_s", "total_energy_J", "bound", "engine", "compute_dtype",
+                               "asked_dtype", "fallback"),
+        "ops": bd.filter((pl.col("flop") > 0) & (pl.col("bytes_B") > 0) & (pl.col("latency_s") > 0))
+        .select("target", pl.col("name").alias("operator"), "phase", "kind", "count", "flop", "bytes_B",
+                (pl.col("flop") / pl.col("bytes_B")).alias("intensity_FLOP_per_B"),
+                (pl.col("flop") / pl.col("latency_s")).alias("achieved_FLOP_per_s"),
+                "latency_s", "total_latency_s", "total_energy_J", "bound", "engine", "compute_dtype",
+                "asked_dtype", "fallback"),
+        "totals": {"target": name, "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
+                   "n_items": float(np.asarray(res.n_items).reshape(-1)[0]), "item_name": res.item_name,
+                   "n_fallback_ops": int(bd["fallback"].sum())},
+        "memory": _memory_rows(t, table, cap),
+    }
+
+
 def roofline_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any], *, phase: str = "all",
                   mode: str = "calibrated") -> RooflineData:
     """Rooflines of ``targets`` and the operators of ``workload`` placed on them.
@@ -147,32 +270,30 @@ def roofline_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any
     Each operator sits at its arithmetic intensity ``flop / bytes_B`` (FLOP/B) and its achieved
     rate ``flop / latency_s`` (FLOP/s) for one instance; the ceilings are drawn for every engine
     and datatype that the operators actually ran on, against each memory level of that engine.
+    A target that cannot be evaluated is a row of ``failures`` with its reason; the others are
+    drawn.
     """
     if not targets:
         raise ValueError("targets: got an empty selection; pick at least one target")
-    ceil_rows: list[dict[str, Any]] = []
-    ops, bds, tots = [], [], []
-    for name in targets:
-        t = get_target(name)
-        res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
-        bd = res.breakdown(0)
-        used = sorted(set(zip(bd["engine"].to_list(), bd["compute_dtype"].to_list(), strict=True)))
-        ceil_rows += _ceilings(t, used)
-        bd = bd.with_columns(pl.lit(name).alias("target"))
-        bds.append(bd.select("target", pl.col("name").alias("operator"), "phase", "kind", "count",
-                             "total_latency_s", "total_energy_J", "bound"))
-        ops.append(
-            bd.filter((pl.col("flop") > 0) & (pl.col("bytes_B") > 0) & (pl.col("latency_s") > 0))
-            .select("target", pl.col("name").alias("operator"), "phase", "kind", "count", "flop", "bytes_B",
-                    (pl.col("flop") / pl.col("bytes_B")).alias("intensity_FLOP_per_B"),
-                    (pl.col("flop") / pl.col("latency_s")).alias("achieved_FLOP_per_s"),
-                    "latency_s", "total_latency_s", "total_energy_J", "bound", "engine", "compute_dtype"))
-        tots.append({"target": name, "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
-                     "n_items": float(np.asarray(res.n_items).reshape(-1)[0]), "item_name": res.item_name})
+    ok, bad = _per_target(targets, lambda n: _roofline_one(n, workload, knobs, phase, mode))
+    parts = [p for _, p in ok]
+    ceil_rows = [r for p in parts for r in p["ceilings"]]
     ceilings = pl.DataFrame(ceil_rows) if ceil_rows else pl.DataFrame(
         schema={"target": pl.String, "ceiling": pl.String, "engine": pl.String, "dtype": pl.String,
                 "level": pl.String, "intensity_FLOP_per_B": pl.Float64, "attainable_FLOP_per_s": pl.Float64})
-    return RooflineData(ceilings=ceilings, ops=pl.concat(ops), breakdown=pl.concat(bds), totals=pl.DataFrame(tots))
+    mem_rows = [r for p in parts for r in p["memory"]]
+    totals_schema = {"target": pl.String, "latency_s": pl.Float64, "energy_J": pl.Float64, "n_items": pl.Float64,
+                     "item_name": pl.String, "n_fallback_ops": pl.Int64}
+    return RooflineData(
+        ceilings=ceilings,
+        ops=pl.concat([p["ops"] for p in parts]) if parts else pl.DataFrame(),
+        breakdown=pl.concat([p["breakdown"] for p in parts]) if parts else pl.DataFrame(),
+        totals=pl.DataFrame([p["totals"] for p in parts], schema=totals_schema),
+        failures=_failure_frame(bad),
+        memory=pl.DataFrame(mem_rows) if mem_rows else pl.DataFrame(
+            schema={"target": pl.String, "phase": pl.String, "part": pl.String, "bytes_B": pl.Float64,
+                    "capacity_B": pl.Float64}),
+        inputs=_inputs(targets, workload, knobs, phase, mode))
 
 
 def dominant_bound(breakdown: pl.DataFrame) -> str:
@@ -181,31 +302,65 @@ def dominant_bound(breakdown: pl.DataFrame) -> str:
     return str(g["bound"][0]) if g.height else ""
 
 
+COMPARE_SCHEMA = {"target": pl.String, "target_class": pl.String, "latency_s": pl.Float64,
+                  "energy_J": pl.Float64, "energy_J_per_item": pl.Float64, "items_per_s": pl.Float64,
+                  "edp_J_s": pl.Float64, "peak_memory_B": pl.Float64, "memory_capacity_B": pl.Float64,
+                  "fits_memory": pl.Boolean, "bound": pl.String, "item_name": pl.String, "n_fallback_ops": pl.Int64,
+                  "reason": pl.String}
+
+
+def _compare_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str, mode: str) -> dict[str, Any]:
+    t = get_target(name)
+    res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
+    cap = float(np.asarray(res.memory_capacity_B).reshape(-1)[0])
+    peak_mem = float(np.asarray(res.peak_memory_B).reshape(-1)[0])
+    bd = res.breakdown(0)
+    return {
+        "target": name, "target_class": t.target_class,
+        "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
+        "energy_J_per_item": float(res.energy_J_per_item[0]), "items_per_s": float(res.items_per_s[0]),
+        "edp_J_s": float(res.edp_J_s[0]), "peak_memory_B": peak_mem, "memory_capacity_B": float(cap),
+        "fits_memory": peak_mem <= cap, "bound": dominant_bound(bd), "item_name": res.item_name,
+        "n_fallback_ops": int(bd["fallback"].sum()), "reason": None,
+    }
+
+
 def compare_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any], *, phase: str = "all",
                  mode: str = "calibrated") -> pl.DataFrame:
-    """One workload across ``targets`` of any class: one row per target.
+    """One workload across ``targets`` of any class: one row per target, in the order asked.
 
     Columns: target, target_class, latency_s, energy_J, energy_J_per_item, items_per_s, edp_J_s,
     peak_memory_B, memory_capacity_B, fits_memory, bound (what holds most of the latency),
-    item_name.
+    item_name, n_fallback_ops, reason. A target that cannot be evaluated keeps its row: its
+    metrics are null and ``reason`` says why (null for the others).
     """
     if not targets:
         raise ValueError("targets: got an empty selection; pick at least one target")
-    rows = []
-    for name in targets:
-        t = get_target(name)
-        res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
-        cap = float(np.asarray(res.memory_capacity_B).reshape(-1)[0])
-        peak_mem = float(np.asarray(res.peak_memory_B).reshape(-1)[0])
-        rows.append({
-            "target": name, "target_class": t.target_class,
-            "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
-            "energy_J_per_item": float(res.energy_J_per_item[0]), "items_per_s": float(res.items_per_s[0]),
-            "edp_J_s": float(res.edp_J_s[0]), "peak_memory_B": peak_mem, "memory_capacity_B": float(cap),
-            "fits_memory": peak_mem <= cap, "bound": dominant_bound(res.breakdown(0)),
-            "item_name": res.item_name,
-        })
-    return pl.DataFrame(rows)
+    ok, bad = _per_target(targets, lambda n: _compare_one(n, workload, knobs, phase, mode))
+    rows = {n: r for n, r in ok}
+    reasons = dict(bad)
+    out = [rows[n] if n in rows else {"target": n, "reason": reasons[n]} for n in targets]
+    return pl.DataFrame(out, schema=COMPARE_SCHEMA)
+
+
+# Metrics the Compare page normalises to its baseline target (smaller is better for each).
+COMPARE_METRICS = {"latency_s": "latency per run", "energy_J_per_item": "energy per item",
+                   "edp_J_s": "energy-delay product"}
+
+
+def compare_normalized(frame: pl.DataFrame, baseline: str) -> pl.DataFrame:
+    """The evaluated rows of a :func:`compare_data` frame relative to the ``baseline`` target.
+
+    Columns: target, then ``<metric>_ratio`` for each of :data:`COMPARE_METRICS` (the target's
+    value over the baseline's: 2.0 = twice the baseline's latency), and the metrics themselves.
+    """
+    ok = frame.filter(pl.col("reason").is_null())
+    base = ok.filter(pl.col("target") == baseline)
+    if not base.height:
+        raise ValueError(f"baseline {baseline!r}: not an evaluated target of the comparison; allowed: "
+                         f"{', '.join(ok['target'].to_list()) or 'none'}")
+    ratios = [(pl.col(m) / float(base[m][0])).alias(f"{m}_ratio") for m in COMPARE_METRICS]
+    return ok.select("target", *ratios, *COMPARE_METRICS)
 
 
 # ---------------------------------------------------------------------------------- targets page
@@ -239,23 +394,92 @@ def apply_field_edits(target: Target, new_name: str, edits: Mapping[str, float],
     """A renamed copy of ``target`` with ``edits`` ({field path: value in the display unit}).
 
     Each value is converted to SI and checked against the field's declared range; a bad name,
-    an unknown field or an out-of-range value raises ValueError/KeyError naming it.
+    an unknown field or an out-of-range value raises ValueError/KeyError naming it. An edited
+    field keeps its document source and says what was changed (``<source>; edited in the
+    dashboard: 0.801 -> 0.9``); the other fields keep theirs untouched.
     """
     if not _NAME_RE.match(new_name or ""):
         raise ValueError(f"name {new_name!r}: allowed: 1-64 characters a-z 0-9 . _ - starting with a letter or digit")
     fields = target.numeric_fields()
-    si: dict[str, float] = {}
+    t = target
     for path, value in edits.items():
         if path not in fields:
             raise KeyError(f"field {path!r} of target {target.name!r}: unknown; allowed: {', '.join(fields)}")
-        unit = fields[path][1].unit
+        old, spec, src = fields[path]
+        unit = spec.unit
         try:
             x = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"field {path!r}: got {value!r}; a number is required") from None
-        si[path] = x if unit in ("1", "count") else float(to_si(x, unit))
-    t = with_overrides(target, si, source="edited in the dashboard from " + target.name)
+        si = x if unit in ("1", "count") else float(to_si(x, unit))
+        was = "unset" if old is None else f"{_display(old, unit):.6g}"
+        t = with_overrides(t, {path: si}, source=f"{src}; edited in the dashboard: {was} -> {x:.6g}{_unit(unit)}")
     return t.replace(name=new_name, display_name=display_name or f"{target.display_name} (edited)", path=None)
+
+
+def _unit(unit: str) -> str:
+    """`` GB/s`` after a number; nothing for a plain fraction."""
+    return "" if unit == "1" else f" {unit}"
+
+
+def _display(si: float, unit: str) -> float:
+    return float(si) if unit in ("1", "count") else float(from_si(si, unit))
+
+
+def field_edit_problem(target: Target, path: str, value: Any) -> str | None:
+    """Why ``value`` (display unit) cannot be typed into field ``path`` of ``target``, or None.
+
+    Names the field, the value received and the allowed range with its unit (the field's
+    declaration, :data:`models.hardware.FIELD_SPECS`); the value the field already has is no
+    edit either.
+    """
+    fields = target.numeric_fields()
+    if path not in fields:
+        return f"field {path!r} of target {target.name!r}: unknown; allowed: {', '.join(fields)}"
+    old, spec, _ = fields[path]
+    unit = spec.unit
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return f"field {path!r}: got {value!r}; a number is required"
+    if not np.isfinite(x):
+        return f"field {path!r}: got {x!r}; a finite number is required"
+    lo = _display(spec.low, unit) if spec.low is not None else -np.inf
+    hi = _display(spec.high, unit) if spec.high is not None else np.inf
+    below = x < lo or (spec.low_open and x == lo)
+    if below or x > hi:
+        left = "(" if spec.low_open else "["
+        return (f"field {path!r}: got {x:.6g}{_unit(unit)}; allowed: {left}{lo:.6g}, {hi:.6g}]{_unit(unit)} "
+                "(not applied: the field keeps its value and source)")
+    if old is not None and np.isclose(x, _display(old, unit), rtol=1e-12, atol=0.0):
+        return f"field {path!r}: {x:.6g}{_unit(unit)} is its value already; nothing to edit"
+    return None
+
+
+def target_diff(a: Target, b: Target) -> pl.DataFrame:
+    """The numeric fields of two targets side by side, in display units.
+
+    Columns: field, unit, value_a, value_b (null where a target lacks the field), ratio
+    (``value_b / value_a``; null where either is missing or ``value_a`` is 0), differs, source_a,
+    source_b. Rows follow ``a``'s field order, then the fields only ``b`` has.
+    """
+    fa, fb = target_fields_frame(a), target_fields_frame(b)
+    left = fa.select("field", "unit", pl.col("value").alias("value_a"), pl.col("source").alias("source_a"))
+    right = fb.select("field", pl.col("unit").alias("unit_b"), pl.col("value").alias("value_b"),
+                      pl.col("source").alias("source_b"))
+    df = left.join(right, on="field", how="full", coalesce=True, maintain_order="left_right")
+    df = df.with_columns(pl.coalesce("unit", "unit_b").alias("unit")).drop("unit_b")
+    ratio = pl.when((pl.col("value_a") != 0) & pl.col("value_b").is_not_null()).then(
+        pl.col("value_b") / pl.col("value_a")).otherwise(None)
+    differs = (pl.col("value_a").is_null() | pl.col("value_b").is_null()
+               | ((pl.col("value_a") - pl.col("value_b")).abs() > 1e-12 * pl.col("value_a").abs()))
+    return df.select("field", "unit", "value_a", "value_b", ratio.alias("ratio"), differs.alias("differs"),
+                     "source_a", "source_b")
+
+
+def target_toml(target: Target) -> str:
+    """``target`` as the TOML a target file holds (every number with its source); loads back as is."""
+    return target_to_toml(target)
 
 
 def save_target_copy(target: Target, folder: Path | None = None, *, overwrite: bool = False) -> Path:
@@ -292,19 +516,6 @@ def axis_unit(sets: str, workload: str | None = None) -> str:
         return setting(sets, workload=workload).unit
     except (SettingError, KeyError):
         return "1"
-
-
-def explore_axis_choices(target: str, workload: str) -> list[str]:
-    """What an Explore axis may set: the numeric fields of ``target``, the numeric knobs of
-    ``workload`` and the numeric algorithm knobs that apply to it."""
-    from models.point import applicable_knobs
-
-    t = get_target(target)
-    spec = workload_spec(workload)
-    out = [f"target.{p}" for p, (v, _, _) in t.numeric_fields().items() if v is not None]
-    out += [f"workload.{k.name}" for k in spec.knobs if k.numeric and not k.structural]
-    out += [f"algorithm.{k.name}" for k in applicable_knobs(spec) if k.numeric]
-    return out
 
 
 def axis_defaults(sets: str, target: str, workload: str) -> tuple[float, float, bool]:
@@ -394,32 +605,3 @@ def point_breakdown(space: Any, row: Mapping[str, Any]) -> pl.DataFrame:
     from models.dse import point_result
 
     return point_result(space, row).breakdown(0)
-
-
-EXPORT_FORMATS = ("csv", "parquet", "json", "html")
-
-
-def export_front(front: pl.DataFrame, fmt: str, *, title: str = "Pareto front") -> bytes:
-    """``front`` serialized as ``fmt`` (one of :data:`EXPORT_FORMATS`); columns keep SI units."""
-    import html
-    import io
-
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}")
-    buf = io.BytesIO()
-    if fmt == "csv":
-        front.write_csv(buf)
-    elif fmt == "parquet":
-        front.write_parquet(buf)
-    elif fmt == "json":
-        front.write_json(buf)
-    else:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in front.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
-                       for r in front.iter_rows())
-        doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-               f"<body><h1>{html.escape(title)}</h1><p>{front.height} points; columns in SI units "
-               f"(suffix gives the unit)</p><table border='1'><thead><tr>{head}</tr></thead>"
-               f"<tbody>{body}</tbody></table></body></html>")
-        buf.write(doc.encode())
-    return buf.getvalue()

@@ -22,11 +22,13 @@ import polars as pl
 from bokeh.models import ColumnDataSource, FactorRange, HoverTool, LabelSet, Range1d
 from bokeh.plotting import figure
 
+from app.dashboard import fmt
 from app.dashboard.data import INTENSITY_RANGE_FLOP_PER_B, RooflineData
 
-__all__ = ["BOUND_MEANINGS", "BREAKDOWN_METRICS", "BreakdownFigure", "RASTERIZE_THRESHOLD", "RooflineFigure",
-           "bound_legend_label", "breakdown_bars", "breakdown_columns", "compare_bars", "explore_breakdown",
-           "explore_scatter", "log_axis_ticks", "roofline_columns", "roofline_plot"]
+__all__ = ["BOUND_MEANINGS", "BREAKDOWN_METRICS", "BreakdownFigure", "CompareFigures", "MemoryFigure",
+           "RASTERIZE_THRESHOLD", "RooflineFigure", "bound_legend_label", "breakdown_bars", "breakdown_columns",
+           "compare_bars", "compare_columns", "explore_breakdown", "level_dashes",
+           "log_axis_ticks", "memory_columns", "roofline_columns", "roofline_plot", "target_colors"]
 
 # Above this many points the Explore cloud is rasterized server-side (datashader).
 RASTERIZE_THRESHOLD = 50_000
@@ -220,52 +222,6 @@ def compare_bars(frame: pl.DataFrame | None) -> hv.Layout:
     return hv.Layout(plots).cols(3)
 
 
-def explore_scatter(results: pl.DataFrame | None, front: pl.DataFrame | None, x: str, y: str,
-                    x_unit: str, y_unit: str, *, threshold: int = RASTERIZE_THRESHOLD,
-                    n_points: int | None = None) -> tuple[Any, hv.Points]:
-    """Every point (rasterized above ``threshold``) with the Pareto front on top as real glyphs.
-
-    ``n_points`` is how many points were evaluated when ``results`` holds a sample of them (a
-    sweep larger than the cloud keeps every k-th point); the title says so.
-    Returns the overlay and the front element (the source of the tap selection stream).
-    """
-    from holoviews.operation.datashader import rasterize
-
-    xl, yl = f"{x} ({x_unit})", f"{y} ({y_unit})"
-    if results is None or not results.height:
-        cloud_data = {x: np.array([1.0]), y: np.array([1.0])}
-        n = 0
-    else:
-        cloud_data = _cols(results, [x, y])
-        n = results.height
-    cloud = hv.Points(cloud_data, [x, y], label="all points")
-    if n > threshold:
-        cloud = rasterize(cloud, aggregator="count", dynamic=True).opts(
-            cmap="Blues", cnorm="log", colorbar=True, clabel="points per pixel", tools=[])
-    else:
-        cloud = cloud.opts(color="#9ecae1", size=3, alpha=0.5 if n else 0.0)
-    # ranges snapped to labelled ticks: the axes are labelled at both ends, even over less than a decade
-    xlim, xticks = log_axis_ticks(cloud_data[x] if n else np.array([]))
-    ylim, yticks = log_axis_ticks(cloud_data[y] if n else np.array([]))
-    fcols = list(front.columns) if front is not None else [x, y]
-    fdata = _cols(front, fcols) if front is not None and front.height else {c: np.array([]) for c in [x, y]}
-    vd = [c for c in fdata if c not in (x, y)]
-    fpts = hv.Points(fdata, [x, y], vd, label="Pareto front").opts(
-        color="#d62728", size=10, line_color="black", tools=["hover", "tap"], nonselection_alpha=0.5,
-        # hover: the objectives and the design parameters (the first columns of a results frame)
-        hover_tooltips=[(c, f"@{{{c}}}") for c in dict.fromkeys([x, y, *fcols[:4]]) if c in fdata],
-        selection_color="#ff7f0e", selection_line_width=3)
-    total = max(n, n_points or 0)
-    what = f"{total} design points" + (f" ({n} drawn)" if total > n > 0 else "")
-    overlay = (cloud * fpts).opts(hv.opts.Overlay(
-        title=f"{what}; Pareto front in red (click a point for its breakdown)",
-        xlabel=xl, ylabel=yl, logx=True, logy=True, responsive=True, min_height=450, xlim=xlim, ylim=ylim,
-        xticks=xticks, yticks=yticks,
-        # outside the frame: a front can reach any corner of it
-        legend_position="right"))
-    return overlay, fpts
-
-
 BOUND_MEANINGS = {"compute": "compute (peak op rate)", "overhead": "overhead (per-op launch cost)"}
 
 
@@ -291,7 +247,10 @@ def explore_breakdown(bd: pl.DataFrame | None) -> hv.Bars:
     d = {"name": d["name"], "bound by": labels, "total_latency_s": d["total_latency_s"]}
     cmap = _bound_cmap(np.asarray(d["bound by"]), label=bound_legend_label)
     opts = dict(title="Selected point: latency per operator (colour: what bounds it)", xlabel="operator",
-                ylabel="latency per run (s)", xrotation=45, tools=["hover"], width=900, height=340, framewise=True)
+                ylabel="latency per run (s)", xrotation=45, tools=["hover"], width=900, height=340, framewise=True,
+                yformatter=fmt.tick_formatter("s"),
+                # HoloViews names the "bound by" column bound_by in the data source
+                **fmt.hv_hover([("operator", "name"), ("bound by", "bound_by"), ("latency", "total_latency_s", "s")]))
     if not d["name"].size:  # HoloViews cannot stack zero bars
         return hv.Bars(d, ["name"], ["total_latency_s"]).opts(**opts)
     return hv.Bars(d, ["name", "bound by"], ["total_latency_s"]).opts(
@@ -300,7 +259,7 @@ def explore_breakdown(bd: pl.DataFrame | None) -> hv.Bars:
 
 # ------------------------------------------------------------------ Roofline page, drawn with Bokeh
 _OP_COLS = ["intensity_FLOP_per_B", "achieved_FLOP_per_s", "target", "operator", "kind", "flop", "bytes_B",
-            "latency_s", "total_latency_s", "bound", "engine"]
+            "latency_s", "total_latency_s", "bound", "engine", "compute_dtype", "asked_dtype", "fallback"]
 _TARGET_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                   "#bcbd22", "#17becf"]
 
@@ -318,16 +277,22 @@ def roofline_columns(data: RooflineData | None) -> dict[str, dict[str, Any]]:
         and per (target, memory level) slope (left end).
     """
     lo, hi = INTENSITY_RANGE_FLOP_PER_B
-    ceil: dict[str, list[Any]] = {"xs": [], "ys": [], "ceiling": [], "line_color": []}
+    ceil: dict[str, list[Any]] = {"xs": [], "ys": [], "ceiling": [], "line_color": [], "line_dash": [],
+                                  "legend": []}
     roof: dict[str, list[Any]] = {"x": [], "y": [], "text": []}
     slope: dict[str, list[Any]] = {"x": [], "y": [], "text": []}
     c = data.ceilings if data is not None else pl.DataFrame()
+    colors = target_colors(data)
     if c.height:
-        for i, ((name,), g) in enumerate(c.group_by("ceiling", maintain_order=True)):
+        dashes = level_dashes(c["level"].to_list())
+        for (name,), g in c.group_by("ceiling", maintain_order=True):
             ceil["xs"].append(g["intensity_FLOP_per_B"].to_numpy())
             ceil["ys"].append(g["attainable_FLOP_per_s"].to_numpy())
             ceil["ceiling"].append(name)
-            ceil["line_color"].append(_CEILING_COLORS[i % len(_CEILING_COLORS)])
+            target, level = g["target"][0], g["level"][0]
+            ceil["line_color"].append(colors[target])
+            ceil["line_dash"].append(dashes[level])
+            ceil["legend"].append(f"{target} · {level}")
         for r in c.group_by("target", "engine", "dtype", maintain_order=True).agg(
                 pl.col("attainable_FLOP_per_s").max()).iter_rows(named=True):
             roof["x"].append(hi / 1.3)
@@ -347,8 +312,34 @@ def roofline_columns(data: RooflineData | None) -> dict[str, dict[str, Any]]:
     op = _cols(ops, _OP_COLS) if ops.height else {k: np.array([]) for k in _OP_COLS}
     cmap = _bound_cmap(np.asarray(op["bound"]))
     op["color"] = np.array([cmap[b] for b in op["bound"]], dtype=object)
+    op["outline"] = np.array([colors.get(t, "black") for t in op["target"]], dtype=object)
     op["bound_label"] = np.array([bound_legend_label(b) for b in op["bound"]], dtype=object)
+    # an operator the engine computes in another datatype than it asks for (Ascend-910 at bf16
+    # on its fp32 vector engine) is a triangle, and its hover says so
+    fb = np.asarray(op["fallback"], dtype=bool)
+    op["marker"] = np.where(fb, "triangle", "circle").astype(object)
+    op["dtype_text"] = np.array([f"{a} -> {c} (fallback)" if f else str(c) for a, c, f in
+                                 zip(op["asked_dtype"], op["compute_dtype"], fb, strict=True)], dtype=object)
     return {"ceilings": ceil, "ops": op, "roof_labels": roof, "slope_labels": slope}
+
+
+# Line styles of memory levels, innermost first (registers/SRAM solid ... host memory dotted).
+_LEVEL_DASHES = ("solid", "dashed", "dotted", "dashdot", "dotdash")
+
+
+def target_colors(data: RooflineData | None) -> dict[str, str]:
+    """One colour per target of the result, in the order of its inputs (stable across knob changes)."""
+    names: list[str] = []
+    if data is not None:
+        names = list(data.inputs.targets) if data.inputs is not None else list(
+            dict.fromkeys(data.totals["target"].to_list()))
+    return {t: _TARGET_COLORS[i % len(_TARGET_COLORS)] for i, t in enumerate(names)}
+
+
+def level_dashes(levels: list[str]) -> dict[str, str]:
+    """One line style per memory level name, in order of first appearance (each engine's path is
+    listed innermost first, so on-chip levels are solid and main memory dashed)."""
+    return {lv: _LEVEL_DASHES[i % len(_LEVEL_DASHES)] for i, lv in enumerate(dict.fromkeys(levels))}
 
 
 def _same_columns(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -390,20 +381,25 @@ class RooflineFigure:
                      min_width=400, tools="pan,wheel_zoom,box_zoom,reset,save",
                      x_axis_label="arithmetic intensity (FLOP/B)", y_axis_label="attainable rate (FLOP/s)")
         lines = fig.multi_line("xs", "ys", source=self.sources["ceilings"], line_color="line_color", line_width=2,
-                               line_alpha=0.8)
-        pts = fig.scatter("intensity_FLOP_per_B", "achieved_FLOP_per_s", source=self.sources["ops"], size=9,
-                          fill_color="color", line_color="black", legend_field="bound_label")
+                               line_alpha=0.85, line_dash="line_dash", legend_field="legend")
+        pts = fig.scatter("intensity_FLOP_per_B", "achieved_FLOP_per_s", source=self.sources["ops"], size=10,
+                          fill_color="color", line_color="outline", line_width=2, marker="marker",
+                          legend_field="bound_label")
         fig.add_tools(HoverTool(renderers=[lines], tooltips=[("ceiling", "@ceiling")]),
-                      HoverTool(renderers=[pts], tooltips=[
-                          ("target", "@target"), ("operator", "@operator"), ("kind", "@kind"),
-                          ("FLOPs", "@flop{0.000a}"), ("bytes (B)", "@bytes_B{0.000a}"),
-                          ("time per instance (s)", "@latency_s{0.000e}"), ("bound", "@bound"),
-                          ("engine", "@engine")]))
+                      fmt.hover_tool([
+                          ("target", "target"), ("operator", "operator"), ("kind", "kind"),
+                          ("FLOPs", "flop", "FLOP"), ("bytes", "bytes_B", "B"),
+                          ("time per instance", "latency_s", "s"), ("rate", "achieved_FLOP_per_s", "FLOP/s"),
+                          ("bound", "bound"), ("engine", "engine"), ("datatype", "dtype_text")], renderers=[pts]))
+        fig.yaxis.formatter = fmt.tick_formatter("FLOP/s")
         for key, align in (("roof_labels", "right"), ("slope_labels", "left")):
             fig.add_layout(LabelSet(x="x", y="y", text="text", source=self.sources[key], text_font_size="8pt",
                                     text_baseline="bottom", text_align=align, text_color="#333333"))
         fig.legend.location = "bottom_right"
-        fig.legend.title = "bound by"
+        fig.legend.title = "ceilings: colour = target, line = memory level; points: fill = bound by, " \
+                           "outline = target, triangle = datatype fallback"
+        fig.legend.title_text_font_size = "9px"
+        fig.legend.label_text_font_size = "9px"
         self.figure = fig
 
     def update(self, data: RooflineData | None) -> list[str]:
@@ -455,9 +451,9 @@ class BreakdownFigure:
         bars = fig.vbar(x="x", top=col, width=0.8, source=self.source, fill_color="color", line_color="black",
                         legend_field="target")
         unit = "s" if col.endswith("_s") else "J"
-        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("operator", "@operator"), ("target", "@target"),
-                                                            (f"{title.split()[0].lower()} ({unit})",
-                                                             f"@{col}{{0.000e}}")]))
+        fig.add_tools(fmt.hover_tool([("operator", "operator"), ("target", "target"),
+                                      (title.split()[0].lower(), col, unit)], renderers=[bars]))
+        fig.yaxis.formatter = fmt.tick_formatter(unit)
         fig.y_range.start = 0
         fig.xgrid.grid_line_color = None
         fig.legend.location = "top_right"
@@ -483,3 +479,148 @@ class BreakdownFigure:
             self.figure.x_range.factors = factors
             self._style(factors)
         return _set(self.source, cols)
+
+
+# ------------------------------------------------------------------ memory breakdown (Roofline page)
+_PART_COLORS = {"weights": "#1f77b4", "kv_cache": "#ff7f0e", "activations": "#2ca02c", "gradients": "#9467bd",
+                "optimizer_state": "#8c564b", "resident": "#7f7f7f"}
+
+
+def memory_columns(data: RooflineData | None) -> dict[str, Any]:
+    """Resident memory of each target as shares of its capacity (%), one stack per target.
+
+    Returns
+    -------
+    dict
+        ``target`` (y factors), one column per part in ``parts`` (% of the target's main memory
+        capacity), ``<part>_B`` (bytes), total_pct, capacity_B; ``parts``: the parts present.
+    """
+    m = data.memory if data is not None else pl.DataFrame()
+    if not m.height:
+        return {"target": [], "total_pct": np.array([]), "capacity_B": np.array([]), "parts": []}
+    targets = list(dict.fromkeys(m["target"].to_list()))
+    parts = list(dict.fromkeys(m["part"].to_list()))
+    out: dict[str, Any] = {"target": targets, "parts": parts}
+    cap = {r["target"]: r["capacity_B"] for r in m.iter_rows(named=True)}
+    for p in parts:
+        by = {r["target"]: r["bytes_B"] for r in m.filter(pl.col("part") == p).iter_rows(named=True)}
+        out[f"{p}_B"] = np.array([by.get(t, 0.0) for t in targets])
+        out[p] = 100.0 * out[f"{p}_B"] / np.array([cap[t] for t in targets])
+    out["total_pct"] = sum((out[p] for p in parts), np.zeros(len(targets)))
+    out["capacity_B"] = np.array([cap[t] for t in targets])
+    return out
+
+
+class MemoryFigure:
+    """Weights, KV cache and activations of each target as a share of its main memory, with the
+    100 % capacity line; rebuilt stacks when the parts change (another workload family)."""
+
+    def __init__(self, data: RooflineData | None) -> None:
+        from bokeh.models import Span
+
+        fig = figure(title="Resident memory vs capacity (largest phase)", y_range=FactorRange(factors=[]),
+                     height=220, sizing_mode="stretch_width", min_width=400, tools="save",
+                     x_axis_label="share of the target's main memory (%)")
+        fig.add_layout(Span(location=100.0, dimension="height", line_color="#8b0000", line_dash="dashed",
+                            line_width=2))
+        self.figure = fig
+        self.source = ColumnDataSource({"target": []})
+        self._parts: list[str] = []
+        self.update(data)
+
+    def update(self, data: RooflineData | None) -> bool:
+        cols = memory_columns(data)
+        parts = cols.pop("parts")
+        fig = self.figure
+        if parts != self._parts:
+            fig.renderers = [r for r in fig.renderers if r.glyph.__class__.__name__ != "HBar"]
+            if fig.legend:
+                fig.legend[0].items = []
+            self.source = ColumnDataSource(cols)
+            if parts:
+                rs = fig.hbar_stack(parts, y="target", height=0.6, source=self.source,
+                                    color=[_PART_COLORS.get(p, "#7f7f7f") for p in parts],
+                                    legend_label=[p.replace("_", " ") for p in parts])
+                fig.add_tools(fmt.hover_tool([("target", "target"), ("share (%)", "total_pct", "1"),
+                                              *[(p.replace("_", " "), f"{p}_B", "B") for p in parts]], renderers=rs))
+                fig.legend[0].location = "bottom_right"
+                fig.legend[0].orientation = "horizontal"
+            self._parts = parts
+            changed = True
+        else:
+            changed = _set(self.source, cols)
+        if list(fig.y_range.factors) != list(cols["target"]):
+            fig.y_range.factors = list(cols["target"])
+        top = float(max(110.0, *(cols["total_pct"] * 1.1))) if len(cols["total_pct"]) else 110.0
+        fig.x_range.start, fig.x_range.end = 0.0, top
+        return changed
+
+
+# ------------------------------------------------------------------ Compare page, drawn with Bokeh
+def compare_columns(norm: pl.DataFrame | None, metric: str) -> dict[str, Any]:
+    """Bars of ``<metric>_ratio`` (target over the baseline) on a log axis, from a floor below the
+    smallest ratio (never from an arbitrary 10^-2: a bar smaller than the floor would point
+    down); ``floor`` and ``top``: the axis range (whole decades around the ratios)."""
+    if norm is None or not norm.height:
+        return {"target": [], "ratio": np.array([]), "value": np.array([]), "bottom": np.array([]),
+                "label": [], "floor": 0.1, "top": 10.0}
+    r = norm[f"{metric}_ratio"].to_numpy()
+    pos = r[np.isfinite(r) & (r > 0)]
+    floor = 10.0 ** np.floor(np.log10(min(pos.min(), 1.0)) - 0.3) if pos.size else 0.1
+    top = 10.0 ** np.ceil(np.log10(max(pos.max(), 1.0)) + 0.3) if pos.size else 10.0
+    return {"target": norm["target"].to_list(), "ratio": r, "value": norm[metric].to_numpy(),
+            "bottom": np.full(r.shape, floor), "label": [f"{x:.3g}x" for x in r], "floor": float(floor),
+            "top": float(top)}
+
+
+class CompareFigures:
+    """Latency, energy per item and EDP of each target relative to the baseline (log bars from a
+    floor below the smallest ratio, 1x marked), and latency against energy per item (log-log)."""
+
+    def __init__(self) -> None:
+        from bokeh.models import Span
+
+        from app.dashboard.data import COMPARE_METRICS
+
+        self.bars: dict[str, tuple[Any, ColumnDataSource]] = {}
+        for m, title in COMPARE_METRICS.items():
+            src = ColumnDataSource({"target": [], "ratio": [], "value": [], "bottom": [], "label": []})
+            fig = figure(title=f"{title} / baseline", x_range=FactorRange(factors=[]), y_axis_type="log",
+                         width=330, height=320, tools="save", y_axis_label="ratio to the baseline (x)")
+            fig.vbar(x="target", bottom="bottom", top="ratio", width=0.7, source=src, fill_color="#1f77b4",
+                     line_color="black")
+            fig.add_layout(Span(location=1.0, dimension="width", line_color="#333333", line_dash="dashed"))
+            fig.add_tools(fmt.hover_tool([("target", "target"), ("ratio", "label"),
+                                          (title, "value", fmt.unit_of(m) or "1")]))
+            fig.xaxis.major_label_orientation = math.pi / 5
+            fig.yaxis.formatter = fmt.tick_formatter("1")  # 0.1, 1, 10, 100 rather than 10^2
+            self.bars[m] = (fig, src)
+        self.scatter_source = ColumnDataSource({"latency_s": [], "energy_J_per_item": [], "target": [], "color": []})
+        sc = figure(title="Latency vs energy per item", x_axis_type="log", y_axis_type="log", width=420, height=320,
+                    tools="pan,wheel_zoom,reset,save", x_axis_label="latency per run (s)",
+                    y_axis_label="energy per item (J)")
+        sc.scatter("latency_s", "energy_J_per_item", source=self.scatter_source, size=12, fill_color="color",
+                   line_color="black")
+        sc.add_layout(LabelSet(x="latency_s", y="energy_J_per_item", text="target", source=self.scatter_source,
+                               x_offset=6, y_offset=4, text_font_size="9pt"))
+        sc.add_tools(fmt.hover_tool([("target", "target"), ("latency", "latency_s", "s"),
+                                     ("energy per item", "energy_J_per_item", "J")]))
+        sc.xaxis.formatter = fmt.tick_formatter("s")
+        sc.yaxis.formatter = fmt.tick_formatter("J")
+        self.scatter = sc
+
+    def update(self, norm: pl.DataFrame | None) -> None:
+        for m, (fig, src) in self.bars.items():
+            cols = compare_columns(norm, m)
+            floor, top = cols.pop("floor"), cols.pop("top")
+            if list(fig.x_range.factors) != cols["target"]:
+                fig.x_range.factors = cols["target"]
+            fig.y_range.start, fig.y_range.end = floor, top
+            _set(src, cols)
+        if norm is None or not norm.height:
+            _set(self.scatter_source, {"latency_s": [], "energy_J_per_item": [], "target": [], "color": []})
+            return
+        names = norm["target"].to_list()
+        _set(self.scatter_source, {"latency_s": norm["latency_s"].to_numpy(),
+                                   "energy_J_per_item": norm["energy_J_per_item"].to_numpy(), "target": names,
+                                   "color": [_TARGET_COLORS[i % len(_TARGET_COLORS)] for i in range(len(names))]})

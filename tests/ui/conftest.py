@@ -63,8 +63,19 @@ class Server:
     proc: subprocess.Popen
 
     def tracebacks(self) -> list[str]:
+        """Tracebacks in the server log, less Tornado's report of a browser that closed its
+        websocket while the server was writing to it (a page closed by an earlier test; the
+        server goes on serving, nothing of ours failed)."""
         text = self.log.read_text(errors="replace")
-        return [b for b in text.split("Traceback (most recent call last)")[1:]]
+        blocks = text.split("Traceback (most recent call last)")[1:]
+        return [b for b in blocks if not _client_went_away(b)]
+
+
+def _client_went_away(block: str) -> bool:
+    lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    return last in ("tornado.websocket.WebSocketClosedError", "tornado.iostream.StreamClosedError: Stream is closed") \
+        or (last.startswith("During handling of the above exception") and "StreamClosedError" in block)
 
 
 @contextlib.contextmanager

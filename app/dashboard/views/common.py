@@ -20,11 +20,24 @@ import param
 from app.dashboard.safety import html_text, internal_error, query_string, query_values
 from app.dashboard.state import PAGES
 
+# the header bar of every page: light text on a dark bar
+HEADER_STYLES = {"background": "#2c3e50", "color": "white"}
+
 
 def nav(current: str) -> pn.pane.HTML:
-    links = " · ".join(f"<b>{p.title()}</b>" if p == current else
+    """The links to every page (the current one in bold), light on the dark header bar."""
+    links = " · ".join(f'<b style="color:#ffffff">{p.title()}</b>' if p == current else
                        f'<a href="/{p}" style="color:#cfe3ff">{p.title()}</a>' for p in PAGES)
     return pn.pane.HTML(f'<div style="font-size:16px;padding-top:14px">{links}</div>', css_classes=["ts-nav"])
+
+
+def title_pane(title: str) -> pn.pane.HTML:
+    """The header title: white on the dark bar (a Markdown heading kept its dark theme colour),
+    ``Tradespace`` linking to the landing page."""
+    sub = f" · {html_text(title)}" if title else ""
+    return pn.pane.HTML(f'<h2 class="ts-title" style="color:#ffffff;margin:10px 0"><a href="/" style="color:#ffffff;'
+                        f'text-decoration:none">Tradespace</a>{sub}</h2>', margin=(0, 20),
+                        css_classes=["ts-title-pane"])
 
 
 def notify(kind: str, text: str, duration: int = 8000) -> None:
@@ -106,19 +119,47 @@ def on_click(state: param.Parameterized, button: pn.widgets.Button, fn: Callable
     button.on_click(guarded(state, fn))
 
 
+def apply_soon(state: param.Parameterized, values: Callable[[], dict[str, Any]]) -> None:
+    """Apply ``values()`` to ``state`` on the next tick of a served session, after its ``status``
+    says "computing" (sent to the browser first); at once elsewhere (a notebook, a test).
+
+    ``values`` is called when the change is applied, so two quick changes (batch, then a
+    datatype) both count: the second is computed from the state the first left. A change the
+    state rejects (nothing recomputed) puts the status back.
+    """
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None or "status" not in state.param:
+        state.apply(**values())
+        return
+    before = state.status
+    state.status = "computing"
+
+    def run() -> None:
+        state.apply(**values())
+        if state.status == "computing":
+            state.status = before
+
+    doc.add_next_tick_callback(guarded(state, run))
+
+
 def bind_two_way(widget: pn.widgets.Widget, state: param.Parameterized, name: str,
-                 to_state: Callable[[Any], Any] = lambda v: v, to_widget: Callable[[Any], Any] = lambda v: v) -> None:
+                 to_state: Callable[[Any], Any] = lambda v: v, to_widget: Callable[[Any], Any] = lambda v: v,
+                 *, defer: bool = False) -> None:
     """Keep ``widget.value`` and ``state.<name>`` equal in both directions.
 
     The widget follows the state's *current* value, not the event's: when the state rejects a
     value and puts back the last valid one, the widget ends on that one whatever order the
-    events arrive in.
+    events arrive in. With ``defer`` the state shows "computing" before it recomputes
+    (:func:`apply_soon`).
     """
 
     def w2s(event: Any) -> None:
         v = to_state(event.new)
         if v != getattr(state, name):
-            state.apply(**{name: v})
+            if defer:
+                apply_soon(state, lambda: {name: v})
+            else:
+                state.apply(**{name: v})
 
     def s2w(event: Any) -> None:
         v = to_widget(getattr(state, name))
@@ -146,7 +187,7 @@ def sync_url(state: param.Parameterized, mapping: Mapping[str, str]) -> None:
     # while the page was built; reading it again would repeat the message
     last = {"read": None}
 
-    def write(event: Any = None) -> None:
+    def write(*events: Any) -> None:
         q = query_string(state, mapping)
         if loc.search != q:
             writing["on"] = True
@@ -176,10 +217,115 @@ def sync_url(state: param.Parameterized, mapping: Mapping[str, str]) -> None:
     watch(state, state, write, *mapping)
 
 
+def knob_label(knob: Any) -> str:
+    """A readable label of a registry declaration (``weight_format`` -> ``Weight format``,
+    ``attention_sram_B`` -> ``Attention SRAM (KiB)``): its name without the SI-unit suffix, with
+    its display unit; the raw path is in :func:`knob_tooltip`."""
+    words = knob.name.split("_")
+    if len(words) > 1 and words[-1] in ("B", "s", "W", "J", "Hz"):
+        words = words[:-1]
+    text = " ".join({"sram": "SRAM", "kv": "KV", "gemm": "GEMM", "act": "activation", "bn": "BN",
+                     "dtype": "datatype", "n": "number of"}.get(w, w) for w in words)
+    text = text[:1].upper() + text[1:]
+    return f"{text} ({knob.unit})" if knob.unit and knob.unit not in ("1", "count") else text
+
+
+def knob_tooltip(path: str, knob: Any) -> str:
+    """The tooltip of a knob's widget: its raw path (``algorithm.weight_format``), help and range."""
+    parts = [path, knob.help, knob.allowed() if hasattr(knob, "allowed") else ""]
+    return html_text(" — ".join(p for p in parts if p))
+
+
+STATUS_TEXT = {"computing": "computing…", "ready": "ready", "partial": "partly computed: some targets failed",
+               "error": "cannot be computed"}
+
+
+def result_header(state: param.Parameterized) -> pn.pane.HTML:
+    """The line naming what the result shown was computed from (``llama-2-7b · decode · h100-sxm``)
+    and where it stands (computing, ready, partial, error), as ``.ts-result`` with ``data-status``
+    and ``data-inputs`` (JSON of the result's inputs) for tests and screen readers."""
+    import json
+
+    def render(*_: Any) -> str:
+        status = state.status
+        ri = state.result_inputs
+        label = html_text(ri.label()) if ri is not None else "no result"
+        data = html_text(json.dumps({"targets": list(ri.targets), "workload": ri.workload, "phase": ri.phase,
+                                     "mode": ri.mode, "knobs": dict(ri.knobs)} if ri is not None else {}))
+        spin = ('<span class="ts-spinner" style="display:inline-block;width:10px;height:10px;border:2px solid '
+                '#888;border-top-color:transparent;border-radius:50%;margin-right:6px"></span>'
+                if status == "computing" else "")
+        color = {"ready": "#1b5e20", "partial": "#8a5a00", "error": "#8b0000"}.get(status, "#444")
+        return (f'<div class="ts-result" data-status="{status}" data-inputs="{data}" '
+                f'style="font-size:15px;padding:4px 0"><b>{label}</b> '
+                f'<span class="ts-status" style="color:{color}">{spin}{html_text(STATUS_TEXT[status])}</span></div>')
+
+    pane = pn.pane.HTML(render(), sizing_mode="stretch_width", css_classes=["ts-result-pane"])
+
+    def update(*events: Any) -> None:
+        pane.object = render()
+
+    watch(state, state, update, "status", "result_inputs")
+    return pane
+
+
+def target_header(state: param.Parameterized) -> pn.pane.HTML:
+    """The Targets page's ``.ts-result`` line: the target (and the one compared with) whose fields
+    are shown, from the state's ``shown`` (set with the fields, never from the widgets)."""
+    import json
+
+    def render(*_: Any) -> str:
+        shown = state.shown
+        if shown is None:
+            return '<div class="ts-result" data-status="error" data-inputs="{}"><b>no target</b></div>'
+        target, other = shown
+        n = len(state.edits)
+        label = target + (f" ({n} edit{'s' if n != 1 else ''})" if n else "") + (
+            f" · compared with {other}" if other else "")
+        data = html_text(json.dumps({"targets": [t for t in (target, other) if t]}))
+        return (f'<div class="ts-result" data-status="ready" data-inputs="{data}" style="font-size:15px;'
+                f'padding:4px 0"><b>{html_text(label)}</b></div>')
+
+    pane = pn.pane.HTML(render(), sizing_mode="stretch_width", css_classes=["ts-result-pane"])
+
+    def update(*events: Any) -> None:
+        pane.object = render()
+
+    watch(state, state, update, "shown", "fields")
+    return pane
+
+
+def message_pane(state: param.Parameterized) -> pn.pane.HTML:
+    """What is wrong or was replaced, kept visible (not only a toast): ``error`` and ``note``."""
+
+    def render(*_: Any) -> str:
+        out = []
+        if state.error:
+            out.append(f'<div class="ts-error" style="color:#8b0000">{html_text(state.error)}</div>')
+        if getattr(state, "note", ""):
+            out.append(f'<div class="ts-note" style="color:#8a5a00">note: {html_text(state.note)}</div>')
+        return "".join(out)
+
+    pane = pn.pane.HTML(render(), sizing_mode="stretch_width", css_classes=["ts-message"])
+
+    def update(*events: Any) -> None:
+        pane.object = render()
+
+    names = ["error", "n_errors"] + (["note", "n_notes"] if "note" in state.param else [])
+    watch(state, state, update, *names)
+    def toast(event: Any) -> None:
+        note = getattr(state, "note", "")
+        if note:
+            notify("warning", note)
+
+    if "note" in state.param:
+        watch(state, state, toast, "n_notes")
+    return pane
+
+
 def error_page(message: str) -> pn.Column:
     """A page showing only ``message`` (escaped), for a page that could not be built."""
-    header = pn.Row(pn.pane.Markdown("## Tradespace", margin=(0, 20)), nav(""),
-                    styles={"background": "#2c3e50", "color": "white"}, sizing_mode="stretch_width")
+    header = pn.Row(title_pane(""), nav(""), styles=HEADER_STYLES, sizing_mode="stretch_width")
     body = pn.pane.HTML(f'<div class="ts-error" style="color:#8b0000;font-size:15px;padding:20px">'
                         f"This page could not be built: {html_text(message)}</div>", sizing_mode="stretch_width")
     return pn.Column(header, body, sizing_mode="stretch_width")
@@ -191,8 +337,7 @@ def page(title: str, current: str, sidebar: list[Any], main: list[Any]) -> pn.Co
     Plain layouts rather than a template: the templates load fonts or scripts from CDNs, which
     fails offline and shows console errors.
     """
-    header = pn.Row(pn.pane.Markdown(f"## Tradespace · {title}", margin=(0, 20)), nav(current),
-                    styles={"background": "#2c3e50", "color": "white"}, sizing_mode="stretch_width",
+    header = pn.Row(title_pane(title), nav(current), styles=HEADER_STYLES, sizing_mode="stretch_width",
                     css_classes=["ts-header"])
     side = pn.Column(*sidebar, width=340, styles={"background": "#f4f6f8"}, css_classes=["ts-sidebar"])
     body = pn.Column(*main, sizing_mode="stretch_width", css_classes=["ts-main"])

@@ -1,48 +1,112 @@
-"""Compare page: one workload across targets of any class."""
+"""Compare page: one workload across targets of any class, normalised to a baseline target.
+
+:class:`Compare` is a ``pn.viewable.Viewer`` over a :class:`app.dashboard.state.CompareState`
+(``Compare(targets=["h100-sxm", "a100-80gb"], workload="resnet-50")`` in a notebook cell).
+A target that cannot be evaluated keeps its row in the table, with the reason.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import holoviews as hv
 import panel as pn
+import param
 import polars as pl
 
-from app.dashboard import plots
+from app.dashboard import fmt, plots
 from app.dashboard.state import CompareState
-from app.dashboard.views.common import guarded, notify_errors, page, sync_url
+from app.dashboard.views.common import (
+    bind_two_way,
+    guarded,
+    message_pane,
+    notify_errors,
+    page,
+    result_header,
+    sync_url,
+    watch,
+)
 from app.dashboard.views.roofline import URL_PARAMS, workload_inputs
+from models.units import format_si
+
+COMPARE_URL_PARAMS = {**URL_PARAMS, "baseline": "baseline"}
 
 
 def _table(frame: pl.DataFrame | None) -> Any:
     if frame is None:
-        return pn.pane.Markdown("")
-    item = frame["item_name"][0]
-    # short headers (units kept) and 3 significant digits, so that all 11 columns fit the main
-    # area of a 1400 px window without horizontal scrolling; long headers wrap
+        return pn.pane.Markdown("", css_classes=["compare-table"])
+    items = frame["item_name"].drop_nulls()
+    item = items[0] if items.len() else "item"
+
+    def si(col: str, unit: str) -> pl.Expr:
+        return pl.col(col).map_elements(lambda v: format_si(v, unit), return_dtype=pl.String)
+
+    # short headers (units in the values: SI prefixes), so that the columns fit the main area
+    # of a 1400 px window; a failing target keeps its row, its reason in the last column
     show = frame.select(
-        "target", pl.col("target_class").alias("class"), pl.col("latency_s").alias("latency (s)"),
-        pl.col("energy_J").alias("energy (J)"), pl.col("energy_J_per_item").alias(f"J per {item}"),
-        pl.col("items_per_s").alias(f"{item}s per s"), pl.col("edp_J_s").alias("EDP (J·s)"),
-        (pl.col("peak_memory_B") / 1e9).alias("peak memory (GB)"),
-        (pl.col("memory_capacity_B") / 1e9).alias("capacity (GB)"),
-        pl.when(pl.col("fits_memory")).then(pl.lit("yes")).otherwise(pl.lit("no")).alias("fits"),
-        pl.col("bound").alias("bound by"))
-    # format at the display edge only (the state keeps floats)
-    show = show.with_columns([pl.col(c).map_elements(lambda v: f"{v:.3g}", return_dtype=pl.String)
-                              for c in show.columns if show[c].dtype == pl.Float64])
+        "target", pl.col("target_class").alias("class"), si("latency_s", "s").alias("latency"),
+        si("energy_J", "J").alias("energy"), si("energy_J_per_item", "J").alias(f"energy per {item}"),
+        fmt.si_expr("items_per_s", "1").alias(f"{item}s per s"),
+        si("edp_J_s", "J·s").alias("EDP"), si("peak_memory_B", "B").alias("peak memory"),
+        si("memory_capacity_B", "B").alias("capacity"),
+        pl.when(pl.col("fits_memory")).then(pl.lit("yes")).when(pl.col("fits_memory").not_()).then(pl.lit("no"))
+        .otherwise(pl.lit("")).alias("fits"),
+        pl.col("bound").alias("bound by"), pl.col("n_fallback_ops").cast(pl.String).fill_null("").alias("fallback ops"),
+        pl.col("reason").fill_null("").alias("cannot be evaluated because"))
     return pn.widgets.Tabulator(show.to_pandas(), disabled=True, show_index=False, sizing_mode="stretch_width",
                                 css_classes=["compare-table"], layout="fit_columns",
-                                configuration={"columnDefaults": {"headerWordWrap": True}})
+                                configuration={"columnDefaults": {"headerWordWrap": True}},
+                                formatters={"cannot be evaluated because": {"type": "textarea"}})
+
+
+def layout(state: CompareState) -> pn.Column:
+    """The page over ``state``: inputs and the baseline in the sidebar; header, messages, the
+    table, the normalised bars and the latency-energy scatter in the main area."""
+    figs = plots.CompareFigures()
+    figs.update(state.normalized)
+    table = pn.Column(_table(state.data), sizing_mode="stretch_width")
+    baseline = pn.widgets.Select(label="baseline (bars are ratios to it)", options=[""] + list(state.targets),
+                                 value=state.baseline, css_classes=["w-baseline"])
+    bind_two_way(baseline, state, "baseline")
+    base_note = pn.pane.Markdown("", css_classes=["compare-baseline"])
+
+    def redraw(*events: Any) -> None:
+        with pn.io.hold():
+            figs.update(state.normalized)
+            table.objects = [_table(state.data)]
+            base = state.baseline_target()
+            base_note.object = f"ratios to **{base}** (1x: the dashed line)" if base else ""
+
+    def targets_changed(*events: Any) -> None:
+        baseline.options = [""] + list(state.targets)
+
+    watch(state, state, redraw, "data", "baseline")
+    watch(state, state, targets_changed, "targets")
+    guarded(state, redraw)()
+    row = pn.Row(*[pn.pane.Bokeh(f) for f, _ in figs.bars.values()])
+    main = [result_header(state), message_pane(state), table, base_note, row, pn.pane.Bokeh(figs.scatter)]
+    return page("Compare", "compare", [*workload_inputs(state), baseline], main)
+
+
+class Compare(pn.viewable.Viewer):
+    """The Compare page as a component; keyword arguments are :class:`CompareState` inputs."""
+
+    state = param.ClassSelector(class_=CompareState, doc="the page state")
+
+    def __init__(self, state: CompareState | None = None, **params: Any) -> None:
+        super().__init__(state=state if state is not None else CompareState(**params))
+        self._layout: pn.Column | None = None
+
+    def __panel__(self) -> pn.Column:
+        if self._layout is None:
+            assert self.state is not None  # set in __init__
+            self._layout = layout(self.state)
+        return self._layout
 
 
 def view(state: CompareState) -> pn.Column:
     notify_errors(state)
-    sync_url(state, URL_PARAMS)
-    bars = pn.pane.HoloViews(hv.DynamicMap(pn.bind(plots.compare_bars, state.param.data)),
-                             sizing_mode="stretch_width", min_height=320)
-    table = pn.panel(pn.bind(guarded(state, _table), state.param.data))
-    return page("Compare", "compare", workload_inputs(state), [table, bars])
+    sync_url(state, COMPARE_URL_PARAMS)
+    return Compare(state=state).__panel__()
 
 
 def create(**params: Any) -> pn.Column:

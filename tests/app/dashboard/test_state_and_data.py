@@ -225,3 +225,193 @@ def test_explore_breakdown_colours_by_bound_with_a_legend() -> None:
     assert fig.legend and fig.legend[0].items
     # before a point is selected: an empty chart, not an error
     assert hv.render(plots.explore_breakdown(None)).renderers
+
+
+# ---------------------------------------------------------------------------------- issue 21: results
+def test_a_failing_target_is_a_row_of_the_result_not_an_error_of_the_page() -> None:
+    # neupims has no engine that computes bf16 (its embedding cannot run): a failure row with
+    # the kernel's reason; h100-sxm and a100-80gb are evaluated as if asked alone
+    d = D.roofline_data(["h100-sxm", "neupims", "a100-80gb"], "llama-2-7b", {}, phase="decode")
+    assert d.failures["target"].to_list() == ["neupims"] and "bf16" in d.failures["reason"][0]
+    assert d.totals["target"].to_list() == ["h100-sxm", "a100-80gb"]
+    alone = D.roofline_data(["a100-80gb"], "llama-2-7b", {}, phase="decode")
+    assert d.totals["latency_s"][1] == alone.totals["latency_s"][0]
+    assert set(d.ops["target"]) == {"h100-sxm", "a100-80gb"}
+    assert d.inputs == D.ResultInputs(targets=("h100-sxm", "neupims", "a100-80gb"), workload="llama-2-7b",
+                                      phase="decode", mode="calibrated", knobs={})
+    assert d.inputs.label() == "llama-2-7b · decode · h100-sxm, neupims, a100-80gb"
+    c = D.compare_data(["neupims", "h100-sxm"], "llama-2-7b", {}, phase="decode")
+    # rows in the order asked; the failing one keeps its row, null metrics and its reason
+    assert c["target"].to_list() == ["neupims", "h100-sxm"]
+    assert c["reason"][0] is not None and c["latency_s"][0] is None
+    assert c["reason"][1] is None and c["latency_s"][1] == pytest.approx(d.totals["latency_s"][0])
+
+
+def test_state_shows_the_result_of_its_inputs_or_none() -> None:
+    s = RooflineState(targets=["h100-sxm", "neupims"])
+    assert s.status == "partial" and s.result_inputs.targets == ("h100-sxm", "neupims")
+    assert s.table["target"].to_list() == ["h100-sxm", "neupims"] and s.table["reason"][1] is not None
+    # no target can run the new inputs: a rejected input; the last valid inputs and their result
+    # stay (the result shown is still that of the inputs shown) and the message says why
+    data = s.data
+    s.targets = ["neupims"]
+    assert s.targets == ["h100-sxm", "neupims"] and s.data is data and s.status == "partial"
+    assert "no target could be evaluated: neupims:" in s.error and "not applied" in s.error
+    # nothing valid before (a URL naming only neupims): a result of failure rows, status error
+    e = RooflineState(targets=["neupims"])
+    assert e.status == "error" and e.data.ops.height == 0 and e.data.totals.height == 0
+    assert e.result_inputs.targets == ("neupims",) and e.table["reason"][0] is not None
+    assert "no target could be evaluated: neupims:" in e.error
+    s.targets = ["a100-80gb"]
+    assert s.status == "ready" and s.error == "" and s.table["target"].to_list() == ["a100-80gb"]
+    # a phase the workload lacks: all its phases, with a note; the result is the CNN's
+    s.workload = "resnet-50"
+    assert s.phase == "all" and "phase 'decode' is not offered by workload 'resnet-50'" in s.note
+    assert s.result_inputs.workload == "resnet-50" and s.result_inputs.phase == "all" and s.n_notes == 1
+    assert "gate_proj" not in s.data.ops["operator"].to_list()
+    s.set_knob("batch", 2)  # nothing replaced: the note goes
+    assert s.note == "" and s.result_inputs.knobs == {"batch": 2}
+
+
+def test_fallback_operators_are_marked_with_the_datatype_asked_and_computed() -> None:
+    from app.dashboard import plots
+
+    d = D.roofline_data(["ascend-910"], "llama-2-7b", {}, phase="decode")
+    gemv = d.ops.filter(pl.col("operator") == "down_proj")
+    # Ascend-910's cube unit has no bf16 GEMV path here: the vector engine runs it in fp32
+    assert gemv["asked_dtype"][0] == "bf16" and gemv["compute_dtype"][0] == "fp32" and gemv["fallback"][0]
+    assert d.totals["n_fallback_ops"][0] == int(d.breakdown["fallback"].sum()) > 0
+    cols = plots.roofline_columns(d)
+    assert set(cols["ops"]["marker"]) == {"triangle"}
+    assert "bf16 -> fp32 (fallback)" in set(cols["ops"]["dtype_text"])
+    h = plots.roofline_columns(D.roofline_data(["h100-sxm"], "llama-2-7b", {}, phase="decode"))
+    # on H100 the bf16 GEMVs run on the tensor cores in bf16: circles
+    ops = D.roofline_data(["h100-sxm"], "llama-2-7b", {}, phase="decode").ops
+    i = ops["operator"].to_list().index("down_proj")
+    assert h["ops"]["marker"][i] == "circle" and not ops["fallback"][i]
+
+
+def test_memory_parts_sum_to_the_peak_and_are_shares_of_capacity() -> None:
+    from app.dashboard import plots
+    from models.point import build_point
+
+    d = D.roofline_data(["h100-sxm", "a100-80gb"], "llama-2-7b", {}, phase="decode")
+    table = build_point("llama-2-7b", {"phase": "decode"}, target=get_target("h100-sxm")).table
+    m = d.memory.filter(pl.col("target") == "h100-sxm")
+    assert m["part"].to_list() == ["weights", "kv_cache", "activations"]
+    assert m["bytes_B"].sum() == pytest.approx(float(table.peak_memory_B["decode"][0]), rel=1e-12)
+    cols = plots.memory_columns(d)
+    # 80 GB of HBM: the weights' share is their bytes over 80e9
+    assert cols["weights"][0] == pytest.approx(100 * m["bytes_B"][0] / 80e9)
+    assert cols["total_pct"][0] == pytest.approx(100 * m["bytes_B"].sum() / 80e9)
+
+
+def test_roofline_colours_per_target_and_dashes_per_memory_level() -> None:
+    from app.dashboard import plots
+
+    d = D.roofline_data(["h100-sxm", "a100-80gb"], "llama-2-7b", {}, phase="decode")
+    cols = plots.roofline_columns(d)["ceilings"]
+    by_target: dict[str, set[str]] = {}
+    for legend, color, dash in zip(cols["legend"], cols["line_color"], cols["line_dash"], strict=True):
+        target, level = legend.split(" · ")
+        by_target.setdefault(target, set()).add(color)
+        assert dash == plots.level_dashes(d.ceilings["level"].to_list())[level]
+    assert all(len(c) == 1 for c in by_target.values())  # one colour per target ...
+    assert by_target["h100-sxm"] != by_target["a100-80gb"]  # ... and not the same one
+    assert len(set(cols["line_dash"])) == d.ceilings["level"].n_unique() > 1
+
+
+def test_compare_normalised_to_a_baseline_with_bars_from_below_the_smallest() -> None:
+    from app.dashboard import plots
+
+    c = D.compare_data(["h100-sxm", "raspberry-pi-5"], "llama-2-7b", {}, phase="decode")
+    n = D.compare_normalized(c, "raspberry-pi-5")
+    lat = dict(zip(c["target"], c["latency_s"], strict=True))
+    assert n["latency_s_ratio"].to_list() == pytest.approx([lat["h100-sxm"] / lat["raspberry-pi-5"], 1.0])
+    cols = plots.compare_columns(n, "latency_s")
+    # the H100 is hundreds of times faster: its ratio is far below 1, and its bar still starts
+    # below it (a floor under the smallest ratio), never hanging down from a fixed 10^-2
+    smallest = min(cols["ratio"])
+    assert smallest < 0.01 and cols["floor"] < smallest and all(b == cols["floor"] for b in cols["bottom"])
+    assert cols["top"] > max(cols["ratio"])
+    with pytest.raises(ValueError, match="baseline 'nope'"):
+        D.compare_normalized(c, "nope")
+    s = CompareState(targets=["h100-sxm", "raspberry-pi-5"], baseline="raspberry-pi-5")
+    assert s.normalized["latency_s_ratio"].to_list()[1] == 1.0
+    s.baseline = "cortex-m4"  # not compared: the first evaluated target
+    assert s.baseline_target() == "h100-sxm"
+
+
+def test_targets_refuse_an_out_of_range_edit_and_keep_the_source() -> None:
+    s = TargetsState()
+    src = s.fields.filter(pl.col("field") == "engines.tensor.efficiency")["source"][0]
+    assert not s.edit("engines.tensor.efficiency", 1.5)
+    assert "engines.tensor.efficiency" in s.error and "got 1.5" in s.error and "(0, 1]" in s.error
+    assert s.edits == {}
+    assert s.fields.filter(pl.col("field") == "engines.tensor.efficiency")["source"][0] == src
+    assert not s.edit("engines.tensor.efficiency", 0.801) and "is its value already" in s.error
+    assert s.edits == {}
+    assert s.edit("engines.tensor.efficiency", 0.9) and s.edits == {"engines.tensor.efficiency": 0.9}
+    row = s.fields.filter(pl.col("field") == "engines.tensor.efficiency")
+    assert row["value"][0] == 0.9 and row["source"][0] == src + "; edited in the dashboard: 0.801 -> 0.9"
+    other = s.fields.filter(pl.col("field") == "memories.hbm.bandwidth")["source"][0]
+    assert "edited" not in other
+
+
+def test_targets_diff_side_by_side_and_toml_round_trip(tmp_path) -> None:
+    from models.hardware import load_target_file
+
+    h, a = get_target("h100-sxm"), get_target("a100-80gb")
+    d = D.target_diff(h, a)
+    clock = d.filter(pl.col("field") == "clock").row(0, named=True)
+    assert clock["value_a"] == pytest.approx(h.clock_Hz / 1e9) and clock["value_b"] == pytest.approx(a.clock_Hz / 1e9)
+    assert clock["ratio"] == pytest.approx(a.clock_Hz / h.clock_Hz) and clock["differs"]
+    assert not D.target_diff(h, h)["differs"].any()
+    s = TargetsState(compare_to="a100-80gb")
+    assert s.diff.height == d.height and s.shown == ("h100-sxm", "a100-80gb")
+    s.edit("memories.hbm.bandwidth", 5000.0)
+    s.new_name = "h100-toml"
+    path = tmp_path / "h100-toml.toml"
+    path.write_text(s.toml())
+    t = load_target_file(path)
+    assert t.name == "h100-toml" and t.memory("hbm").bandwidth_B_per_s == pytest.approx(5e12)
+    assert "H100 SXM5: 3.35 TB/s" in t.numeric_fields()["memories.hbm.bandwidth"][2]
+
+
+def test_knob_labels_are_readable_and_tooltips_name_the_path() -> None:
+    from app.dashboard.views.common import knob_label, knob_tooltip
+    from models.point import ALGORITHM_KNOBS
+
+    assert knob_label(ALGORITHM_KNOBS["weight_format"]) == "Weight format"
+    assert knob_label(ALGORITHM_KNOBS["attention_sram_B"]) == "Attention SRAM (B)"
+    assert knob_label(ALGORITHM_KNOBS["host_dispatch_s"]) == "Host dispatch (us)"
+    tip = knob_tooltip("algorithm.launch_mode", ALGORITHM_KNOBS["launch_mode"])
+    assert tip.startswith("algorithm.launch_mode — how the runtime launches")
+
+
+def test_roofline_and_compare_expose_every_registry_knob() -> None:
+    from models.point import applicable_knobs
+    from models.workloads import workload_spec
+
+    for w in ("llama-2-7b", "resnet-50"):
+        spec = workload_spec(w)
+        want = {k.name for k in spec.knobs if k.name != "phase"} | {k.name for k in applicable_knobs(spec)}
+        for cls in (RooflineState, CompareState):
+            assert {k.name for k in cls(workload=w).knob_specs()} == want
+    assert {"launch_mode", "host_dispatch_s", "softmax_variant", "attention_tiling", "weight_format"} <= {
+        k.name for k in RooflineState().knob_specs()}
+    assert "fold_bn" in {k.name for k in RooflineState(workload="resnet-50").knob_specs()}
+
+
+def test_page_components_share_their_state_with_code() -> None:
+    from app.dashboard import Compare, Roofline, Targets
+
+    v = Roofline(targets=["h100-sxm"], workload="llama-2-7b")
+    v.__panel__()
+    before = v.state.table["latency_s"][0]
+    v.state.set_knob("batch", 8)
+    assert v.state.table["latency_s"][0] > before and v.state.result_inputs.knobs == {"batch": 8}
+    c = Compare(targets=["h100-sxm", "neupims"])
+    assert c.state.table["reason"][1] is not None
+    t = Targets(target="a100-80gb")
+    assert t.state.fields is not None and t.state.shown == ("a100-80gb", "")
