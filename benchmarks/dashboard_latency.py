@@ -5,6 +5,9 @@ h100-sxm), flips the weight datatype between bf16 and int4 and times, in the bro
 ``<select>`` change to the moment the points' ColumnDataSource holds the new intensities.
 Prints ``p95_ms=N`` last.
 
+Compare: the same flip with six targets of four classes (``compare_p95_ms``), timed to the
+result header saying "ready" for the new inputs (the table and bars are drawn from that result).
+
 Explore: from the click on Run of a 1,000-point sweep (``explore_first_points_ms``) to the first
 ColumnDataSource of the new run holding points, and to the status saying it is done
 (``explore_sweep_done_ms``); N_EXPLORE repeats.
@@ -79,6 +82,44 @@ TIMED_CHANGE = """async ([sel, value]) => {
 }"""
 
 
+COMPARE_TARGETS = ["h100-sxm", "a100-80gb", "v100-sxm2", "jetson-orin-gpu", "raspberry-pi-5", "hbm-pim"]
+# In-page timing on Compare: change the select, then poll every animation frame until the result
+# header (.ts-result, rendered from the result shown, with the table and bars) says "ready" for
+# inputs whose weight datatype is the new one (bf16 is the default: absent from the knobs).
+TIMED_COMPARE = """async ([sel, value]) => {
+  const shown = () => {
+    const el = document.querySelector('.ts-result');
+    if (!el || el.dataset.status !== 'ready') return false;
+    const knobs = (JSON.parse(el.dataset.inputs || '{}').knobs) || {};
+    return (knobs.weight_dtype || 'bf16') === value;
+  };
+  const t0 = performance.now();
+  sel.value = value; sel.dispatchEvent(new Event('change', {bubbles: true}));
+  while (!shown()) await new Promise(r => requestAnimationFrame(r));
+  return performance.now() - t0;
+}"""
+
+
+def compare_six_targets(browser: object, base: str) -> list[float]:
+    """Knob-to-result times (ms) on Compare with six targets of four classes."""
+    import json
+    import urllib.parse
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    q = urllib.parse.quote(json.dumps(COMPARE_TARGETS))
+    page.goto(f"{base}/compare?targets={q}&workload=llama-2-7b&phase=decode")
+    page.wait_for_function("() => { const el = document.querySelector('.ts-result');"
+                           " return el && el.dataset.status === 'ready'; }", timeout=60_000)
+    select = page.locator(".knob-weight_dtype select").element_handle()
+    times = []
+    for i in range(N_REPEATS + 2):
+        ms = page.evaluate(TIMED_COMPARE, [select, "int4" if i % 2 == 0 else "bf16"])
+        if i >= 2:  # first two: warm-up
+            times.append(ms)
+    page.close()
+    return times
+
+
 def main() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,11 +153,15 @@ def main() -> None:
                 ms = page.evaluate(TIMED_CHANGE, [select, "int4" if i % 2 == 0 else "bf16"])
                 if i >= 2:  # first two: warm-up
                     times.append(ms)
+            cmp_times = compare_six_targets(browser, f"http://127.0.0.1:{port}")
             first, done = explore_first_points(browser, f"http://127.0.0.1:{port}")
             browser.close()
     finally:
         proc.terminate()
         proc.wait(10)
+    c = np.asarray(cmp_times)
+    print(f"compare {len(COMPARE_TARGETS)} targets, n={c.size}: compare_median_ms={np.median(c):.0f} "
+          f"compare_p95_ms={np.percentile(c, 95):.0f} max_ms={c.max():.0f}")
     f, d = np.asarray(first), np.asarray(done)
     print(f"explore 1000-point sweep, n={f.size}: explore_first_points_ms median={np.median(f):.0f} "
           f"max={f.max():.0f}; explore_sweep_done_ms median={np.median(d):.0f} max={d.max():.0f}")

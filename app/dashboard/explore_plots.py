@@ -11,6 +11,7 @@ import holoviews as hv
 import numpy as np
 import polars as pl
 
+from app.dashboard import fmt
 from app.dashboard.explore_data import ExploreResult, axis_label, parallel_coordinates
 from app.dashboard.plots import RASTERIZE_THRESHOLD, log_axis_ticks
 
@@ -21,8 +22,23 @@ def _cols(df: pl.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
     return {c: df[c].to_numpy() for c in names}
 
 
+# objective axes in words (the column name stays in the tooltips)
+METRIC_WORDS = {"latency_s": "latency", "energy_J": "energy", "energy_J_per_item": "energy per item",
+                "items_per_s": "throughput", "edp_J_s": "energy-delay product",
+                "average_power_W": "average power", "peak_memory_B": "peak memory", "error_proxy": "error proxy"}
+
+
 def _label(metric: str, units: dict[str, str]) -> str:
-    return f"{metric} ({units.get(metric, '1')})"
+    unit = units.get(metric, "1")
+    words = METRIC_WORDS.get(metric, metric.replace("_", " "))
+    return words if unit == "1" else f"{words} ({unit})"
+
+
+def _si_ticks(ticks: Any, unit: str) -> Any:
+    """Log-axis ticks labelled with SI prefixes and the unit (``10 ms``, ``2 mJ/item``)."""
+    if not ticks:
+        return ticks
+    return [(v, fmt.si(v, unit)) for v, _ in ticks]
 
 
 def explore_live_scatter(result: ExploreResult | None, units: dict[str, str], *, colour_by: str = "",
@@ -94,6 +110,7 @@ def explore_live_scatter(result: ExploreResult | None, units: dict[str, str], *,
     ally = finite[y].to_numpy() if finite.height else np.array([])
     xlim, xticks = log_axis_ticks(allv)
     ylim, yticks = log_axis_ticks(ally)
+    xticks, yticks = _si_ticks(xticks, units.get(x, "1")), _si_ticks(yticks, units.get(y, "1"))
     sampled = f" ({pts.height} drawn)" if pts.height < result.n_evaluated else ""
     title = f"{result.summary()}{sampled}"
     overlay = hv.Overlay([*layers, fpts]).opts(hv.opts.Overlay(

@@ -260,13 +260,7 @@ def result_header(state: param.Parameterized) -> pn.pane.HTML:
                 f'style="font-size:15px;padding:4px 0"><b>{label}</b> '
                 f'<span class="ts-status" style="color:{color}">{spin}{html_text(STATUS_TEXT[status])}</span></div>')
 
-    pane = pn.pane.HTML(render(), sizing_mode="stretch_width", css_classes=["ts-result-pane"])
-
-    def update(*events: Any) -> None:
-        pane.object = render()
-
-    watch(state, state, update, "status", "result_inputs")
-    return pane
+    return live_html(state, render, "status", "result_inputs")
 
 
 def target_header(state: param.Parameterized) -> pn.pane.HTML:
@@ -286,12 +280,17 @@ def target_header(state: param.Parameterized) -> pn.pane.HTML:
         return (f'<div class="ts-result" data-status="ready" data-inputs="{data}" style="font-size:15px;'
                 f'padding:4px 0"><b>{html_text(label)}</b></div>')
 
+    return live_html(state, render, "shown", "fields")
+
+
+def live_html(state: param.Parameterized, render: Callable[[], str], *names: str) -> pn.pane.HTML:
+    """An HTML pane showing ``render()``, redrawn whenever one of the state's ``names`` changes."""
     pane = pn.pane.HTML(render(), sizing_mode="stretch_width", css_classes=["ts-result-pane"])
 
     def update(*events: Any) -> None:
         pane.object = render()
 
-    watch(state, state, update, "shown", "fields")
+    watch(state, state, update, *names)
     return pane
 
 
@@ -342,3 +341,27 @@ def page(title: str, current: str, sidebar: list[Any], main: list[Any]) -> pn.Co
     side = pn.Column(*sidebar, width=340, styles={"background": "#f4f6f8"}, css_classes=["ts-sidebar"])
     body = pn.Column(*main, sizing_mode="stretch_width", css_classes=["ts-main"])
     return pn.Column(header, pn.Row(side, body, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+
+
+class PageComponent(pn.viewable.Viewer):
+    """A page as a component a notebook cell shows, over its Parameterized page state.
+
+    A subclass names its state class (``state_class``, with a matching ``state`` parameter) and
+    the function that lays the page out for a state (``build``). ``Page(**inputs)`` makes a
+    fresh state from the inputs (or pass ``state=``); ``view.state`` is read and set from code,
+    and the layout is built once, on first display.
+    """
+
+    state_class: type[param.Parameterized] = param.Parameterized
+    build: Callable[[Any], pn.viewable.Viewable]
+    state = param.ClassSelector(class_=param.Parameterized, doc="the page state")
+
+    def __init__(self, state: param.Parameterized | None = None, **params: Any) -> None:
+        super().__init__(state=state if state is not None else self.state_class(**params))
+        self._layout: pn.viewable.Viewable | None = None
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        if self._layout is None:
+            assert self.state is not None  # set in __init__
+            self._layout = type(self).build(self.state)
+        return self._layout

@@ -16,6 +16,7 @@ import polars as pl
 from app.dashboard import fmt, plots
 from app.dashboard.state import CompareState
 from app.dashboard.views.common import (
+    PageComponent,
     bind_two_way,
     guarded,
     message_pane,
@@ -87,20 +88,12 @@ def layout(state: CompareState) -> pn.Column:
     return page("Compare", "compare", [*workload_inputs(state), baseline], main)
 
 
-class Compare(pn.viewable.Viewer):
+class Compare(PageComponent):
     """The Compare page as a component; keyword arguments are :class:`CompareState` inputs."""
 
+    state_class = CompareState
+    build = staticmethod(layout)
     state = param.ClassSelector(class_=CompareState, doc="the page state")
-
-    def __init__(self, state: CompareState | None = None, **params: Any) -> None:
-        super().__init__(state=state if state is not None else CompareState(**params))
-        self._layout: pn.Column | None = None
-
-    def __panel__(self) -> pn.Column:
-        if self._layout is None:
-            assert self.state is not None  # set in __init__
-            self._layout = layout(self.state)
-        return self._layout
 
 
 def view(state: CompareState) -> pn.Column:

@@ -20,7 +20,7 @@ import param
 from app.dashboard import fmt
 from app.dashboard.fidelity_state import FidelityState, ParityData
 from app.dashboard.safety import html_text
-from app.dashboard.views.common import page, watch
+from app.dashboard.views.common import PageComponent, page, watch
 
 GROUP_TITLES = {"time": "Time", "rate": "Rate (per second)", "energy": "Energy", "power": "Power",
                 "ratio": "Ratio (speed-up, gain, fraction)"}
@@ -184,20 +184,12 @@ def layout(state: FidelityState, message: pn.pane.HTML | None = None) -> pn.Colu
     return page("Fidelity", "fidelity", sidebar, main)
 
 
-class Fidelity(pn.viewable.Viewer):
+class Fidelity(PageComponent):
     """The Fidelity page as a component; keyword arguments are :class:`FidelityState` inputs."""
 
+    state_class = FidelityState
+    build = staticmethod(layout)
     state = param.ClassSelector(class_=FidelityState, doc="the page state")
-
-    def __init__(self, state: FidelityState | None = None, **params: Any) -> None:
-        super().__init__(state=state if state is not None else FidelityState(**params))
-        self._layout: pn.Column | None = None
-
-    def __panel__(self) -> pn.Column:
-        if self._layout is None:
-            assert self.state is not None  # set in __init__
-            self._layout = layout(self.state)
-        return self._layout
 
 
 def create(**params: Any) -> pn.Column:

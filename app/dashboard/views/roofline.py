@@ -17,6 +17,7 @@ from app.dashboard import plots
 from app.dashboard.safety import html_text
 from app.dashboard.state import PHASES, CompareState, RooflineState
 from app.dashboard.views.common import (
+    PageComponent,
     apply_soon,
     bind_two_way,
     knob_label,
@@ -212,7 +213,7 @@ def layout(state: RooflineState) -> pn.Column:
     return page("Roofline", "roofline", workload_inputs(state), main)
 
 
-class Roofline(pn.viewable.Viewer):
+class Roofline(PageComponent):
     """The Roofline page as a component: ``Roofline(targets=["h100-sxm"], workload="llama-2-7b")``.
 
     Keyword arguments are :class:`RooflineState` inputs (or pass ``state=``); ``state`` is the
@@ -220,17 +221,9 @@ class Roofline(pn.viewable.Viewer):
     ``view.state.table``).
     """
 
+    state_class = RooflineState
+    build = staticmethod(layout)
     state = param.ClassSelector(class_=RooflineState, doc="the page state")
-
-    def __init__(self, state: RooflineState | None = None, **params: Any) -> None:
-        super().__init__(state=state if state is not None else RooflineState(**params))
-        self._layout: pn.Column | None = None
-
-    def __panel__(self) -> pn.Column:
-        if self._layout is None:
-            assert self.state is not None  # set in __init__
-            self._layout = layout(self.state)
-        return self._layout
 
 
 def view(state: RooflineState) -> pn.Column:

@@ -18,6 +18,7 @@ import polars as pl
 from app.dashboard.safety import markdown_text
 from app.dashboard.state import TargetsState
 from app.dashboard.views.common import (
+    PageComponent,
     bind_two_way,
     guarded,
     message_pane,
@@ -140,20 +141,12 @@ def layout(state: TargetsState) -> pn.Column:
     return page("Targets", "targets", sidebar, [target_header(state), message_pane(state), tabs])
 
 
-class Targets(pn.viewable.Viewer):
+class Targets(PageComponent):
     """The Targets page as a component; keyword arguments are :class:`TargetsState` inputs."""
 
+    state_class = TargetsState
+    build = staticmethod(layout)
     state = param.ClassSelector(class_=TargetsState, doc="the page state")
-
-    def __init__(self, state: TargetsState | None = None, **params: Any) -> None:
-        super().__init__(state=state if state is not None else TargetsState(**params))
-        self._layout: pn.Column | None = None
-
-    def __panel__(self) -> pn.Column:
-        if self._layout is None:
-            assert self.state is not None  # set in __init__
-            self._layout = layout(self.state)
-        return self._layout
 
 
 def view(state: TargetsState) -> pn.Column:
