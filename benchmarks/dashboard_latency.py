@@ -84,12 +84,24 @@ TIMED_CHANGE = """async ([sel, value]) => {
 
 COMPARE_TARGETS = ["h100-sxm", "a100-80gb", "v100-sxm2", "jetson-orin-gpu", "raspberry-pi-5", "hbm-pim"]
 # In-page timing on Compare: change the select, then poll every animation frame until the result
-# header (.ts-result, rendered from the result shown, with the table and bars) says "ready" for
+# header (.ts-result, rendered from the result shown, with the table and bars) says "ready" (or
+# "partial": a target that lacks the datatype gets its row with the reason) for
 # inputs whose weight datatype is the new one (bf16 is the default: absent from the knobs).
+# Panel renders into shadow roots: find the header through them
+DEEP_QUERY = """(sel) => {
+  const walk = (root) => {
+    const hit = root.querySelector(sel);
+    if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) if (el.shadowRoot) { const h = walk(el.shadowRoot); if (h) return h; }
+    return null;
+  };
+  return walk(document);
+}"""
 TIMED_COMPARE = """async ([sel, value]) => {
+  const deep = """ + DEEP_QUERY + """;
   const shown = () => {
-    const el = document.querySelector('.ts-result');
-    if (!el || el.dataset.status !== 'ready') return false;
+    const el = deep('.ts-result');
+    if (!el || !['ready', 'partial'].includes(el.dataset.status)) return false;
     const knobs = (JSON.parse(el.dataset.inputs || '{}').knobs) || {};
     return (knobs.weight_dtype || 'bf16') === value;
   };
@@ -108,8 +120,8 @@ def compare_six_targets(browser: object, base: str) -> list[float]:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
     q = urllib.parse.quote(json.dumps(COMPARE_TARGETS))
     page.goto(f"{base}/compare?targets={q}&workload=llama-2-7b&phase=decode")
-    page.wait_for_function("() => { const el = document.querySelector('.ts-result');"
-                           " return el && el.dataset.status === 'ready'; }", timeout=60_000)
+    page.wait_for_function("() => { const el = (" + DEEP_QUERY + ")('.ts-result');"
+                           " return el && ['ready', 'partial'].includes(el.dataset.status); }", timeout=60_000)
     select = page.locator(".knob-weight_dtype select").element_handle()
     times = []
     for i in range(N_REPEATS + 2):
