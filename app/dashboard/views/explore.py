@@ -316,7 +316,8 @@ def build(state: ExploreState, *, served: bool = True) -> pn.viewable.Viewable:
 
     exports = pn.Row(what, *[downloader(f) for f in POINT_EXPORT_FORMATS])
     sidebar = [target, workload, pn.Row(space_sel, load), upload, save,
-               pn.pane.Markdown("**design space** (labels from the registry; hover a ? for the setting path)", margin=(0, 10)),
+               pn.pane.Markdown("**design space** (labels from the registry; hover a ? for the setting path)",
+                                margin=(0, 10)),
                *[w for a in axes for w in a.layout()],
                pn.Row(xm, xd), pn.Row(ym, yd), mem, method, trials, pn.Row(run, cancel), progress, status, note]
     main = [header, colour, plot_pane, exports, bd_pane,
