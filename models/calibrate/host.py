@@ -8,6 +8,7 @@ names what was missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -138,10 +139,8 @@ def host_info() -> HostInfo:
         cpus = list(range(os.cpu_count() or 1))
         where["n_cores"] = f"os.cpu_count(): {len(cpus)}"
     info: dict[str, str] = {}
-    try:
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo: lscpu / platform below
         info = parse_cpuinfo(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        pass
     model = info.get("model name") or _lscpu_model() or platform.processor() or platform.machine()
     where["cpu_model"] = "/proc/cpuinfo 'model name'" if "model name" in info else "lscpu / platform"
     clock = None
@@ -150,21 +149,17 @@ def host_info() -> HostInfo:
         where["clock"] = f"/proc/cpuinfo 'cpu MHz: {info['cpu MHz']}' of cpu0"
     else:
         f = _SYS_CPU / "cpu0" / "cpufreq" / "cpuinfo_max_freq"
-        try:
+        with contextlib.suppress(OSError, ValueError):  # unknown clock: left None
             clock = int(f.read_text()) * 1e3
             where["clock"] = f"{f}"
-        except (OSError, ValueError):
-            pass
     flags = frozenset((info.get("flags") or info.get("Features") or "").split())
     where["flags"] = "/proc/cpuinfo 'flags'"
     mem = None
-    try:
+    with contextlib.suppress(OSError):  # no /proc/meminfo: size unknown
         m = re.search(r"^MemTotal:\s*(\d+)\s*kB", Path("/proc/meminfo").read_text(), re.M)
         if m:
             mem = int(m.group(1)) * 1024
             where["memory"] = f"/proc/meminfo 'MemTotal: {m.group(1)} kB'"
-    except OSError:
-        pass
     caches = _caches(cpus)
     where["caches"] = "/sys/devices/system/cpu/cpu0/cache/index*/{level,type,size,shared_cpu_list}"
     return HostInfo(cpu_model=model, arch=platform.machine(), n_cores=len(cpus), clock_Hz=clock, caches=caches,

@@ -71,7 +71,11 @@ def test_calibrate_writes_a_target_that_resolves_by_name(small: None, user_dir: 
     assert main(["evaluate", "--target", "host", "--workload", "gemm", "--set", "dtype=fp32",
                  "--set", "weight_dtype=fp32", "--json"]) == 0
     obj = json.loads(capsys.readouterr().out)
-    assert obj["target"] == "host" and obj["totals"]["latency_s"] > 0
+    assert obj["target"] == "host" and obj["provenance"] == "calibrated-microbenchmark"
+    from models.perf import evaluate_point
+
+    want = evaluate_point(t, "gemm", {"dtype": "fp32", "weight_dtype": "fp32"}).perf.latency_s[0]
+    assert obj["totals"]["latency_s"] == pytest.approx(float(want), rel=1e-12)  # the calibrated file, not a preset
 
 
 def test_calibrate_out_and_json(small: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

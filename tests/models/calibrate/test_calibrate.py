@@ -200,7 +200,12 @@ def test_stream_counts_bytes_as_stream_does() -> None:
     assert by["copy"]["bytes_per_thread_B"] == [2 * 1000 * 8.0, 2 * 2000 * 8.0]
     assert by["add"]["bytes_per_thread_B"][1] == 3 * 2000 * 8.0
     assert by["triad"]["bytes_per_thread_B"][1] == 5 * 2000 * 8.0
-    assert all(r["bandwidth_B_per_s"] > 0 for r in rows)
+    # the figure is the slope between the two sizes when it is one, else the large size's own rate
+    for r in rows:
+        (b0, b1), (t0, t1), n = r["bytes_per_thread_B"], r["time_s"], r["threads"]
+        want = n * (b1 - b0) / (t1 - t0) if r["slope"] else n * b1 / t1
+        assert r["bandwidth_B_per_s"] == pytest.approx(want, rel=1e-12), r["kernel"]
+        assert r["slope"] == (t1 > t0)
 
 
 def test_softmax_variants_compute_a_softmax() -> None:
