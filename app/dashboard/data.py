@@ -258,7 +258,7 @@ def _roofline_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str
                 "asked_dtype", "fallback"),
         "totals": {"target": name, "latency_s": float(res.latency_s[0]), "energy_J": float(res.energy_J[0]),
                    "n_items": float(np.asarray(res.n_items).reshape(-1)[0]), "item_name": res.item_name,
-                   "n_fallback_ops": int(bd["fallback"].sum())},
+                   "n_fallback_ops": int(bd["fallback"].sum()), "provenance": res.provenance},
         "memory": _memory_rows(t, table, cap),
     }
 
@@ -283,7 +283,7 @@ def roofline_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any
                 "level": pl.String, "intensity_FLOP_per_B": pl.Float64, "attainable_FLOP_per_s": pl.Float64})
     mem_rows = [r for p in parts for r in p["memory"]]
     totals_schema = {"target": pl.String, "latency_s": pl.Float64, "energy_J": pl.Float64, "n_items": pl.Float64,
-                     "item_name": pl.String, "n_fallback_ops": pl.Int64}
+                     "item_name": pl.String, "n_fallback_ops": pl.Int64, "provenance": pl.String}
     return RooflineData(
         ceilings=ceilings,
         ops=pl.concat([p["ops"] for p in parts]) if parts else pl.DataFrame(),
@@ -306,7 +306,7 @@ COMPARE_SCHEMA = {"target": pl.String, "target_class": pl.String, "latency_s": p
                   "energy_J": pl.Float64, "energy_J_per_item": pl.Float64, "items_per_s": pl.Float64,
                   "edp_J_s": pl.Float64, "peak_memory_B": pl.Float64, "memory_capacity_B": pl.Float64,
                   "fits_memory": pl.Boolean, "bound": pl.String, "item_name": pl.String, "n_fallback_ops": pl.Int64,
-                  "reason": pl.String}
+                  "provenance": pl.String, "reason": pl.String}
 
 
 def _compare_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str, mode: str) -> dict[str, Any]:
@@ -321,7 +321,7 @@ def _compare_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str,
         "energy_J_per_item": float(res.energy_J_per_item[0]), "items_per_s": float(res.items_per_s[0]),
         "edp_J_s": float(res.edp_J_s[0]), "peak_memory_B": peak_mem, "memory_capacity_B": float(cap),
         "fits_memory": peak_mem <= cap, "bound": dominant_bound(bd), "item_name": res.item_name,
-        "n_fallback_ops": int(bd["fallback"].sum()), "reason": None,
+        "n_fallback_ops": int(bd["fallback"].sum()), "provenance": res.provenance, "reason": None,
     }
 
 
@@ -331,7 +331,8 @@ def compare_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any]
 
     Columns: target, target_class, latency_s, energy_J, energy_J_per_item, items_per_s, edp_J_s,
     peak_memory_B, memory_capacity_B, fits_memory, bound (what holds most of the latency),
-    item_name, n_fallback_ops, reason. A target that cannot be evaluated keeps its row: its
+    item_name, n_fallback_ops, provenance (how the numbers were obtained: ideal, datasheet,
+    calibrated-microbenchmark, calibrated-trace), reason. A target that cannot be evaluated keeps its row: its
     metrics are null and ``reason`` says why (null for the others).
     """
     if not targets:

@@ -430,8 +430,11 @@ class ExploreResult:
                 "cancelled": f"cancelled after {self.n_evaluated} of {self.n_total} {unit}",
                 "failed": f"failed after {self.n_evaluated} {unit}"}[self.state]
         infeas = f", {self.n_infeasible} infeasible (grey)" if self.n_infeasible else ""
+        how = ""
+        if "provenance" in self.points.columns and self.points.height:
+            how = f"; numbers: {', '.join(sorted(set(self.points['provenance'].drop_nulls().to_list())))}"
         return (f"{self.workload} on {self.target}: {what}; {self.front.height} distinct designs on the "
-                f"Pareto front{infeas}")
+                f"Pareto front{infeas}{how}")
 
 
 def export_points(frame: pl.DataFrame, fmt: str, *, space: Any, what: str = "front") -> bytes:

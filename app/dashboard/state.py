@@ -397,13 +397,14 @@ class RooflineState(_ComputedFromInputs):
 
     @property
     def table(self) -> pl.DataFrame | None:
-        """Per target: latency_s, energy_J per run, n_fallback_ops, reason (null when evaluated),
-        in the order of the result's targets."""
+        """Per target: latency_s, energy_J per run, n_fallback_ops, provenance, reason (null when
+        evaluated), in the order of the result's targets."""
         if self.data is None or self.result_inputs is None:
             return None
         d = self.data
         order = pl.DataFrame({"target": list(self.result_inputs.targets)})
-        ok = d.totals.select("target", "latency_s", "energy_J", "n_items", "item_name", "n_fallback_ops")
+        ok = d.totals.select("target", "latency_s", "energy_J", "n_items", "item_name", "n_fallback_ops",
+                             "provenance")
         return order.join(ok, on="target", how="left").join(d.failures, on="target", how="left")
 
 

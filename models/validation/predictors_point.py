@@ -51,6 +51,46 @@ def point_metric(*, target: str, workload: str, metric: str, unit: str, settings
     return from_si(value, unit)
 
 
+@predictor("point.ratio")
+def point_ratio(*, target: str, workload: str, metric: str, settings: Mapping[str, Any] | None = None,
+                baseline: Mapping[str, Any], invert: bool = False, engine: str | Mapping[str, str] | None = None,
+                mode: str = "calibrated") -> float:
+    """``metric`` of a design point over the same metric of a baseline point (both as evaluated by users).
+
+    The form of a paper's relative claim ("2.6x faster than X", "79% of the energy of Y"): the
+    point is (``target``, ``workload``, ``settings``); ``baseline`` holds the keys that differ
+    (``target``, ``workload``, ``settings``, ``engine``; absent keys are the point's). With
+    ``invert`` the ratio is baseline over point: a speedup is ``metric = "latency_s"`` with
+    ``invert = true``. Both points go through :func:`models.perf.evaluate_point`.
+
+    Raises
+    ------
+    KeyError
+        ``metric`` is not a total of a point, or ``baseline`` has a key other than the four.
+    ValueError
+        The baseline's metric is zero.
+    """
+    extra = set(baseline) - {"target", "workload", "settings", "engine"}
+    if extra:
+        raise KeyError(f"baseline: unknown key(s) {', '.join(sorted(extra))}; allowed: target, workload, settings, "
+                       "engine")
+
+    def one(t: str, w: str, s: Mapping[str, Any] | None, e: str | Mapping[str, str] | None) -> float:
+        r = evaluate_point(t, w, dict(s or {}), engine=e, mode=mode, detail=False)
+        totals = r.perf.metrics()
+        if metric not in totals:
+            raise KeyError(f"metric {metric!r} is not a total of this point; allowed: {', '.join(sorted(totals))}")
+        return float(np.asarray(totals[metric]).reshape(-1)[0])
+
+    a = one(target, workload, settings, engine)
+    b = one(baseline.get("target", target), baseline.get("workload", workload),
+            baseline.get("settings", settings), baseline.get("engine", engine))
+    num, den = (b, a) if invert else (a, b)
+    if den == 0.0:
+        raise ValueError(f"point.ratio: the {'point' if invert else 'baseline'}'s {metric} is 0; no ratio")
+    return num / den
+
+
 def _metric_dimension(metric: str) -> str | None:
     """The dimension of a unit-suffixed metric name (None when the suffix names none)."""
     if metric.endswith("_per_s"):

@@ -9,6 +9,7 @@ the URL settles on the state the page shows.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Mapping
@@ -276,6 +277,10 @@ def target_header(state: param.Parameterized) -> pn.pane.HTML:
         n = len(state.edits)
         label = target + (f" ({n} edit{'s' if n != 1 else ''})" if n else "") + (
             f" · compared with {other}" if other else "")
+        with contextlib.suppress(KeyError, ValueError, OSError):  # a target removed since: no provenance shown
+            from models.hardware import get_target
+
+            label += f" · numbers: {get_target(target).provenance}" + (" + edits" if n else "")
         data = html_text(json.dumps({"targets": [t for t in (target, other) if t]}))
         return (f'<div class="ts-result" data-status="ready" data-inputs="{data}" style="font-size:15px;'
                 f'padding:4px 0"><b>{html_text(label)}</b></div>')

@@ -52,6 +52,7 @@ def _table(frame: pl.DataFrame | None) -> Any:
         pl.when(pl.col("fits_memory")).then(pl.lit("yes")).when(pl.col("fits_memory").not_()).then(pl.lit("no"))
         .otherwise(pl.lit("")).alias("fits"),
         pl.col("bound").alias("bound by"), pl.col("n_fallback_ops").cast(pl.String).fill_null("").alias("fallback ops"),
+        pl.col("provenance").fill_null("").alias("how obtained"),
         pl.col("reason").fill_null("").alias("cannot be evaluated because"))
     return pn.widgets.Tabulator(show.to_pandas(), disabled=True, show_index=False, sizing_mode="stretch_width",
                                 css_classes=["compare-table"], layout="fit_columns",

@@ -287,7 +287,7 @@ def build(state: ExploreState, *, served: bool = True) -> pn.viewable.Viewable:
         table.visible = is_search
         if is_search:
             cols = [c for c in ("trial", *r.space.names, *(o.metric for o in r.space.objectives), "feasible",
-                                "reason") if c in r.points.columns]
+                                "reason", "provenance") if c in r.points.columns]
             table.value = r.points.select(cols).sort("trial").to_pandas()
 
     watch(state, state, draw, "result")

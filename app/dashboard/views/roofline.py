@@ -144,13 +144,13 @@ def _summary(state: RooflineState) -> str:
     if t is None:
         return ""
     head = "".join(f"<th style='text-align:left;padding:2px 10px'>{h}</th>" for h in (
-        "target", "latency per run", "energy per run", "datatype fallbacks", "resident memory"))
+        "target", "latency per run", "energy per run", "datatype fallbacks", "resident memory", "how obtained"))
     rows = []
     mem = state.data.memory
     for r in t.iter_rows(named=True):
         name = html_text(r["target"])
         if r["reason"] is not None:
-            rows.append(f"<tr class='ts-failed'><td style='padding:2px 10px'>{name}</td><td colspan='4' "
+            rows.append(f"<tr class='ts-failed'><td style='padding:2px 10px'>{name}</td><td colspan='5' "
                         "style='color:#8b0000;padding:2px 10px'>"
                         f"<b>cannot be evaluated:</b> {html_text(r['reason'])}</td></tr>")
             continue
@@ -161,7 +161,7 @@ def _summary(state: RooflineState) -> str:
             fits = f"{format_si(used, 'B')} of {format_si(cap, 'B')}" + ("" if used <= cap else " (does not fit)")
         fb = r["n_fallback_ops"]
         cells = (name, format_si(r["latency_s"], "s"), format_si(r["energy_J"], "J"),
-                 f"{fb} operator{'s' if fb != 1 else ''}", html_text(fits))
+                 f"{fb} operator{'s' if fb != 1 else ''}", html_text(fits), html_text(r["provenance"]))
         rows.append("<tr>" + "".join(f"<td style='padding:2px 10px'>{c}</td>" for c in cells) + "</tr>")
     return (f"<table style='border-collapse:collapse;font-size:14px'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")

@@ -77,3 +77,34 @@ def test_json_export_metadata_names_each_targets_provenance(tmp_path, calibrated
     assert meta["targets"]["my-h100"]["provenance"] == "calibrated-microbenchmark"
     assert meta["targets"]["h100-sxm"]["provenance"] == "datasheet"
     assert set(frame["provenance"].to_list()) == {"datasheet", "calibrated-microbenchmark"}
+
+
+def test_dashboard_tables_say_how_each_row_was_obtained(calibrated):
+    """Compare and Roofline rows, the Roofline summary table and the Compare table as rendered."""
+    from app.dashboard import data as D
+    from app.dashboard.state import CompareState, RooflineState
+    from app.dashboard.views.compare import _table
+    from app.dashboard.views.roofline import _summary
+
+    c = D.compare_data(["h100-sxm", calibrated, "no-such-target"], "gemm", {})
+    assert c["provenance"].to_list() == ["datasheet", "calibrated-microbenchmark", None]
+    assert set(D.compare_data(["h100-sxm", calibrated], "gemm", {}, mode="ideal")["provenance"]) == {"ideal"}
+    shown = _table(c).value
+    assert shown["how obtained"].tolist() == ["datasheet", "calibrated-microbenchmark", ""]
+
+    r = RooflineState(targets=["h100-sxm", calibrated], workload="gemm")
+    assert r.table["provenance"].to_list() == ["datasheet", "calibrated-microbenchmark"]
+    html = _summary(r)
+    assert "how obtained" in html and "calibrated-microbenchmark" in html and "datasheet" in html
+    ideal = CompareState(targets=[calibrated], workload="gemm", mode="ideal")
+    assert ideal.data["provenance"].to_list() == ["ideal"]
+
+
+def test_explore_header_names_the_provenance_of_its_points(calibrated):
+    from app.dashboard.explore_data import ExploreResult
+
+    space = parse_space(_space())
+    points = sweep(space, keep="all")
+    summary = ExploreResult(space=space, inputs={}, method="sweep", points=points, front=points.head(1), n_evaluated=4,
+                            n_total=4, state="done").summary()
+    assert summary.endswith("numbers: calibrated-microbenchmark, datasheet")
