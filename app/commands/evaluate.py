@@ -74,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     tt, item = out["totals"], out["item"]
     print(f"{out['workload']} on {out['target']} ({out['result_kind']}; provenance {out['provenance']}); knobs: "
           + ", ".join(f"{k}={v}" for k, v in out["knobs"].items()))
+    for note in out.get("notes", ()):  # what a knob did not change, and why
+        print(f"  note         {note}")
     if unknown:
         print(f"  note         {sum(unknown.values())} ONNX node(s) of op types the model does not price were left "
               "out: " + ", ".join(f"{k} x{v}" for k, v in unknown.items()))

@@ -22,6 +22,15 @@ bytes per element:
   Einsums takes ``n_passes`` over the score row (3: max, sum, normalize; 2 with the online
   rescaling; 1 fully fused): DRAM traffic of the scores is ``n_passes`` reads when the row
   does not fit on chip, zero when it does.
+- **spatial-array mappings** (FLAT, Kao et al. 2023, vs FuseMax, Nayak et al. MICRO 2024) on an
+  accelerator with a 2D PE array (the matmuls) and a 1D PE array: both keep each score row on
+  chip (compulsory DRAM traffic only) and differ in where the softmax's per-score operations
+  run. FLAT runs the numerically stable softmax's four Einsums (max, exp of the difference, sum,
+  divide: :data:`SPATIAL_SOFTMAX_OPS` ``["flat"] = 4`` PE operations per score) on the 1D array,
+  a separate ``softmax`` operator; FuseMax maps its cascade onto the 2D array next to the
+  matmuls (running max 1, exp as 6 MACs + 1 add, sum 1: ``["fusemax"] = 9`` per score; its
+  per-row rescaling on the 1D array is O(rows) and overlapped, so left out). Each PE operation
+  is counted as 2 ops (one MAC-slot), so an engine's fp16 ``ops_per_cycle`` prices it.
 - **decode**: one query per sequence over a cache of ``L`` tokens with ``H_kv`` KV heads
   (GQA/MQA share each K/V byte among ``g = H / H_kv`` query heads); KV bytes at the KV
   format's effective bits. Op/B = ``4 H d L / (2 H_kv d L b_kv) = 2 g / b_kv``.
@@ -42,6 +51,8 @@ __all__ = [
     "flash_attention",
     "cascade_attention",
     "decode_attention",
+    "SPATIAL_SOFTMAX_OPS",
+    "spatial_attention",
     "attention_flop",
 ]
 
@@ -328,6 +339,55 @@ def cascade_attention(
         dram_B=comp + spill,
         compulsory_B=comp * one,
         extra_memory_B=np.where(spill > 0, bh * N * L * b, 0.0),
+    )
+
+
+# PE operations per score of the softmax in each spatial-array mapping. Source: the FuseMax
+# artifact (github.com/FPSG-UIUC/micro24-fusemax-artifact): src/accel/stable_softmax.py (FLAT's
+# softmax, on the 1D array: M max 1, SN add 1 + exp 1 pipelined as one pass, SD add 1, A divide 1;
+# one 1D-PE cycle per score per Einsum) and src/accel/proposal.py compute_cost of the Einsums on
+# the 2D array besides QK and SLNV (LM max 1, SLN 6 mac + 1 add, SLD add 1).
+SPATIAL_SOFTMAX_OPS = {"flat": 4.0, "fusemax": 9.0}
+
+
+def spatial_attention(
+    batch: ArrayLike,
+    n_heads: ArrayLike,
+    q_len: ArrayLike,
+    kv_len: ArrayLike,
+    head_dim: ArrayLike,
+    *,
+    mapping: str,
+    bytes_per_element: float = 2.0,
+    causal: bool = False,
+) -> AttentionCost:
+    """FLAT or FuseMax attention on a spatial array (see module docstring).
+
+    ``nonmatmul_flop`` is ``2 x SPATIAL_SOFTMAX_OPS[mapping] x scores``: the softmax work that FLAT
+    gives the 1D array and FuseMax the 2D array. DRAM traffic is the compulsory Q, K, V, O.
+
+    Raises
+    ------
+    ValueError
+        ``mapping`` is not ``flat`` or ``fusemax``.
+    """
+    if mapping not in SPATIAL_SOFTMAX_OPS:
+        raise ValueError(f"spatial attention mapping={mapping!r}; allowed: {', '.join(SPATIAL_SOFTMAX_OPS)}")
+    B, H, N, L, d = _dims(
+        batch=batch, n_heads=n_heads, q_len=q_len, kv_len=kv_len, head_dim=head_dim
+    )
+    b = bytes_per_element
+    bh = B * H
+    comp = bh * b * (2 * N * d + 2 * L * d)
+    scores = bh * N * L * (0.5 if causal else 1.0)
+    return _untiled(
+        np.ones(np.broadcast(B, H, N, L, d).shape),
+        bh,
+        matmul_flop=attention_flop(B, H, N, L, d, causal=causal),
+        nonmatmul_flop=2.0 * SPATIAL_SOFTMAX_OPS[mapping] * scores,
+        dram_B=comp,
+        compulsory_B=comp,
+        extra_memory_B=0.0 * comp,
     )
 
 

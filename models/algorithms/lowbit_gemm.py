@@ -24,6 +24,8 @@ of them. Lane-slots per weight element:
 - ``mixpe`` (MixPE, arXiv 2411.16158): integer GEMM per group, dequantize once per group
   output (one fp32 multiply-add per m x n x k/group) instead of per weight; with
   ``shift_add=True`` the int4 x int8 multiplies are shift-and-add (energy, see :func:`lmul_energy`).
+- ``accumulate`` (MatMul-free LM, Zhu et al. arXiv 2406.02528): ternary/binary weights make the
+  GEMM ``m n k`` signed additions, no multiply; one lane slot per add, two scales per output.
 - ``native``: the wider of the two datatypes on units that have it; per-group scales add a
   fp32 multiply-add per group output, like MixPE. Raises unless the target has the rate
   (``fallback=True`` accepts the engine's fallback chain explicitly).
@@ -50,6 +52,7 @@ __all__ = [
     "lut_gemm",
     "bitserial_gemm",
     "mixpe_gemm",
+    "accumulate_gemm",
     "lmul_energy",
     "LMUL_ENERGY_45NM_J",
 ]
@@ -71,6 +74,8 @@ class GemmCost:
         Bytes per GEMM instance.
     table_B
         On-chip table bytes the strategy needs for one k-tile of ``k_tile`` (0 if none).
+    n_mult, n_add
+        Multiplications and additions of the GEMM, where a strategy counts them (``accumulate``).
     """
 
     strategy: str
@@ -83,6 +88,8 @@ class GemmCost:
     act_read_B: np.ndarray = field(default_factory=lambda: np.zeros(1))
     act_write_B: np.ndarray = field(default_factory=lambda: np.zeros(1))
     table_B: np.ndarray = field(default_factory=lambda: np.zeros(1))
+    n_mult: np.ndarray | None = None
+    n_add: np.ndarray | None = None
 
     @property
     def total_op(self) -> np.ndarray:
@@ -322,12 +329,44 @@ def mixpe_gemm(
     )
 
 
+def accumulate_gemm(
+    m: ArrayLike, n: ArrayLike, k: ArrayLike, weight: Format | str, act: Format | str
+) -> GemmCost:
+    """Ternary or binary weights as additions only (MatMul-free LM's BitLinear, BitNet b1.58).
+
+    With ``W`` in ``{-1, 0, +1}`` (ternary) or ``{-1, +1}`` (binary) each output is a signed sum
+    of its ``k`` inputs: ``m n k`` additions, no multiplication. Each add takes one lane slot
+    (2 ops in the activation's compute datatype, the module's op convention); the two absmax
+    scales (weight and activation) are one fp32 multiply per output, ``2 m n`` extra ops.
+    ``n_mult`` / ``n_add`` give the primitive counts.
+    """
+    w, a = get_format(weight), get_format(act)
+    if w.family not in ("ternary", "binary"):
+        raise ValueError(f"accumulate: weight format {w.name!r} must be ternary or binary (only weights in "
+                         "{-1, 0, +1} make a product an addition)")
+    m_, n_, k_ = _shape(m, n, k)
+    adds = m_ * n_ * k_
+    return _cost(
+        "accumulate",
+        m_,
+        n_,
+        k_,
+        w,
+        a,
+        op_by_dtype={a.compute_dtype: 2.0 * adds},
+        extra_op_by_dtype={"fp32": 2.0 * m_ * n_},
+        n_add=adds,
+        n_mult=m_ * n_,
+    )
+
+
 STRATEGIES = {
     "dequant": dequant_gemm,
     "native": native_gemm,
     "lut": lut_gemm,
     "bitserial": bitserial_gemm,
     "mixpe": mixpe_gemm,
+    "accumulate": accumulate_gemm,
 }
 
 
@@ -340,7 +379,7 @@ def price_gemm(
     act: Format | str,
     **kw: object,
 ) -> GemmCost:
-    """Dispatch to a strategy by name: dequant, native, lut, bitserial or mixpe."""
+    """Dispatch to a strategy by name: dequant, native, lut, bitserial, mixpe or accumulate."""
     if strategy not in STRATEGIES:
         raise KeyError(f"gemm strategy={strategy!r}{did_you_mean(strategy, STRATEGIES)}; allowed: "
                        f"{', '.join(STRATEGIES)}")

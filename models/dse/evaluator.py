@@ -125,7 +125,8 @@ class PlanCache:
 
 
 def evaluate_group(space: DesignSpace, group: Group, knobs: Mapping[str, Any], ct: CompiledTarget, *,
-                   plans: PlanCache | None = None, detail: bool = False) -> tuple[PerfResult, np.ndarray, np.ndarray]:
+                   plans: PlanCache | None = None,
+                   detail: bool = False) -> tuple[PerfResult, np.ndarray, np.ndarray, np.ndarray]:
     """Price the points of one group.
 
     Parameters
@@ -138,8 +139,10 @@ def evaluate_group(space: DesignSpace, group: Group, knobs: Mapping[str, Any], c
 
     Returns
     -------
-    (PerfResult, error_proxy, area_m2)
-        The evaluation, and the accuracy proxy and die area broadcast to its shape.
+    (PerfResult, error_proxy, area_m2, mac_per_item)
+        The evaluation, and the accuracy proxy, die area and multiply-accumulates per item of
+        the built table (:meth:`OperatorTable.total` ``"mac"`` over ``n_items``; the ``macs``
+        constraint) broadcast to its shape.
     """
     from models.serving import evaluate_serving, serving_mode
 
@@ -148,20 +151,31 @@ def evaluate_group(space: DesignSpace, group: Group, knobs: Mapping[str, Any], c
         # a request stream (models.serving): its steps go through build_point and evaluate each
         r, built = evaluate_serving(ct, group.target, group.workload, merged, engine=group.engine or None,
                                     policy=space.policy, mode=space.mode, detail=detail)
-        return r, np.broadcast_to(built.error_proxy, r.shape), np.broadcast_to(ct.area_m2, r.shape)
+        return (r, np.broadcast_to(built.error_proxy, r.shape), np.broadcast_to(ct.area_m2, r.shape),
+                np.full(r.shape, np.nan))
     built = build_point(group.workload, merged, target=group.target)
     plan = (plans or PlanCache()).get(ct, built.table.meta, group, space)
     r = evaluate(ct, built.table, mode=space.mode, detail=detail, plan=plan)
     area = ct.area_m2
-    return r, np.broadcast_to(built.error_proxy, r.shape), np.broadcast_to(area, r.shape)
+    mac = _mac_per_item(built.table, r.shape)
+    return r, np.broadcast_to(built.error_proxy, r.shape), np.broadcast_to(area, r.shape), mac
+
+
+def _mac_per_item(table: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Multiply-accumulates per item of ``table``, broadcast to the result ``shape`` (the table's
+    point axes lead; hardware points, if any, are the trailing axis)."""
+    mac = np.asarray(table.total("mac") / np.asarray(table.n_items, dtype=np.float64), dtype=np.float64)
+    return np.broadcast_to(mac.reshape(()) if mac.size == 1 else mac, shape)
 
 
 def metric_arrays(space: DesignSpace, r: PerfResult, error_proxy: np.ndarray,
-                  area: np.ndarray) -> dict[str, np.ndarray]:
+                  area: np.ndarray, mac_per_item: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The metric columns of :meth:`DesignSpace.metrics`, flattened (NaN where a metric does not apply)."""
     m = r.metrics()
     m["error_proxy"] = error_proxy
     m["area_m2"] = area
+    if mac_per_item is not None:
+        m["mac_per_item"] = mac_per_item
     n = int(np.prod(r.shape))
     out = {}
     for name in space.metrics():
@@ -178,6 +192,8 @@ def constraint_values(space: DesignSpace, m: Mapping[str, np.ndarray]) -> dict[s
             out["constraint_memory"] = m["peak_memory_B"] / m["memory_capacity_B"] - 1.0
         elif c.kind == "power":
             out["constraint_power"] = m["average_power_W"] / float(c.limit) - 1.0  # type: ignore[arg-type]
+        elif c.kind == "macs":
+            out["constraint_macs"] = m["mac_per_item"] / float(c.limit) - 1.0  # type: ignore[arg-type]
         else:
             out["constraint_accuracy"] = m["error_proxy"] / float(c.limit) - 1.0  # type: ignore[arg-type]
     return out
@@ -263,13 +279,19 @@ def evaluate_points(space: DesignSpace, points: pl.DataFrame) -> pl.DataFrame:
         kn = {p.sets: np.asarray(_si_values(p, g[p.name])) for p in knobs}
         ov = {p.key: np.asarray(_si_values(p, g[p.name])) for p in hw}
         ct = compile_target(group.target, ov)
-        r, err, area = evaluate_group(space, group, kn, ct)
+        r, err, area, mac = evaluate_group(space, group, kn, ct)
         m = metric_arrays(space, _to_length(r, g.height), np.broadcast_to(err, (g.height,)),
-                          np.broadcast_to(area, (g.height,)))
+                          np.broadcast_to(area, (g.height,)), _flat_length(mac, g.height))
         idx = g["__i"].to_numpy()
         for k, v in m.items():
             metrics[k][idx] = v
     return assemble(space, points, metrics)
+
+
+def _flat_length(v: np.ndarray, n: int) -> np.ndarray:
+    """A per-point array of shape (1,) or (n,) (or a scalar) as n values."""
+    a = np.asarray(v, dtype=np.float64).reshape(-1)
+    return np.broadcast_to(a[:1] if a.size == 1 else a, (n,))
 
 
 def _to_length(r: PerfResult, n: int) -> PerfResult:
@@ -303,5 +325,5 @@ def point_result(space: DesignSpace, row: Mapping[str, Any]) -> PerfResult:
     struct, knobs, hw = split_parameters(space)
     group = group_of(space, {p.name: row[p.name] for p in struct})
     ct = compile_target(group.target, {p.key: float(row[p.name]) for p in hw})
-    r, _, _ = evaluate_group(space, group, {p.sets: float(row[p.name]) for p in knobs}, ct, detail=True)
+    r, _, _, _ = evaluate_group(space, group, {p.sets: float(row[p.name]) for p in knobs}, ct, detail=True)
     return r

@@ -76,7 +76,7 @@ __all__ = [
 
 KINDS = ("float", "int", "categorical", "bool")
 DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
-CONSTRAINT_KINDS = ("memory", "power", "accuracy")
+CONSTRAINT_KINDS = ("memory", "power", "accuracy", "macs")
 # Metric columns the evaluator produces for every point ("{item}s_per_s" and
 # "energy_J_per_{item}" are added for the workload's item name).
 METRICS = (
@@ -257,8 +257,9 @@ class Parameter:
 @dataclass(frozen=True, kw_only=True)
 class Constraint:
     """A feasibility rule. ``kind``: ``memory`` (peak memory fits the target's main memory),
-    ``power`` (average power at most ``limit`` W) or ``accuracy`` (``error_proxy`` at most
-    ``limit``, the accuracy floor expressed as an error ceiling)."""
+    ``power`` (average power at most ``limit`` W), ``accuracy`` (``error_proxy`` at most
+    ``limit``, the accuracy floor expressed as an error ceiling) or ``macs`` (multiply-accumulates
+    per item, ``mac_per_item``, at most ``limit``: a MAC budget, as NAS papers search under)."""
 
     kind: str
     limit: float | None = None
@@ -337,6 +338,8 @@ class DesignSpace:
             extra += [f"{item}s_per_s", f"energy_J_per_{item}"]
         from models.serving import SERVING_METRICS
 
+        if any(c.kind == "macs" for c in self.constraints) or any(o.metric == "mac_per_item" for o in self.objectives):
+            extra.append("mac_per_item")  # the MAC budget's column, or an objective (models.dse.evaluator)
         if self.algorithm_knobs.get("serving", "off") != "off" or any(
                 p.sets == "algorithm.serving" for p in self.parameters):
             extra += list(SERVING_METRICS)
@@ -546,7 +549,7 @@ def _validate(s: DesignSpace) -> None:
     for c in s.constraints:
         if c.kind not in CONSTRAINT_KINDS:
             raise _err(s, f"constraint kind = {c.kind!r}; allowed: {', '.join(CONSTRAINT_KINDS)}")
-        if c.kind in ("power", "accuracy") and (c.limit is None or not np.isfinite(c.limit) or c.limit <= 0):
+        if c.kind in ("power", "accuracy", "macs") and (c.limit is None or not np.isfinite(c.limit) or c.limit <= 0):
             raise _err(s, f"constraint {c.kind!r}: limit = {c.limit!r}; allowed: a positive number")
     # fixed settings: every workload/algorithm knob and engine assignment, on every workload/target
     for w in s.workloads():

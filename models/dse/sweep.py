@@ -335,7 +335,7 @@ def _evaluate_block(space: DesignSpace, g: _Grid, svals: dict[str, Any], group: 
         vals = g.k_grids[j][sl[j]]
         shape[j] = vals.size
         knob_vals[p.sets] = vals.reshape(shape)
-    r, err, area = evaluate_group(space, group, knob_vals, ct, plans=plans)
+    r, err, area, mac = evaluate_group(space, group, knob_vals, ct, plans=plans)
     cshape = tuple(s.stop - s.start for s in sl)
     if r.shape != cshape:  # a chunk whose values are all fixed (no numeric parameter)
         r = _expand(r, cshape)
@@ -351,7 +351,7 @@ def _evaluate_block(space: DesignSpace, g: _Grid, svals: dict[str, Any], group: 
         else:
             cols[p.name] = np.ascontiguousarray(np.broadcast_to(knob_vals[p.sets], cshape)).reshape(-1)
     # integer knobs stay integers in every output (CSV, Parquet, JSON)
-    return with_integer_parameters(assemble(space, cols, metric_arrays(space, r, err, area), n=n), space)
+    return with_integer_parameters(assemble(space, cols, metric_arrays(space, r, err, area, mac), n=n), space)
 
 
 def _expand(r: Any, shape: tuple[int, ...]) -> Any:

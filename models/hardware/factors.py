@@ -14,7 +14,7 @@ from models.hardware.registry import load_all_targets
 __all__ = ["BEGIN", "END", "FACTOR_LEAVES", "factor_rows", "factor_table_markdown"]
 
 FACTOR_LEAVES = ("efficiency", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "per_unit_bandwidth",
-                 "sustained_bandwidth")
+                 "sustained_bandwidth", "zero_skip_efficiency")
 BEGIN = "<!-- factor-table:begin -->"
 END = "<!-- factor-table:end -->"
 

@@ -142,7 +142,8 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "n_units", "efficiency", "ops_per_cycle", "energy_per_op"},
-             {"clock", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "runs"})
+             {"clock", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "runs",
+              "zero_skip_efficiency", "zero_skip_index_bits"})
     name = ctx.string(raw, "name", where)
     where = f"engines.{name}."
     kind = ctx.string(raw, "kind", where, ENGINE_KINDS)
@@ -177,10 +178,24 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
             if x not in OP_KINDS:
                 raise ctx.fail(where + "runs", x, f"unknown operator kind; allowed: {', '.join(OP_KINDS)}")
         runs = tuple(r)
+    zs_eff, zs_bits = None, 0.0
+    if "zero_skip_index_bits" in raw and "zero_skip_efficiency" not in raw:
+        raise ctx.fail(where + "zero_skip_efficiency", "<missing>",
+                       "a zero-skipping engine declares zero_skip_efficiency with its zero_skip_index_bits")
+    if "zero_skip_efficiency" in raw:
+        zs_eff, sources["zero_skip_efficiency"] = ctx.quantity(raw["zero_skip_efficiency"],
+                                                               where + "zero_skip_efficiency",
+                                                               FIELD_SPECS["zero_skip_efficiency"])
+        if "zero_skip_index_bits" not in raw:
+            raise ctx.fail(where + "zero_skip_index_bits", "<missing>",
+                           "a zero-skipping engine declares its index bits per nonzero (0 if it has none)")
+        zs_bits, sources["zero_skip_index_bits"] = ctx.quantity(raw["zero_skip_index_bits"],
+                                                                where + "zero_skip_index_bits",
+                                                                FIELD_SPECS["zero_skip_index_bits"])
     return Engine(name=name, kind=kind, n_units=n_units, clock_Hz=clock, ops_per_cycle=rates,
                   energy_J_per_op=energies, efficiency=eff, efficiency_by_kind=by_kind,
                   efficiency_half_k=half_k, efficiency_half_m=half_m, runs=runs,
-                  sources=sources)
+                  sources=sources, zero_skip_efficiency=zs_eff, zero_skip_index_bits=zs_bits)
 
 
 def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> MemoryLevel:
@@ -375,7 +390,7 @@ def target_to_toml(t: Target) -> str:
         if tuple(e.runs) != _ALL:
             lines.append("runs = [" + ", ".join(f'"{r}"' for r in e.runs) + "]")
         p = f"engines.{e.name}."
-        for key in ("n_units", "clock", "efficiency"):
+        for key in ("n_units", "clock", "efficiency", "zero_skip_efficiency", "zero_skip_index_bits"):
             if p + key in fields:
                 v, spec, src = fields[p + key]
                 lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]

@@ -206,7 +206,8 @@ def _adds_entry(target: Target, path: str) -> bool:
 _TARGET_ATTR = {"clock": "clock_Hz", "tdp": "tdp_W", "static_power": "static_power_W",
                 "stall_power": "stall_power_W",
                 "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s"}
-_ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency"}
+_ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency",
+                "zero_skip_efficiency": "zero_skip_efficiency", "zero_skip_index_bits": "zero_skip_index_bits"}
 _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",
                 **{t: t for t in ENGINE_KIND_TABLES}}
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",

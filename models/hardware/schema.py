@@ -106,6 +106,14 @@ FIELD_SPECS: dict[str, Param] = {
     "energy_per_op": _F(name="energy_per_op", dimension="energy_per_op", unit="pJ/op", low=0,
                         high=1e-6, low_open=True, log=True,
                         description="dynamic energy per operation (FLOP: 2 per MAC)"),
+    # zero-skipping (sparsity-aware engines; models.algorithms.sparsity)
+    "zero_skip_efficiency": _F(name="zero_skip_efficiency", dimension="dimensionless", unit="1", low=0, high=1,
+                               low_open=True, description="zero-skipping engine: fraction of the MACs with a zero "
+                                                          "activation operand it really skips (absent: a dense "
+                                                          "engine, activation sparsity changes nothing)"),
+    "zero_skip_index_bits": _F(name="zero_skip_index_bits", dimension="count", unit="count", low=0, high=64,
+                               description="zero-skipping engine: index / metadata bits stored and read per "
+                                           "nonzero activation"),
     # memory level
     "capacity": _F(name="capacity", dimension="bytes", unit="GB", low=0, high=1e15,
                    low_open=True, log=True, description="capacity"),
@@ -196,6 +204,9 @@ class Engine:
     efficiency_half_m: Mapping[str, float] = field(default_factory=dict)
     runs: tuple[str, ...] = OP_KINDS
     sources: Mapping[str, str] = field(default_factory=dict)
+    # zero-skipping (models.algorithms.sparsity): None is a dense engine
+    zero_skip_efficiency: float | None = None
+    zero_skip_index_bits: float = 0.0
 
     def peak_op_per_s(self, dtype: str, target_clock_Hz: float) -> float:
         """Native peak rate for ``dtype`` in OP/s (FLOP/s), or 0.0 if the engine lacks it."""
@@ -338,6 +349,9 @@ class Target:
                 put(p + f"ops_per_cycle.{d}", v, e.sources.get(f"ops_per_cycle.{d}", ""))
             for d, v in e.energy_J_per_op.items():
                 put(p + f"energy_per_op.{d}", v, e.sources.get(f"energy_per_op.{d}", ""))
+            if e.zero_skip_efficiency is not None:
+                put(p + "zero_skip_efficiency", e.zero_skip_efficiency, e.sources.get("zero_skip_efficiency", ""))
+                put(p + "zero_skip_index_bits", e.zero_skip_index_bits, e.sources.get("zero_skip_index_bits", ""))
         for m in self.memories:
             p = f"memories.{m.name}."
             put(p + "capacity", m.capacity_B, m.sources.get("capacity", ""))

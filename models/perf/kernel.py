@@ -20,6 +20,9 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
   ``H_j = C_j / F`` of the traffic (0 below ``RESIDENCY_CUTOFF``, with a linear ramp), priced
   at the path up to ``j``; with one such level ``t_m = bytes x (H / bw_in + (1 - H) / bw_out)``
   in the cumulative-max sense above, and the energy per byte blends the same way;
+- memory mapping: with a :class:`Split` (``memory_mapping = partitioned``) the traffic is priced
+  per tensor class, each homed as above in its share ``s`` of every level (as a working set
+  ``F / s``), and ``t_m`` is the sum over the classes; without one (greedy) the above, bit for bit;
 - time ``t = max(t_c, t_m) + overhead`` (overlap ``max``) or ``t_c + t_m + overhead`` (``sum``);
 - dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
   from the innermost to the home`` (blended by partial residency as the time is);
@@ -52,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Path", "Priced", "Route", "launch_time", "price",
+__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Path", "Priced", "Route", "Split", "launch_time", "price",
            "prune_routes"]
 
 BOUND_COMPUTE = 0
@@ -171,6 +174,34 @@ class Priced:
     compute_s: np.ndarray | None = None
     memory_s: np.ndarray | None = None
     bound: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """An operator's traffic in placement classes, each homed in its own share of every level
+    (a memory mapping that pins tensor classes instead of letting one working set compete for
+    the whole capacity; :mod:`models.algorithms.memory_mapping`).
+
+    Class ``c`` moves ``bytes_B[c]`` with working set ``footprint_B[c]`` in the fraction
+    ``share[c]`` of each level's capacity: it is homed as a working set ``footprint_B[c] /
+    share[c]`` in the whole capacity (the same comparisons ``F <= s C`` and residency
+    ``s C / F``); a share of 0 streams the class from the outermost level. The memory time is
+    ``sum_c bytes_B[c] x (1 / bandwidth of its blend)``, the memory energy the same sum with the
+    energy per byte. Arrays broadcast with the operator's.
+    """
+
+    bytes_B: tuple[np.ndarray, ...]
+    footprint_B: tuple[np.ndarray, ...]
+    share: tuple[np.ndarray, ...]
+
+    def scaled_footprints(self) -> tuple[np.ndarray, ...]:
+        out = []
+        for f, s in zip(self.footprint_B, self.share, strict=True):
+            s_ = np.asarray(s, dtype=np.float64)
+            f_ = np.asarray(f, dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out.append(np.where(s_ > 0, f_ / np.where(s_ > 0, s_, 1.0), np.inf))
+        return tuple(out)
 
 
 def prune_routes(routes: Sequence[Route]) -> list[Route]:
@@ -310,12 +341,35 @@ def _curve(cache: dict[tuple[int, int], np.ndarray] | None, size: np.ndarray, ha
     return f
 
 
+def _split_memory(path: Path, split: Split, scaled_fp: tuple[np.ndarray, ...], c: float,
+                  detail: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | int]:
+    """Memory time and energy of a :class:`Split` on one path (times ``c`` instances), and the
+    home (path index) of the class that moves the most bytes."""
+    t_m: np.ndarray | None = None
+    e_m: np.ndarray | None = None
+    home: np.ndarray | int = 0
+    most: np.ndarray | None = None
+    for b, fp in zip(split.bytes_B, scaled_fp, strict=True):
+        inv_bw, eb, h = _home(path, fp, None, None, None, detail)
+        b_ = np.asarray(b, dtype=np.float64) * c if c != 1.0 else np.asarray(b, dtype=np.float64)
+        t_c, e_c = b_ * inv_bw, b_ * eb
+        if t_m is None or e_m is None or most is None:
+            t_m, e_m, home, most = t_c, e_c, h, b_
+        else:
+            if detail:
+                home = np.where(b_ > most, h, home)
+                most = np.maximum(b_, most)
+            t_m, e_m = t_m + t_c, e_m + e_c
+    assert t_m is not None and e_m is not None, "a Split needs at least one class"
+    return t_m, e_m, home
+
+
 def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footprint_B: np.ndarray,
           k: np.ndarray, m: np.ndarray, *, overhead_s: np.ndarray, static_W: np.ndarray, sum_overlap: bool,
           policy: str = "time", stall_W: np.ndarray | None = None, floor_B: np.ndarray | None = None,
           footprint_range: tuple[float, float] | None = None, count: float | None = None,
           cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False,
-          defer_stall: bool = False) -> Priced:
+          defer_stall: bool = False, split: Split | None = None) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
 
     Parameters
@@ -352,6 +406,10 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         the winner's compute time as ``compute_s``; the caller adds ``stall_W x (sum of
         latency_s - sum of compute_s)``, the same stalled energy summed before the multiply
         (one product per sum instead of one per operator). The engine choice is unchanged.
+    split
+        A memory mapping that prices the traffic by placement class (:class:`Split`; its bytes
+        sum to ``bytes_B``) instead of homing ``footprint_B`` / ``floor_B`` as one working set;
+        None: the greedy home (today's formula, bit for bit).
     """
     if count is not None and detail:
         raise ValueError("price(): count is for totals; with detail=True price one instance")
@@ -359,6 +417,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         raise ValueError("price(): defer_stall is for totals (detail=False) with policy 'time' and a stall power")
     c = 1.0 if count is None else float(count)
     lo, hi = footprint_range if footprint_range is not None else (None, None)
+    scaled_fp = split.scaled_footprints() if split is not None else ()
     best_t: np.ndarray | None = None
     best_e: np.ndarray | None = None
     best_s: np.ndarray | None = None
@@ -377,10 +436,14 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             t_c = _inplace(np.multiply, t_c, _curve(cache, k, r.half_k))
         if r.half_m is not None:  # tile fill: efficiency x m / (m + half_m)
             t_c = _inplace(np.multiply, t_c, _curve(cache, m, r.half_m))
-        inv_bw, eb, home = _home(r.path, footprint_B, floor_B, lo, hi, detail)
-        if c != 1.0:
-            inv_bw, eb = inv_bw * c, eb * c
-        t_m = bytes_B * inv_bw
+        if split is None:
+            inv_bw, eb, home = _home(r.path, footprint_B, floor_B, lo, hi, detail)
+            if c != 1.0:
+                inv_bw, eb = inv_bw * c, eb * c
+            t_m = bytes_B * inv_bw
+            e_mem = bytes_B * eb
+        else:
+            t_m, e_mem, home = _split_memory(r.path, split, scaled_fp, c, detail)
         oh = overhead_s * c if c != 1.0 else overhead_s
         if sum_overlap:
             t = t_c + t_m
@@ -390,7 +453,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             t = _inplace(np.maximum, t_c, t_m)
         t = _inplace(np.add, t, oh)
         e = flop * (r.energy_per_op * c if c != 1.0 else r.energy_per_op)
-        e = _inplace(np.add, e, bytes_B * eb)
+        e = _inplace(np.add, e, e_mem)
         es: np.ndarray | None = None
         if stall_W is not None and not lazy_stall:
             # the device runs the job while this engine does not compute for t - t_c: the memory

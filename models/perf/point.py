@@ -68,7 +68,7 @@ class PointResult:
                 "algorithm": dict(self.built.algorithm), "overrides": dict(self.overrides),
                 "engine": dict(self.engine), "mode": r.mode, "result_kind": r.result_kind,
                 "provenance": r.provenance, "item": r.item_name,
-                "totals": tot, "memory_parts_B": parts}
+                "totals": tot, "memory_parts_B": parts, "notes": list(self.built.notes)}
 
 
 def split_point_settings(settings: Mapping[str, Any], target: Target,

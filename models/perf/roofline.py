@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from models.algorithms.memory_mapping import mapping_share, placement_classes, resident_without_activations
 from models.hardware.dtypes import DTYPES
 from models.hardware.schema import Target
 from models.perf.compiled import CompiledTarget, compile_target
-from models.perf.kernel import BOUND_COMPUTE, BOUND_OVERHEAD, Path, Route, launch_time, price, prune_routes
+from models.perf.kernel import BOUND_COMPUTE, BOUND_OVERHEAD, Path, Route, Split, launch_time, price, prune_routes
 from models.workloads.kinds import OP_KINDS
 from models.workloads.table import OperatorTable, broadcast_shape
 
@@ -354,6 +355,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         d_bound = np.empty((*shape, O), dtype=np.int8)
         d_eng = np.empty((*shape, O), dtype=np.int8)
     curves: dict[tuple[int, int], np.ndarray] = {}
+    share = mapping_share(table)
+    resident_no_act = resident_without_activations(table) if share is not None else {}
     for o, col in enumerate(table.columns):
         ph = phases[o]
         fp = col["footprint_B"]
@@ -369,11 +372,13 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         nbytes = table.column_bytes_B(o)
         cnt = col["count"]
         fold = not detail and cnt.size == 1  # price count instances at once
+        # a pinned memory mapping (models.algorithms.memory_mapping): traffic priced by tensor class
+        split = None if share is None else Split(*placement_classes(col, floor, resident_no_act.get(ph), share))
         pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"], overhead_s=plan.overhead_s,
                    static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
                    stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
                    count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,
-                   defer_stall=defer)
+                   defer_stall=defer, split=split)
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
         s_t, s_e = np.shape(t), np.shape(e)
         key = (ph, s_t if s_t == s_e else broadcast_shape((s_t, s_e)))

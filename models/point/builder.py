@@ -18,17 +18,31 @@ The algorithm knobs are applied in a fixed order, each by a public function of
    strategy's main work, its extra work (dequantization, table precompute, scales,
    recombination) one ``elementwise`` row per extra datatype; ``gemm_act_format`` is the format
    its input activations are quantized to.
+   ``vit_mult_primitive`` / ``shift_expert_fraction`` (ViT workloads): ShiftAddViT's shift layers,
+   additive attention and mult/shift expert routing (:func:`models.algorithms.shiftadd.apply_shiftadd`),
+   after the formats.
 3. ``attention_tiling`` / ``attention_sram_B``: self-attention rows (prefill / forward; decode rows
    read a KV cache and are left as built) move the main-memory bytes of
    :func:`models.algorithms.standard_attention` (S and P through main memory, and their memory)
-   or :func:`models.algorithms.flash_attention` (K/V re-read per query block).
+   or :func:`models.algorithms.flash_attention` (K/V re-read per query block); ``flat`` / ``fusemax``
+   (:func:`models.algorithms.attention.spatial_attention`) keep the scores on chip and put the softmax's
+   per-score operations in a ``softmax`` row (FLAT: the engine serving softmax, a 1D array) or in the
+   attention row itself (FuseMax: the matmuls' 2D array).
 4. ``softmax_variant`` / ``softmax_stores``: the passes of :func:`models.algorithms.softmax_table`,
    one row per pass, replacing each explicit softmax row (over its elements, in its datatype) and
    added over each attention row's scores (fp32). With standard tiling the scores live in main
    memory; otherwise they stay in on-chip tiles.
-5. ``launch_mode`` / ``host_dispatch_s``: the host dispatch cost per operator and whether it
+5. ``conv_algorithm`` (:mod:`models.algorithms.conv_algo`): conv rows get the transformed tensor of
+   im2col / im2win written and read, and one image's buffer resident; ``act_sparsity`` /
+   ``sparsity_mode`` (:mod:`models.algorithms.sparsity`): weight-bearing MAC rows that only
+   zero-skipping engines run lose the skipped MACs and bytes (delta mode adds its state); on a
+   dense target nothing changes and :attr:`BuiltPoint.notes` says so.
+6. ``launch_mode`` / ``host_dispatch_s``: the host dispatch cost per operator and whether it
    overlaps with the device (:mod:`models.algorithms.launch`), kept on the table for
    :func:`models.perf.evaluate`.
+7. ``memory_mapping`` / ``weight_capacity_share`` (:mod:`models.algorithms.memory_mapping`):
+   partitioned pins a share of every memory level's capacity to weights + KV cache and the
+   rest to activations, kept on the table for the pricing kernel (greedy: the table as built).
 
 The accuracy-loss proxy (``error_proxy``) is the sum of the relative L2 errors
 (:func:`models.algorithms.quant_error`, seeded, cached) of the weight, activation and (where the
@@ -56,11 +70,22 @@ from models.algorithms import (
     softmax_table,
     standard_attention,
 )
+from models.algorithms.attention import spatial_attention
+from models.algorithms.memory_mapping import apply_memory_mapping
 from models.algorithms.softmax import default_write_allocate
+from models.algorithms.training_precision import apply_training
 from models.hardware import Target
 from models.hardware.dtypes import DTYPE_BITS
 from models.point.knobs import ALGORITHM_KNOBS, SCALING_KNOBS, SERVING_KNOBS, split_settings
-from models.workloads import ARRAY_FIELDS, OperatorTable, WorkloadSpec, concat_tables, workload_spec
+from models.workloads import (
+    ARRAY_FIELDS,
+    OperatorTable,
+    WorkloadSpec,
+    concat_tables,
+    elementwise,
+    table_from_ops,
+    workload_spec,
+)
 from models.workloads.training import training_step
 
 __all__ = ["BuiltPoint", "build_point", "error_proxy_of_formats", "format_of_dtype"]
@@ -89,6 +114,8 @@ class BuiltPoint:
     workload: str
     knobs: Mapping[str, Any] = field(default_factory=dict)
     algorithm: Mapping[str, Any] = field(default_factory=dict)
+    # what a knob did not change and why (e.g. act_sparsity on a dense engine)
+    notes: tuple[str, ...] = ()
 
 
 def format_of_dtype(dtype: str) -> str:
@@ -145,6 +172,11 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
         table = _scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS) else spec.build(**wk)
     except ValueError as exc:
         raise ValueError(f"workload {spec.name!r}: {exc.args[0] if exc.args else exc}") from None
+    try:  # training steps: datatypes and kernels (models.algorithms.training_precision)
+        table = apply_training(table, target=target, precision=ak.get("training_precision"),
+                               kernels=str(ak.get("training_kernels", "auto")))
+    except ValueError as exc:
+        raise ValueError(f"workload {spec.name!r}: {exc.args[0] if exc.args else exc}") from None
     meta = table.meta
     wf = ak.get("weight_format") or format_of_dtype(_first(meta["weight_dtype"].to_list(), "bf16"))
     af = ak.get("act_format") or format_of_dtype(_first(meta["act_dtype"].to_list(), "bf16"))
@@ -159,6 +191,7 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
                          "the strategy's GEMMs)")
     if any(k in ak for k in ("weight_format", "act_format", "kv_format")) or strategy is not None:
         table = _quantize(table, wf, af, kvf, strategy, ak.get("gemm_act_format"), target)
+    table = _shiftadd(spec, table, ak)
     tiling = ak.get("attention_tiling", ALGORITHM_KNOBS["attention_tiling"].default)
     variant = ak.get("softmax_variant")
     if "attention_sram_B" in ak and tiling not in ("flash1", "flash2"):
@@ -171,9 +204,96 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
         table = _softmax_rows(table, variant, wa)
     if tiling != "fused" or variant is not None:
         table = _attention(table, target, tiling, ak.get("attention_sram_B"), variant, wa)
+    notes: list[str] = []
+    if ak.get("conv_algorithm", "direct") != "direct":
+        table = _conv_algorithm(table, str(ak["conv_algorithm"]), built.get("batch", 1))
+    if "act_sparsity" in ak or "sparsity_mode" in ak:
+        table = _sparsity(table, ak, target, notes)
     table = _launch(table, ak, target)
+    table = _memory_mapping(table, ak)
     proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
-    return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak)
+    return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak,
+                      notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- conv algorithm, sparsity
+def _add_resident(table: OperatorTable, extra: Mapping[str, np.ndarray], part: str) -> OperatorTable:
+    """Resident memory ``extra[phase]`` added to the phase's peak and, where known, to its parts."""
+    if not extra:
+        return table
+    peak = {ph: v + extra.get(ph, 0.0) for ph, v in table.peak_memory_B.items()}
+    parts = {ph: ({**d, part: d.get(part, 0.0) + extra[ph]} if ph in extra else d)
+             for ph, d in table.memory_parts_B.items()}
+    return replace(table, peak_memory_B=peak, memory_parts_B=parts)
+
+
+def _conv_algorithm(table: OperatorTable, algorithm: str, batch: Any) -> OperatorTable:
+    """Each conv / dwconv row priced by :func:`models.algorithms.conv_algo.conv_algorithm_cost`: the
+    transformed tensor written and read, and one image's buffer resident while the row runs."""
+    from models.algorithms.conv_algo import conv_algorithm_cost, lowering_factor
+
+    meta = table.meta
+    kinds, act_dt, phases = meta["kind"].to_list(), meta["act_dtype"].to_list(), meta["phase"].to_list()
+    rows = [i for i, k in enumerate(kinds) if k in ("conv", "dwconv")]
+    if not rows:
+        raise ValueError(f"algorithm knob 'conv_algorithm' = {algorithm!r}: workload {table.workload!r} has no "
+                         "conv rows; allowed on CNN, keyword-spotting, SESR, ViT and group-conv workloads")
+    cols = [dict(c) for c in table.columns]
+    resident: dict[str, np.ndarray] = {}
+    for i in rows:
+        c = table.columns[i]
+        b = DTYPE_BITS[act_dt[i]] / 8.0 if act_dt[i] else 2.0
+        inp = c["act_read_B"] / b
+        low = lowering_factor(m=c["m"], k=c["k"], n=c["n"], input_elements=inp, depthwise=kinds[i] == "dwconv")
+        cost = conv_algorithm_cost(algorithm, input_elements=inp, lowering=low, bytes_per_element=b, batch=batch)
+        cols[i]["act_read_B"] = c["act_read_B"] + cost.extra_read_B
+        cols[i]["act_write_B"] = c["act_write_B"] + cost.extra_write_B
+        cols[i]["footprint_B"] = c["footprint_B"] + cost.resident_B
+        resident[phases[i]] = np.maximum(resident.get(phases[i], np.zeros(())), cost.resident_B)
+    return _add_resident(replace(table, columns=tuple(cols)), resident, "activations")
+
+
+def _sparsity(table: OperatorTable, ak: Mapping[str, Any], target: Target, notes: list[str]) -> OperatorTable:
+    """``act_sparsity`` / ``sparsity_mode`` on each weight-bearing MAC row whose kind only zero-skipping
+    engines of ``target`` run (:func:`models.algorithms.sparsity.sparsity_cost`); other rows are left
+    dense and ``notes`` says so. Delta state is resident for the whole stream."""
+    from models.algorithms.sparsity import sparsity_cost
+
+    s = ak.get("act_sparsity", ALGORITHM_KNOBS["act_sparsity"].default)
+    mode = str(ak.get("sparsity_mode", ALGORITHM_KNOBS["sparsity_mode"].default))
+    if mode != "spatial" and "act_sparsity" not in ak:
+        raise ValueError(f"algorithm knob 'sparsity_mode' = {mode!r} needs act_sparsity (the fraction of zero or "
+                         "unchanged activations)")
+    if not np.any(np.asarray(s, dtype=np.float64) > 0):
+        return table  # act_sparsity 0 (the default) is the dense table as built
+    meta = table.meta
+    kinds, wdt, act_dt = meta["kind"].to_list(), meta["weight_dtype"].to_list(), meta["act_dtype"].to_list()
+    phases = meta["phase"].to_list()
+    rows = [i for i, k in enumerate(kinds) if k in ("gemm", "gemv", "conv", "dwconv") and wdt[i]]
+    if not rows:
+        raise ValueError(f"algorithm knob 'act_sparsity': workload {table.workload!r} has no weight-bearing MAC "
+                         "rows; allowed on workloads with GEMM, GEMV or conv rows")
+    cols = [dict(c) for c in table.columns]
+    state: dict[str, np.ndarray] = {}
+    dense: set[str] = set()
+    for i in rows:
+        engines = [e for e in target.engines if kinds[i] in e.runs]
+        if not engines or any(e.zero_skip_efficiency is None for e in engines):
+            dense.add(kinds[i])
+            continue
+        eta = min(float(e.zero_skip_efficiency) for e in engines if e.zero_skip_efficiency is not None)
+        bits = max(float(e.zero_skip_index_bits) for e in engines)
+        c = table.columns[i]
+        b = DTYPE_BITS[act_dt[i]] / 8.0 if act_dt[i] else 2.0
+        cost = sparsity_cost(flop=c["flop"], act_read_B=c["act_read_B"], act_write_B=c["act_write_B"],
+                             bytes_per_element=b, sparsity=s, mode=mode, skip_efficiency=eta, index_bits=bits)
+        cols[i].update(flop=cost.flop, act_read_B=cost.act_read_B, act_write_B=cost.act_write_B,
+                       footprint_B=c["footprint_B"] + cost.state_B)
+        state[phases[i]] = state.get(phases[i], np.zeros(())) + c["count"] * cost.state_B
+    if dense:
+        notes.append(f"act_sparsity: no change to the {', '.join(sorted(dense))} rows: target {target.name!r} runs "
+                     "them on an engine that does not declare zero-skipping (a dense engine computes every MAC)")
+    return _add_resident(replace(table, columns=tuple(cols)), state, "delta_state")
 
 
 # ---------------------------------------------------------------------------------- serving
@@ -189,6 +309,38 @@ def _check_serving(spec: WorkloadSpec, ak: Mapping[str, Any]) -> None:
         if bad is not None:
             raise ValueError(f"algorithm knob {bad!r} needs serving = aggregated or disaggregated (it sets how a "
                              "request stream is served)")
+
+
+# ---------------------------------------------------------------------------------- shift / add
+def _shiftadd(spec: WorkloadSpec, table: OperatorTable, ak: Mapping[str, Any]) -> OperatorTable:
+    """ShiftAddViT's primitives (``vit_mult_primitive``, ``shift_expert_fraction``) on a ViT table."""
+    if "vit_mult_primitive" not in ak and "shift_expert_fraction" not in ak:
+        return table
+    prim = ak.get("vit_mult_primitive", ALGORITHM_KNOBS["vit_mult_primitive"].default)
+    if spec.family != "vit":
+        raise ValueError(f"algorithm knob 'vit_mult_primitive' = {prim!r}: workload {spec.name!r} is not a ViT; "
+                         "allowed: the vit-* workloads")
+    if "shift_expert_fraction" in ak and prim not in ("shift", "shiftadd"):
+        raise ValueError(f"algorithm knob 'shift_expert_fraction' needs vit_mult_primitive = shift or shiftadd, got "
+                         f"{prim!r} (it routes the MLP tokens between the multiplication and shift experts)")
+    frac = ak.get("shift_expert_fraction", ALGORITHM_KNOBS["shift_expert_fraction"].default)
+    from models.algorithms.shiftadd import apply_shiftadd
+
+    return apply_shiftadd(table, str(prim), frac)
+
+
+# ---------------------------------------------------------------------------------- memory mapping
+def _memory_mapping(table: OperatorTable, ak: Mapping[str, Any]) -> OperatorTable:
+    """``memory_mapping`` / ``weight_capacity_share``: greedy leaves the table as it is; partitioned
+    pins the capacity shares of the tensor classes (:func:`models.algorithms.memory_mapping.apply_memory_mapping`)."""
+    mapping = ak.get("memory_mapping", ALGORITHM_KNOBS["memory_mapping"].default)
+    if mapping != "partitioned":
+        if "weight_capacity_share" in ak:
+            raise ValueError("algorithm knob 'weight_capacity_share' needs memory_mapping = partitioned (greedy "
+                             "homes each operator's working set in the whole capacity)")
+        return table
+    return apply_memory_mapping(table, ak.get("weight_capacity_share",
+                                              ALGORITHM_KNOBS["weight_capacity_share"].default))
 
 
 # ---------------------------------------------------------------------------------- launch
@@ -316,6 +468,10 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
         raise ValueError(f"algorithm knob {bad!r}: workload {table.workload!r} has no attention rows"
                          f"{'' if bad == 'attention_tiling' else ' or softmax rows'}; allowed on LLM, ViT, "
                          "attention and softmax workloads")
+    if tiling in ("flat", "fusemax") and variant is not None:
+        raise ValueError(f"algorithm knobs 'attention_tiling' = {tiling!r} and 'softmax_variant' = {variant!r} "
+                         "contradict each other (the spatial-array mapping sets the softmax's operations); "
+                         "allowed: no softmax_variant")
     if variant == "fused_attention" and tiling == "standard":
         raise ValueError("algorithm knobs 'softmax_variant' = 'fused_attention' and 'attention_tiling' = 'standard' "
                          "contradict each other (standard tiling writes the scores to main memory)")
@@ -324,6 +480,7 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
     cols = [dict(c) for c in table.columns]
     extra_resident: dict[str, np.ndarray] = {}
     scores: list[tuple[int, np.ndarray, np.ndarray]] = []  # (row, score elements, footprint of the scores)
+    spatial: list[tuple[int, np.ndarray, str]] = []  # FLAT: (row, softmax ops, datatype)
     sram = None
     for i in att:
         c = table.columns[i]
@@ -354,6 +511,12 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
                 raise ValueError(f"algorithm knob 'attention_sram_B': {exc.args[0]}") from None
             cols[i]["act_read_B"] = fl.dram_B - c["act_write_B"]
             tile = fl.block_rows * fl.block_cols
+        elif not decode and tiling in ("flat", "fusemax"):
+            sp = spatial_attention(bh, 1.0, n, n, k, mapping=tiling, bytes_per_element=b, causal=causal)
+            if tiling == "fusemax":  # the cascade's per-score operations run on the matmuls' array
+                cols[i]["flop"] = flop + sp.nonmatmul_flop
+            else:  # FLAT: a softmax operator on the engine that serves softmax (the 1D array)
+                spatial.append((i, sp.nonmatmul_flop, act_dt[i] or "fp16"))
         on_chip_fp = 2.0 * n_scores * 4.0 if (tiling == "standard" and not decode) else tile * 4.0
         scores.append((i, n_scores, on_chip_fp))
     if extra_resident:
@@ -363,6 +526,8 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
                       if ph in extra_resident else d) for ph, d in table.memory_parts_B.items()}
         table = replace(table, peak_memory_B=peak, memory_parts_B=parts)
     out = replace(table, columns=tuple(cols))
+    if spatial:
+        out = _flat_softmax_rows(out, spatial)
     if variant is None:
         return out
     wa = write_allocate
@@ -375,6 +540,25 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
         parts_tables.append(replace(sm, peak_memory_B={}, memory_parts_B={}, n_items=out.n_items,
                                     item_name=out.item_name, knobs=out.knobs))
     return concat_tables([out, *parts_tables], workload=table.workload)
+
+
+def _flat_softmax_rows(table: OperatorTable, rows: list[tuple[int, np.ndarray, str]]) -> OperatorTable:
+    """FLAT's softmax (:func:`models.algorithms.attention.spatial_attention`) as one ``softmax`` row per
+    attention row: its operations, no main-memory bytes (the score row stays on chip)."""
+    meta = table.meta
+    names, phases = meta["name"].to_list(), meta["phase"].to_list()
+    ops = []
+    for i, op_count, dt in rows:
+        c = table.columns[i]
+        e = elementwise(f"{names[i]}.softmax[flat]", op_count / 2.0, dtype=dt, kind="softmax", count=c["count"],
+                        phase=phases[i])
+        zero = np.zeros(())
+        vals = {**e.values, "flop": op_count, "act_read_B": zero, "act_write_B": zero, "footprint_B": zero}
+        ops.append(type(e)(meta=e.meta, values=vals))
+    sm = table_from_ops(ops, workload=table.workload)
+    sm = replace(sm, peak_memory_B={}, memory_parts_B={}, n_items=table.n_items, item_name=table.item_name,
+                 knobs=table.knobs)
+    return concat_tables([table, sm], workload=table.workload)
 
 
 def _softmax_rows(table: OperatorTable, variant: str, write_allocate: bool) -> OperatorTable:

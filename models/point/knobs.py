@@ -21,6 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from models.algorithms import LAUNCH_MODES, SCALING_STRATEGIES, SOFTMAX_VARIANTS, STRATEGIES
+from models.algorithms.conv_algo import CONV_ALGORITHMS
+from models.algorithms.memory_mapping import MEMORY_MAPPINGS
+from models.algorithms.shiftadd import VIT_PRIMITIVES
+from models.algorithms.sparsity import SPARSITY_MODES
+from models.algorithms.training_precision import TRAINING_KERNELS, TRAINING_PRECISIONS
 from models.hardware import Target, field_spec
 from models.params import Param, did_you_mean
 from models.workloads import WorkloadSpec, workload_spec
@@ -44,7 +49,7 @@ __all__ = [
 SCOPES = ("target", "workload", "algorithm", "engine")
 SERVING_MODES = ("off", "aggregated", "disaggregated")
 LENGTH_DISTRIBUTIONS = ("fixed", "uniform", "lognormal")  # models.serving.lengths
-ATTENTION_TILINGS = ("fused", "standard", "flash1", "flash2")
+ATTENTION_TILINGS = ("fused", "standard", "flash1", "flash2", "flat", "fusemax")
 # A curated set of registry names of models.algorithms.quant (each divides the error proxy's
 # 16384-element tensor and the usual GEMM reductions).
 FORMAT_CHOICES = (
@@ -100,7 +105,8 @@ ALGORITHM_KNOBS: dict[str, Param] = {
         _alg(name="attention_tiling", kind="categorical", choices=ATTENTION_TILINGS, default="fused",
              applies_to="self-attention rows (prefill / forward)",
              help="fused: as built (compulsory traffic); standard: S and P through main memory; "
-                  "flash1 / flash2: FlashAttention-1/2 tiling for attention_sram_B"),
+                  "flash1 / flash2: FlashAttention-1/2 tiling for attention_sram_B; flat / fusemax: a spatial "
+                  "array's mapping (scores on chip; softmax on a separate 1D array, or fused onto the 2D array)"),
         _alg(name="attention_sram_B", kind="float", low=4096.0, high=64.0 * 2**20, unit="B", dimension="bytes",
              log=True, applies_to="attention_tiling = flash1 / flash2",
              help="on-chip memory per unit for FlashAttention tiles; default: the preset's innermost memory "
@@ -162,8 +168,55 @@ ALGORITHM_KNOBS: dict[str, Param] = {
         _alg(name="scaling_alpha", kind="float", low=1.0 / 3.0, high=1.0, default=0.8,
              applies_to="regnetx-* workloads with scaling_strategy = fast",
              help="fast compound scaling alpha (1/3: dwr, 1: w)"),
+        # activation sparsity (models.algorithms.sparsity) and convolution algorithms (models.algorithms.conv_algo)
+        _alg(name="act_sparsity", kind="float", low=0.0, high=0.99, default=0.0,
+             applies_to="weight-bearing GEMM/GEMV/conv rows, on engines that declare zero-skipping (none elsewhere)",
+             help="fraction of each MAC row's input activations that are zero (spatial) or unchanged since the "
+                  "previous frame (delta); skipped MACs and bytes only on zero-skipping engines"),
+        _alg(name="sparsity_mode", kind="categorical", choices=SPARSITY_MODES, default="spatial",
+             applies_to="act_sparsity",
+             help="spatial: zero activations; delta: Delta Activation Layer temporal sparsity (keeps the previous "
+                  "input and output of each layer: state memory and reads)"),
+        _alg(name="conv_algorithm", kind="categorical", choices=CONV_ALGORITHMS, default="direct",
+             applies_to="conv / depthwise conv rows",
+             help="direct: as built (no transformed tensor, compulsory traffic); im2col: lowered matrix "
+                  "K_h K_w C_in H_out W_out per image written and read; im2win: window tensor C_in H_out K_h W_in"),
+        # ShiftAddViT multiplication primitives (models.algorithms.shiftadd): ViT workloads only
+        _alg(name="vit_mult_primitive", kind="categorical", choices=VIT_PRIMITIVES, default="mult",
+             applies_to="ViT workloads (models.algorithms.apply_shiftadd)",
+             help="mult: as built; shift: linear layers as shift layers (power-of-two weights: a shift and an add "
+                  "per MAC); add_attention: binary Q/K linear attention by additions (2 N d^2 adds per head); "
+                  "shiftadd: both (ShiftAddViT)"),
+        _alg(name="shift_expert_fraction", kind="float", low=0.0, high=1.0, default=1.0,
+             applies_to="vit_mult_primitive = shift / shiftadd",
+             help="share of the MLP tokens the latency-aware router sends to the shift expert (the rest to the "
+                  "multiplication expert); 0: the MLP as built, 1: all shift"),
+        # training steps (models.algorithms.training_precision): vision workloads with training = true
+        _alg(name="training_precision", kind="categorical", choices=tuple(TRAINING_PRECISIONS),
+             applies_to="training steps (vision workloads with training = true)",
+             help="datatypes of the forward and backward passes: fp32 / fp16 / bf16 throughout, or int16_dfp "
+                  "(INT16 GEMMs into INT32 with shared-exponent dynamic fixed point, FP32 elsewhere, plus the "
+                  "quantize / dequantize passes); default: the workload's dtype"),
+        _alg(name="training_kernels", kind="categorical", choices=TRAINING_KERNELS, default="auto",
+             applies_to="training steps (vision workloads with training = true)",
+             help="gemm: each pass one GEMM at the engine's efficiency; pulp_trainlib: PULP-TrainLib's im2row / "
+                  "transpositions and MatMuls split over the cluster's worker cores (MCU clusters); auto: "
+                  "pulp_trainlib on a multi-core MCU cluster (gap9), gemm elsewhere"),
+        # memory mapping (models.algorithms.memory_mapping): placement of tensor classes across memory levels
+        _alg(name="memory_mapping", kind="categorical", choices=MEMORY_MAPPINGS, default="greedy",
+             applies_to="every workload (models.algorithms.memory_mapping)",
+             help="greedy: each operator's working set competes for every level's whole capacity (as always); "
+                  "partitioned: weights + KV cache get weight_capacity_share of each level, activations the rest"),
+        _alg(name="weight_capacity_share", kind="float", low=0.0, high=1.0, default=0.5,
+             applies_to="memory_mapping = partitioned",
+             help="fraction of each memory level's capacity pinned to weights and KV cache (the rest to "
+                  "activations); a searchable placement"),
     )
 }
+MEMORY_MAPPING_KNOBS = ("memory_mapping", "weight_capacity_share")
+TRAINING_KNOBS = ("training_precision", "training_kernels")
+SHIFTADD_KNOBS = ("vit_mult_primitive", "shift_expert_fraction")
+SPARSITY_KNOBS = ("act_sparsity", "sparsity_mode")
 SCALING_KNOBS = ("scaling_strategy", "scaling_factor", "scaling_alpha")
 SERVING_KNOBS = ("serving", "length_dist", "prompt_p99", "output_p99", "chunk_tokens", "ttft_sla_s", "tpot_sla_s",
                  "serving_devices", "prefill_fraction")
@@ -272,6 +325,14 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
         if name in SCALING_KNOBS and not spec.name.startswith("regnetx-"):
             continue
         if name in SERVING_KNOBS and spec.family != "llm":
+            continue
+        if name in SHIFTADD_KNOBS and spec.family != "vit":
+            continue
+        if name == "conv_algorithm" and not kinds & {"conv", "dwconv"}:
+            continue
+        if name in SPARSITY_KNOBS and not kinds & {"gemm", "gemv", "conv", "dwconv"}:
+            continue
+        if name in TRAINING_KNOBS and "training" not in {k.name for k in spec.knobs}:
             continue
         out.append(p)
     return out

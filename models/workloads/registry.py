@@ -176,6 +176,43 @@ def _resnext(*, training: bool = False, cardinality: Any = 32, group_size: Any =
     return _maybe_train(resnext50_32x4d(cardinality=int(np.max(cardinality)), group_width=gw, **knobs), training)
 
 
+# EfficientTDNN supernet choices (mechanicalsea/sugar, tdnn8m2g and its MinimizeError search space):
+# depth {2, 3, 4}; widths 128:512 step 8 (coarse: 128, 176, 256, 384, 512); kernels {1, 3, 5};
+# cat_channels 384:1536 step 8 (coarse: 384, 536, 768, 1152, 1536). width_i / kernel_i past depth are unused.
+_EFFICIENT_TDNN_KNOBS = (
+    BATCH,
+    _knob(name="frames", kind="int", default=301, low=16, high=100000, unit="frames",
+          description="input frames (10 ms hop; 301 = the paper's 3 s)"),
+    _knob(name="depth", kind="int", default=4, low=2, high=4, unit="count", structural=True,
+          description="SE-Res2Net blocks of the subnet (supernet: 2, 3, 4)"),
+    _knob(name="width0", kind="int", default=512, low=128, high=512, unit="channels",
+          description="channels of layer1 and of every block's input/output (supernet: 128 to 512, a multiple "
+                      "of 4)"),
+    *(_knob(name=f"width{i}", kind="int", default=512, low=128, high=512, unit="channels",
+            description=f"inner channels of block {i} (supernet: 128 to 512, a multiple of 8; unused past depth)")
+      for i in range(1, 5)),
+    _knob(name="kernel0", kind="int", default=5, low=1, high=5, unit="frames",
+          description="kernel of layer1 (supernet: 1, 3, 5)"),
+    *(_knob(name=f"kernel{i}", kind="int", default=5, low=1, high=5, unit="frames",
+            description=f"Res2Net kernel of block {i} (supernet: 1, 3, 5; unused past depth)") for i in range(1, 5)),
+    _knob(name="cat_channels", kind="int", default=1536, low=384, high=1536, unit="channels",
+          description="output channels of the catconv over the blocks (supernet: 384 to 1536)"),
+    _dtype_knob("dtype", "fp16", "datatype"),
+    FOLD_BN,
+)
+
+
+def _efficient_tdnn(*, batch: Any, frames: Any, depth: Any, cat_channels: Any, dtype: str, fold_bn: Any,
+                    **per_block: Any) -> OperatorTable:
+    from models.workloads.tdnn import efficient_tdnn
+
+    d = int(np.max(depth))
+    widths = tuple(per_block[f"width{i}"] for i in range(5))
+    kernels = tuple(per_block[f"kernel{i}"] for i in range(5))
+    return efficient_tdnn(batch, frames, depth=d, widths=widths, kernels=kernels, cat_channels=cat_channels,
+                          dtype=dtype, fold_bn=bool(np.all(fold_bn)))
+
+
 @cache
 def _specs() -> dict[str, WorkloadSpec]:
     from models.workloads.llm import available_llms, load_llm_config
@@ -220,6 +257,16 @@ def _specs() -> dict[str, WorkloadSpec]:
     for rn in ("regnetx-200mf", "regnetx-400mf", "regnetx-800mf", "regnetx-1.6gf"):
         add(rn, "cnn", f"{rn.upper()} (Radosavovic et al. 2020)", "image", _vision_knobs(224, width=False),
             _vision("models.workloads.anynet.regnetx", name=rn))
+    for mf in ("370m", "1.3b", "2.7b", "13b"):
+        add(f"matmulfree-{mf}", "matmulfree",
+            f"MatMul-free LM {mf.upper()} (Zhu et al. 2024): ternary BitLinear layers, MLGRU token mixer, GLU "
+            "channel mixer" + ("; layout assumed (LLaMA-13B)" if mf == "13b" else ""), "token",
+            (BATCH, _knob(name="seq_len", kind="int", default=2048, low=1, high=1 << 20, unit="tokens", log=True,
+                          description="tokens per sequence of the forward pass"),
+             _dtype_knob("weight_dtype", "int2", "storage of the ternary weights (int2: 2-bit packed, int8 MACs; "
+                                                 "bf16/fp32: the unoptimized model)"),
+             _dtype_knob("act_dtype", "bf16", "activation datatype")),
+            _vision("models.workloads.matmulfree.matmulfree_lm", config=mf, workload=f"matmulfree-{mf}"))
     add("vit-b16", "vit", "ViT-B/16 (Dosovitskiy et al. 2021)", "image", _vision_knobs(224, width=False, bn=False),
         _vision("models.workloads.vit.vit_b16"))
     add("resnet8", "kws", "ResNet8, MLPerf Tiny image classification (CIFAR-10)", "image",
@@ -235,6 +282,8 @@ def _specs() -> dict[str, WorkloadSpec]:
                      description="input frames (10 ms each)"),
          _dtype_knob("dtype", "fp16", "datatype"), FOLD_BN),
         _vision("models.workloads.tdnn.tdnn_xvector"))
+    add("efficienttdnn", "speech", "EfficientTDNN supernet subnet (Wang et al. 2022; depth, width, kernel per block; "
+        "defaults: the largest subnet)", "utterance", _EFFICIENT_TDNN_KNOBS, _efficient_tdnn)
     for v in ("M3", "M5", "M7", "M11", "XL"):
         for scale in (2, 4):
             add(f"sesr-{v.lower()}-x{scale}", "sr", f"SESR-{v} x{scale} super-resolution (Bhardwaj et al. 2022)",
@@ -246,6 +295,15 @@ def _specs() -> dict[str, WorkloadSpec]:
                       description="low-resolution input width"),
                  _dtype_knob("dtype", "fp16", "datatype")),
                 _vision("models.workloads.sesr.sesr", variant=v, scale=scale))
+    for scale in (2, 4):  # the prior SR model SESR is compared with (models.workloads.sesr.fsrcnn)
+        add(f"fsrcnn-x{scale}", "sr", f"FSRCNN(56, 12, 4) x{scale} super-resolution (Dong et al. 2016)", "image",
+            (BATCH,
+             _knob(name="lr_height", kind="int", default=1080, low=8, high=8640, unit="px",
+                   description="low-resolution input height"),
+             _knob(name="lr_width", kind="int", default=1920, low=8, high=15360, unit="px",
+                   description="low-resolution input width"),
+             _dtype_knob("dtype", "fp16", "datatype")),
+            _vision("models.workloads.sesr.fsrcnn", scale=scale))
 
     def size(name: str, default: int, desc: str, high: int = 1 << 24, low: int = 1) -> Param:
         return _knob(name=name, kind="int", default=default, low=low, high=high, unit="count", log=True,
@@ -275,8 +333,34 @@ def _specs() -> dict[str, WorkloadSpec]:
          _knob(name="group_size", kind="int", default=1, low=1, high=1 << 16, unit="count", log=True, structural=True,
                description="channels per group (1: depthwise)"),
          size("kernel", 3, "kernel side", 15), size("stride", 1, "stride", 8),
-         _dtype_knob("dtype", "fp16", "datatype")),
+         _dtype_knob("dtype", "fp16", "datatype"),
+         _knob(name="training", kind="bool", default=False,
+               description="a training step of the layer (forward, weight gradient, SGD update; a lone first layer "
+                           "has no input gradient)")),
         _vision("models.workloads.micro.group_conv_workload"))
+    # AnimateDiff (SD1.5 UNet + motion modules) with the Streamlined Inference knobs (Zhan et al. 2024)
+    add("animatediff-sd15", "diffusion", "AnimateDiff video diffusion on the SD1.5 UNet, denoising loop "
+        "(models.workloads.video_diffusion); feature slicing, operator grouping, step rehash", "video",
+        (_knob(name="batch", kind="int", default=1, low=1, high=64, unit="count", description="videos per run"),
+         _knob(name="frames", kind="int", default=16, low=1, high=1024, unit="frames", description="frames per video"),
+         _knob(name="height", kind="int", default=512, low=64, high=4096, unit="px",
+               description="output height (a multiple of 64)"),
+         _knob(name="width", kind="int", default=512, low=64, high=4096, unit="px",
+               description="output width (a multiple of 64)"),
+         _knob(name="steps", kind="int", default=25, low=1, high=1000, unit="count", description="denoising steps"),
+         _knob(name="cfg", kind="bool", default=True,
+               description="classifier-free guidance (conditional and unconditional batch together: x2)"),
+         _dtype_knob("dtype", "fp16", "datatype of weights and activations"),
+         _knob(name="feature_slices", kind="int", default=1, low=1, high=1024, unit="count", log=True,
+               description="Feature Slicer: slices of the frame batch processed at a time (<= frames); same "
+                           "FLOPs, weights re-read per slice"),
+         _knob(name="operator_grouping", kind="bool", default=False,
+               description="Operator Grouping: each block runs slice by slice, only its input and output are "
+                           "full tensors (peak memory)"),
+         _knob(name="step_rehash", kind="float", default=0.0, low=0.0, high=1.0, unit="1",
+               description="Step Rehash: fraction of the steps (< 1) that reuse the deep features (deep blocks "
+                           "skipped)")),
+        _vision("models.workloads.video_diffusion.animatediff"))
     return specs
 
 

@@ -13,18 +13,19 @@ short residual add.
 Assumptions (not MAC-relevant): each conv has a bias; a PReLU (f parameters) follows the
 first conv and every 3x3 block; a long residual adds the first conv's output to the last
 3x3 block's output, and the input image is added (broadcast) to the scale^2 output channels
-before depth-to-space. Depth-to-space is a pure data move (one read, one write, 0 FLOP).
+before depth-to-space. Depth-to-space is a pure data move (one read, one write, 0 FLOP); the
+output is clipped to [0, 1] (2 FLOP per output pixel).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from models.workloads.cnn import NetBuilder, check_positive
+from models.workloads.cnn import NetBuilder, check_positive, patch
 from models.workloads.ops import elementwise
 from models.workloads.table import OperatorTable
 
-__all__ = ["SESR_VARIANTS", "sesr", "sesr_mac_per_lr_pixel"]
+__all__ = ["SESR_VARIANTS", "fsrcnn", "fsrcnn_mac_per_lr_pixel", "sesr", "sesr_mac_per_lr_pixel"]
 
 ArrayLike = float | int | np.ndarray
 
@@ -136,7 +137,79 @@ def sesr(
     nb.add(elementwise("body.long_add", px * f, dtype=dtype, n_inputs=2), image_B)
     block("last", f, c_out, 5, held=image_B)
     nb.add(elementwise("last.input_add", px * c_out, dtype=dtype, n_inputs=2))
+    # x4: two depth-to-space (block 2) in a row, as the repository does; each moves all px x 16
+    # elements (H x W x 16 -> 2H x 2W x 4 -> 4H x 4W x 1)
     for i in range(1 if scale == 2 else 2):
         nb.add(elementwise(f"depth_to_space{i + 1}", px * c_out, dtype=dtype, flop_per_element=0.0))
+    # the repository's final tf.clip_by_value(features, 0, 1) over the high-resolution image
+    nb.add(elementwise("output.clip", px * c_out, dtype=dtype, flop_per_element=2.0))
     name = f"sesr-{variant.lower()}-x{scale}" + ("-expanded" if expanded else "")
     return nb.table(name, knobs={"batch": batch, "lr_height": h, "lr_width": w})
+
+
+# ---------------------------------------------------------------------------- FSRCNN (prior SR baseline)
+def fsrcnn_mac_per_lr_pixel(scale: int = 2, d: int = 56, s: int = 12, m: int = 4) -> float:
+    """MACs per low-resolution pixel of FSRCNN(d, s, m), the deconvolution counted at the output
+    (high-resolution) pixels: ``25 d + d s + 9 m s^2 + s d + 81 d scale^2``.
+
+    This is the count of the SR MAC tables (FSRCNN x2 to 720p: 26,072 x 640 x 360 = 6.0 G MACs),
+    the one SESR's "2x to 330x fewer MACs" compares with (SESR-M5 x2: 3.11 G, 1.93x fewer).
+    """
+    if scale not in (2, 3, 4):
+        raise ValueError(f"scale must be 2, 3 or 4, got {scale!r}")
+    return float(25 * d + d * s + 9 * m * s * s + s * d + 81 * d * scale**2)
+
+
+def fsrcnn(
+    scale: int = 2,
+    batch: ArrayLike = 1,
+    lr_height: ArrayLike = 1080,
+    lr_width: ArrayLike = 1920,
+    *,
+    d: int = 56,
+    s: int = 12,
+    m: int = 4,
+    dtype: str = "fp16",
+) -> OperatorTable:
+    """FSRCNN (Dong, Loy, Tang, "Accelerating the Super-Resolution Convolutional Neural Network",
+    ECCV 2016, arXiv 1608.00367): 5x5 conv 1 -> d, 1x1 shrink d -> s, ``m`` 3x3 convs s -> s,
+    1x1 expand s -> d (each followed by a PReLU), and a 9x9 deconvolution d -> 1 with stride
+    ``scale`` to the high-resolution image; the published FSRCNN(56, 12, 4) by default.
+
+    The deconvolution is priced as most NPU compilers lower a transposed convolution without a
+    native unit: a 9x9 convolution over the zero-inserted ``d``-channel map at the output
+    resolution (its MACs are the tables' count, :func:`fsrcnn_mac_per_lr_pixel`; its input read is
+    that upsampled map). Each conv has a bias; the PReLUs are their own rows (d or s parameters).
+
+    Returns
+    -------
+    OperatorTable
+        Phase "forward", ``n_items = batch`` images (item "image").
+    """
+    fsrcnn_mac_per_lr_pixel(scale, d, s, m)  # checks scale
+    for name, v in (("d", d), ("s", s), ("m", m)):
+        if int(v) != v or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    batch = check_positive("batch", batch, integer=True)
+    h = check_positive("lr_height", lr_height, integer=True)
+    w = check_positive("lr_width", lr_width, integer=True)
+    nb = NetBuilder(batch, dtype)
+    px = batch * h * w
+
+    def conv(name: str, hh: ArrayLike, ww: ArrayLike, ci: int, co: int, k: int, count: int = 1) -> None:
+        nb.conv(name, hh, ww, ci, co, k, bias=True, bn=False, act=None, count=count)
+
+    conv("extract.conv5x5", h, w, 1, d, 5)
+    nb.act("extract.prelu", px * d, n_params=d)
+    conv("shrink.conv1x1", h, w, d, s, 1)
+    nb.act("shrink.prelu", px * s, n_params=s)
+    conv("map.conv3x3", h, w, s, s, 3, count=m)
+    nb.act("map.prelu", px * s, n_params=s, count=m)
+    conv("expand.conv1x1", h, w, s, d, 1)
+    nb.act("expand.prelu", px * d, n_params=d)
+    # the zero-inserted d-channel map at the output resolution, then a 9x9 conv d -> 1
+    hr_px = px * scale * scale
+    zi = elementwise("deconv.zero_insert", hr_px * d, dtype=dtype, flop_per_element=0.0)
+    nb.add(patch(zi, act_read_B=px * d * nb.b, footprint_B=(px + hr_px) * d * nb.b))
+    conv("deconv.conv9x9", h * scale, w * scale, d, 1, 9)
+    return nb.table(f"fsrcnn-x{scale}", knobs={"batch": batch, "lr_height": h, "lr_width": w})

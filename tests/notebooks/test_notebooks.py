@@ -24,6 +24,9 @@ EXPECTED = [
     "05-cnn-scaling-group-size-super-resolution",
     "06-search-and-pareto-export",
     "07-edge-and-microcontrollers",
+    "08-sparsity-and-convolution-algorithms",
+    "09-training-on-mcus",
+    "10-multiplier-free-arithmetic",
 ]
 CELL_TIMEOUT_S = 120
 
