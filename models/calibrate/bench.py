@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["best_time", "exp_rate", "gemm", "gemv", "overhead", "stream"]
+__all__ = ["best_time", "exp_rate", "gemm", "gemm_m_curve", "gemv", "kind_rates", "overhead", "stream"]
 
 STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
 # arrays read + written per element by each kernel as numpy runs it (triad is two passes:
@@ -168,7 +168,7 @@ def gemm(sizes: list[int], dtypes: list[str], *, min_s: float = 0.05, repeats: i
          seed: int = 0) -> list[dict[str, Any]]:
     """Square GEMM ``C = A B`` (``n x n``) per datatype and size: ``2 n^3`` operations.
 
-    fp32/fp64 through numpy's BLAS; bf16/fp16 through ``torch.matmul``; int8 through
+    fp32/fp64 through numpy's BLAS; bf16/fp16 through ``torch.nn.functional.linear``; int8 through
     ``torch._int_mm`` (int32 accumulate). A datatype the host cannot run is left out.
     """
     rng = np.random.default_rng(seed)
@@ -195,9 +195,13 @@ def _gemm_call(d: str, n: int, rng: np.random.Generator, m: int | None = None) -
     g = torch.Generator().manual_seed(int(rng.integers(1 << 31)))
     if d in ("bf16", "fp16"):
         tdt = torch.bfloat16 if d == "bf16" else torch.float16
+        import torch.nn.functional as F
+
+        # F.linear (x W^T, W stored out x in) is the call inference runtimes make; on a CPU
+        # without a native instruction PyTorch's plain matmul of the same datatype is far slower
         ta = torch.randn((m, n), generator=g).to(tdt)
         tb = torch.randn((n, n), generator=g).to(tdt)
-        return lambda: torch.matmul(ta, tb)
+        return lambda: F.linear(ta, tb)
     if d == "int8":
         ia = torch.randint(-128, 127, (max(m, 32), n), dtype=torch.int8, generator=g)
         ib = torch.randint(-128, 127, (n, n), dtype=torch.int8, generator=g)
@@ -257,4 +261,63 @@ def overhead(*, with_torch: bool, min_s: float = 0.05, repeats: int = 5) -> dict
         x, y = torch.ones(16), torch.ones(16)
         z = torch.empty(16)
         out["torch_s"] = best_time(lambda: torch.add(x, y, out=z), min_s=min_s, repeats=repeats)
+    return out
+
+
+def gemm_m_curve(ms: list[int], k: int = 512, n: int = 512, *, dtype: str = "fp32", min_s: float = 0.03,
+                 repeats: int = 3, seed: int = 2) -> list[dict[str, Any]]:
+    """Skinny GEMMs ``(m x k) @ (k x n)`` in PyTorch ``dtype`` (fp32, bf16 or fp16) through
+    ``torch.nn.functional.linear`` (the call an inference runtime makes) at output rows ``m``, the
+    weights in cache (``k x n`` elements, 1 MiB in fp32): the tile-fill
+    curve ``rate(m)`` of small batches, measured rather than assumed."""
+    torch = _torch()
+    import torch.nn.functional as F
+
+    tdt = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
+    if tdt is None:
+        raise ValueError(f"gemm_m_curve: datatype {dtype!r}; allowed: fp32, bf16, fp16")
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn((n, k), generator=g).to(tdt)
+    rows = []
+    with torch.inference_mode():
+        for m in ms:
+            x = torch.randn((m, k), generator=g).to(tdt)
+            def call(x: Any = x) -> Any:
+                return F.linear(x, w)
+
+            t = best_time(call, min_s=min_s, repeats=repeats)
+            rows.append({"dtype": dtype, "m": m, "k": k, "n": n, "time_s": t, "op_per_s": 2.0 * m * k * n / t,
+                         "library": "torch"})
+    return rows
+
+
+def kind_rates(*, min_s: float = 0.05, repeats: int = 3, seed: int = 3) -> dict[str, dict[str, Any]]:
+    """One PyTorch fp32 operator of each kind the GEMM benchmark does not cover, at a generic size:
+    a 3x3 convolution (128 -> 128 channels, 28 x 28), a depthwise 3x3 convolution (256 channels,
+    28 x 28) and fused attention (``scaled_dot_product_attention``, 4 heads x 256 tokens x 64).
+    Each row: the operations the project's tables count for it, the best time, their rate."""
+    torch = _torch()
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    c, hw, cd, h, L, d = 128, 28, 256, 4, 256, 64
+    x = torch.randn((1, c, hw, hw), generator=g)
+    w = torch.randn((c, c, 3, 3), generator=g)
+    xd = torch.randn((1, cd, hw, hw), generator=g)
+    wd = torch.randn((cd, 1, 3, 3), generator=g)
+    q, kk, v = (torch.randn((1, h, L, d), generator=g) for _ in range(3))
+    calls = {
+        "conv": (lambda: F.conv2d(x, w, padding=1), 2.0 * c * c * 9 * hw * hw,
+                 f"conv2d 3x3, {c} -> {c} channels, {hw} x {hw}"),
+        "dwconv": (lambda: F.conv2d(xd, wd, padding=1, groups=cd), 2.0 * cd * 9 * hw * hw,
+                   f"depthwise conv2d 3x3, {cd} channels, {hw} x {hw}"),
+        "attention": (lambda: F.scaled_dot_product_attention(q, kk, v), 4.0 * h * L * L * d,
+                      f"scaled_dot_product_attention, {h} heads x {L} tokens x {d}"),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    with torch.inference_mode():
+        for kind, (fn, ops, what) in calls.items():
+            t = best_time(fn, min_s=min_s, repeats=repeats)
+            out[kind] = {"what": what, "dtype": "fp32", "op": ops, "time_s": t, "op_per_s": ops / t,
+                         "library": "torch"}
     return out

@@ -17,7 +17,13 @@ How each measurement maps to a field (docs/calibration.md):
 - STREAM slope per level -> ``per_unit_bandwidth`` (1 thread), ``sustained_bandwidth`` (the
   most any thread count drew) and ``bandwidth``;
 - exp throughput -> ``efficiency_by_kind.softmax`` in the FLOP the softmax model charges per exp;
-- the fixed time of a tiny PyTorch call -> ``op_overhead``.
+- the fixed time of a tiny PyTorch call -> ``op_overhead``;
+- skinny fp32 GEMMs ``m x 512 x 512`` (torch ``linear``) -> ``efficiency_half_m.gemm``
+  (:func:`half_m_from_curve`);
+- one conv, depthwise conv and fused attention (torch fp32) -> ``efficiency_by_kind.conv``,
+  ``.dwconv``, ``.attention`` (:func:`kind_efficiencies`);
+- a low-precision datatype with no native instruction -> its ``ops_per_cycle`` from the rate at
+  the largest size measured (its rate falls with size; no curve).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import datetime as _dt
 import json
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,8 @@ __all__ = [
     "calibrate",
     "default_out_path",
     "fit_size_curve",
+    "half_m_from_curve",
+    "kind_efficiencies",
     "measure",
     "measurements_path",
     "require_torch",
@@ -79,7 +87,7 @@ def default_out_path(name: str = "host") -> Path:
     return user_targets_dir() / f"{name}.toml"
 
 
-def fit_size_curve(sizes: list[float], rates: list[float]) -> tuple[float, float | None]:
+def fit_size_curve(sizes: Sequence[float], rates: Sequence[float]) -> tuple[float, float | None]:
     """``(R, h)`` of ``rate(n) = R x n / (n + h)``, least squares of the relative error.
 
     Each size's relative error is weighted by ``n^2`` (large operators are most of the time of a
@@ -117,6 +125,51 @@ def fit_size_curve(sizes: list[float], rates: list[float]) -> tuple[float, float
     return float(R[i]), float(hs[i])
 
 
+def _net_rate(row: Mapping[str, Any], flop: float, overhead_s: float) -> float:
+    """``flop / (time - fixed call cost)`` (the cost is priced by ``op_overhead``; at most half the time)."""
+    t = float(row["time_s"])
+    return flop / max(t - overhead_s, 0.5 * t)
+
+
+def half_m_from_curve(rows: list[Mapping[str, Any]], rate_fp32: float, half_k: float | None,
+                      overhead_s: float) -> float | None:
+    """``efficiency_half_m.gemm`` from the skinny-GEMM benchmark, or None (no rows, or no size below
+    the curve's rate).
+
+    The model prices an ``m x k x n`` GEMM at ``R_k x m / (m + h)`` with ``R_k = R x k / (k + half_k)``
+    (the fp32 asymptote on its own size curve); each measured ``rate(m)`` gives
+    ``h = m x (R_k / rate(m) - 1)``, and ``h`` is their median (positive values only: a size at or
+    above ``R_k`` says nothing about the fill). None too when ``h`` exceeds 4 x the largest ``m``
+    measured (the curve was not seen: a disturbed run).
+    """
+    hs = []
+    for r in rows:
+        k, m = float(r["k"]), float(r["m"])
+        rk = rate_fp32 * (k / (k + half_k) if half_k else 1.0)
+        got = _net_rate(r, 2.0 * m * k * float(r["n"]), overhead_s)
+        h = m * (rk / got - 1.0)
+        if h > 0:
+            hs.append(h)
+    if not hs:
+        return None
+    h = float(statistics.median(hs))
+    # a half point far beyond every size measured is no curve seen (every size was disturbed,
+    # or the rate never rose): no tile-fill field rather than an extrapolation
+    return h if h <= 4.0 * max(float(r["m"]) for r in rows) else None
+
+
+def kind_efficiencies(rows: Mapping[str, Mapping[str, Any]], rate_fp32: float,
+                      overhead_s: float) -> dict[str, float]:
+    """``efficiency_by_kind`` of the operator kinds of :func:`models.calibrate.bench.kind_rates`: each
+    measured rate (the fixed call cost removed) over the fp32 GEMM asymptote, at most 1."""
+    out = {}
+    for kind, r in rows.items():
+        if kind not in ("conv", "dwconv", "attention"):
+            raise CalibrationError(f"kind benchmark {kind!r}: allowed: conv, dwconv, attention")
+        out[kind] = min(1.0, _net_rate(r, float(r["op"]), overhead_s) / rate_fp32)
+    return out
+
+
 # datatypes PyTorch runs natively where the CPU has these ISA flags (x86 names, then Arm's)
 _TORCH_DTYPE_FLAGS = {
     "bf16": ("avx512_bf16", "amx_bf16", "bf16"),
@@ -130,6 +183,13 @@ def torch_dtypes(host: HostInfo) -> list[str]:
     return [d for d, flags in _TORCH_DTYPE_FLAGS.items() if any(f in host.flags for f in flags)]
 
 
+# every low-precision datatype PyTorch runs on a CPU (natively where torch_dtypes says so)
+TORCH_DTYPES = ("bf16", "fp16", "int8")
+# square GEMM sizes of a datatype with no native instruction (converted in software: slow), by quick
+EMULATED_GEMM_SIZES = {True: [64, 128, 256], False: [64, 128, 256, 384]}
+# output rows of the tile-fill benchmark, and its k = n (fp32 weights of 1 MiB: in cache)
+M_CURVE = [1, 2, 4, 8, 16, 32, 64, 128]
+M_CURVE_KN = 512
 # square GEMM and GEMV sizes, by quick
 GEMM_SIZES = {True: [64, 128, 256, 512, 1024], False: [64, 128, 256, 512, 1024, 1536, 2048]}
 GEMV_SIZES = {True: [256, 1024, 4096], False: [256, 512, 1024, 2048, 4096, 8192]}
@@ -195,13 +255,36 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
     dtypes = ["fp32", "fp64", *torch_dtypes(host)]
     say(f"gemm: {', '.join(dtypes)} at n = {sizes}")
     out["gemm"] = bench.gemm(sizes, dtypes, min_s=0.1 if quick else 0.25, repeats=reps + 1)
+    # datatypes PyTorch runs without a native instruction for them (converted in software): the
+    # workloads still run them, so their achieved rate is measured too, at small sizes (they are slow)
+    emulated = [d for d in TORCH_DTYPES if d not in dtypes]
+    if emulated:
+        small = EMULATED_GEMM_SIZES[quick]
+        say(f"gemm (no native instruction): {', '.join(emulated)} at n = {small}")
+        out["gemm"] += [{**r, "native": False} for r in bench.gemm(small, emulated, min_s=0.05, repeats=reps)]
+    say(f"gemm tile fill: torch fp32 m = {M_CURVE} x {M_CURVE_KN} x {M_CURVE_KN}")
+    out["gemm_m"] = bench.gemm_m_curve(M_CURVE, M_CURVE_KN, M_CURVE_KN, min_s=0.02 if quick else 0.05, repeats=reps)
+    # the same curve in bf16, kept in the measurements only: the schema has one tile curve per
+    # operator kind, not per datatype, and the fp32 one is written (docs/calibration.md, Limits)
+    out["gemm_m_bf16"] = bench.gemm_m_curve(M_CURVE[:5], M_CURVE_KN, M_CURVE_KN, dtype="bf16", min_s=0.02,
+                                            repeats=reps)
+    say("conv, depthwise conv, attention (torch fp32)")
+    out["kinds"] = bench.kind_rates(min_s=0.03 if quick else 0.08, repeats=reps)
     gv = GEMV_SIZES[quick]
     say(f"gemv: n = {gv}")
     out["gemv"] = bench.gemv(gv, [d for d in dtypes if d != "int8"], min_s=0.02, repeats=reps)
+    # a second pass of the short torch benchmarks, seconds later: on shared cores a two-thread
+    # call can wait a scheduler slice on every repeat of one pass; each row keeps its best pass
+    say("gemm tile fill, conv, attention: second pass")
+    again = bench.gemm_m_curve(M_CURVE, M_CURVE_KN, M_CURVE_KN, min_s=0.02 if quick else 0.05, repeats=reps)
+    out["gemm_m"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(out["gemm_m"], again, strict=True)]
+    kinds2 = bench.kind_rates(min_s=0.03 if quick else 0.08, repeats=reps)
+    out["kinds"] = {k: v if v["time_s"] <= kinds2[k]["time_s"] else kinds2[k] for k, v in out["kinds"].items()}
     say("exp throughput")
     out["exp"] = bench.exp_rate(repeats=reps)
     say("done")
-    names = ["setup", "overhead", "stream_private", "stream_shared", "gemm", "gemv", "exp"]
+    names = ["setup", "overhead", "stream_private", "stream_shared", "gemm", *(["gemm_emulated"] if emulated else []),
+             "gemm_m", "kinds", "gemv", "second_pass", "exp"]
     out["step_s"] = {names[int(k)] if int(k) < len(names) else k: v for k, v in steps.items()}
     out["elapsed_s"] = time.perf_counter() - t0
     return out
@@ -266,7 +349,12 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
         ns = [r["k"] for r in rows]
         # the fixed call cost is priced by op_overhead: the size curve is fitted without it
         rs = [2.0 * r["k"] ** 3 / max(r["time_s"] - oh, 0.5 * r["time_s"]) for r in rows]
-        rates[d], halves[d] = fit_size_curve(ns, rs)
+        if rows[0].get("native", True):
+            rates[d], halves[d] = fit_size_curve(ns, rs)
+        else:
+            # converted in software: the rate falls with size (no blocking for the cache), so the
+            # largest size measured is the rate large operators get, and there is no size curve
+            rates[d], halves[d] = rs[int(np.argmax(ns))], None
     e_fp32 = ref_e.energy_J_per_op["fp32"]
     ops: dict[str, Any] = {}
     energy: dict[str, Any] = {}
@@ -274,8 +362,10 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
         sizes = ", ".join(str(r["k"]) for r in by_dtype[d])
         lib = by_dtype[d][0]["library"]
         ops[d] = _q(R / (n * clock), None,
-                    f"{on}: square GEMM n = {sizes} through {lib}; fitted asymptote of rate(n) = R x n / (n + h): "
-                    f"R = {R / 1e9:.4g} GOP/s over {n} cores x {clock / 1e9:.4g} GHz")
+                    f"{on}: square GEMM n = {sizes} through {lib}; "
+                    + ("fitted asymptote of rate(n) = R x n / (n + h)" if by_dtype[d][0].get("native", True) else
+                       "no native instruction (converted in software): the rate at the largest n")
+                    + f": R = {R / 1e9:.4g} GOP/s over {n} cores x {clock / 1e9:.4g} GHz")
         energy[d] = _q(e_fp32 * rates["fp32"] / R * 1e12, "pJ/op",
                        f"derived (rule A, no energy counter on this host): {ref.name}'s fp32 "
                        f"{e_fp32 * 1e12:.4g} pJ/op x measured fp32 / {d} rate ({rates['fp32'] / 1e9:.4g} / "
@@ -291,11 +381,24 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
     if h32 is not None:
         engine["efficiency_half_k"] = {"gemm": _q(h32, None, f"{on}: fitted h of rate(n) = R x n / (n + h) over the "
                                                              "fp32 GEMM sizes (numpy BLAS)")}
+    t_oh = float(meas["overhead"].get("torch_s", oh))
+    hm = half_m_from_curve([r for r in meas.get("gemm_m", []) if r["dtype"] == "fp32"], rates["fp32"], h32, t_oh)
+    if hm is not None:
+        ms = ", ".join(str(r["m"]) for r in meas["gemm_m"])
+        kn = meas["gemm_m"][0]["k"]
+        engine["efficiency_half_m"] = {"gemm": _q(hm, None, (
+            f"{on}: torch fp32 linear m x {kn} x {kn} (weights in cache), m = {ms}; median over m of "
+            f"m x (R_k / rate(m) - 1), R_k = fp32 asymptote x k / (k + half_k), the fixed call cost removed"))}
     exp_per_s = float(meas["exp"]["exp_per_s"])
     soft = min(1.0, exp_per_s * EXP_SLOTS * FLOP_PER_SLOT / rates["fp32"])
     engine["efficiency_by_kind"] = {"softmax": _q(soft, None, (
         f"{on}: numpy.exp fp32 {exp_per_s / 1e9:.4g} Gexp/s x {EXP_SLOTS * FLOP_PER_SLOT:g} FLOP the softmax model "
         f"charges per exp / fp32 rate {rates['fp32'] / 1e9:.4g} GFLOP/s"))}
+    for kind, eff in kind_efficiencies(meas.get("kinds", {}), rates["fp32"], t_oh).items():
+        row = meas["kinds"][kind]
+        engine["efficiency_by_kind"][kind] = _q(eff, None, (
+            f"{on}: {row['what']} ({row['library']} {row['dtype']}) {row['op_per_s'] / 1e9:.4g} GOP/s, the fixed "
+            f"call cost removed, / fp32 GEMM asymptote {rates['fp32'] / 1e9:.4g} GOP/s"))
     # --- memories
     rows = meas.get("stream", [])
     levels: list[str] = []
@@ -352,7 +455,6 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
                                     f"({rm.sources.get('energy_per_byte', '')})")
         memories.append(mem)
     # --- target level
-    t_oh = float(meas["overhead"].get("torch_s", oh))
     doc: dict[str, Any] = {
         "name": name,
         "display_name": f"This host ({host.cpu_model}, {n} cores), calibrated {date}",

@@ -242,3 +242,96 @@ def test_torch_llm_has_the_parameters_the_table_counts() -> None:
     assert bool(cache[0][0][:, :, :6].abs().sum() > 0) and float(cache[0][0][:, :, 6:].abs().sum()) == 0.0
     # the torch model is the architecture the operator table prices: the same parameter count
     assert f.n_params == llm_active_params(c)
+
+
+# ---------------------------------------------------------------- tile fill, kinds, emulated datatypes
+
+
+def _meas_plus() -> dict:
+    """``_meas`` with the skinny-GEMM, per-kind and emulated-datatype benchmarks, each generated from
+    the model's own formula with known constants (and the 2 us torch call cost added)."""
+    m = _meas()
+    oh = 2e-6
+    rk = 4e11 * 512 / (512 + 100.0)  # the fp32 asymptote on its k-curve at k = 512
+    rows = []
+    for mm in (1, 2, 4, 8, 16, 32):
+        flop = 2.0 * mm * 512 * 512
+        rows.append({"dtype": "fp32", "m": mm, "k": 512, "n": 512, "time_s": flop / (rk * mm / (mm + 16.0)) + oh,
+                     "op_per_s": 0.0, "library": "torch"})
+    # a bf16 curve with another constant: kept in the measurements, never written
+    rows.append({"dtype": "bf16", "m": 1, "k": 512, "n": 512, "time_s": 1.0, "op_per_s": 0.0, "library": "torch"})
+    m["gemm_m"] = rows
+    m["kinds"] = {k: {"what": k, "dtype": "fp32", "library": "torch", "op": 1e6, "time_s": 1e6 / r + oh,
+                      "op_per_s": r} for k, r in (("conv", 2e11), ("dwconv", 2e10), ("attention", 1e11))}
+    # bf16 with no native instruction: its rate falls with size; the largest size's rate is taken
+    for n, r in ((64, 8e9), (128, 6e9), (256, 4e9)):
+        m["gemm"].append({"dtype": "bf16", "m": n, "n": n, "k": n, "time_s": 2.0 * n ** 3 / r, "op_per_s": r,
+                          "library": "torch", "native": False})
+    return m
+
+
+def test_tile_fill_curve_lands_in_half_m() -> None:
+    _, t = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    # rate(m) = R_k m / (m + 16) with R_k = R k / (k + half_k): h = m (R_k / rate - 1) = 16 at every m
+    assert e.efficiency_half_m["gemm"] == pytest.approx(16.0, rel=0.05)
+    assert "torch fp32 linear" in e.sources["efficiency_half_m.gemm"]
+    # no tile-fill benchmark: no curve (the model's square-GEMM pricing, as before)
+    _, t0 = build_target(HOST, _meas(), name="probe", date="2026-01-02")
+    assert "gemm" not in t0.engine("simd").efficiency_half_m
+
+
+def test_half_m_from_curve_by_hand() -> None:
+    from models.calibrate import half_m_from_curve
+
+    # rate 2e10 at m = 8 against R_k = 1e11 (no k-curve): h = 8 x (5 - 1) = 32 (<= 4 x 8)
+    row = {"m": 8, "k": 100, "n": 50, "time_s": 2.0 * 8 * 100 * 50 / 2e10}
+    assert half_m_from_curve([row], 1e11, None, 0.0) == pytest.approx(32.0)
+    # a size at the asymptote says nothing about the fill
+    fast = {**row, "time_s": 2.0 * 8 * 100 * 50 / 1e11}
+    assert half_m_from_curve([fast], 1e11, None, 0.0) is None
+    assert half_m_from_curve([], 1e11, None, 0.0) is None
+    # every size waited a 10 ms scheduler slice: h far beyond the sizes measured is not written
+    slow = {**row, "time_s": 10e-3}
+    assert half_m_from_curve([slow], 1e11, None, 0.0) is None
+
+
+def test_kind_benchmarks_land_in_efficiency_by_kind() -> None:
+    _, t = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    # measured rate (the 2 us call cost removed) / fp32 asymptote 4e11
+    assert e.efficiency_by_kind["conv"] == pytest.approx(0.5, rel=0.03)
+    assert e.efficiency_by_kind["dwconv"] == pytest.approx(0.05, rel=0.03)
+    assert e.efficiency_by_kind["attention"] == pytest.approx(0.25, rel=0.03)
+    assert e.efficiency_by_kind["softmax"] == pytest.approx(0.05, rel=0.02)  # unchanged
+    assert "conv" in e.sources["efficiency_by_kind.conv"] and "measured" in e.sources["efficiency_by_kind.conv"]
+
+
+def test_kind_efficiencies_refuse_an_unknown_kind() -> None:
+    from models.calibrate import kind_efficiencies
+    from models.calibrate.calibration import CalibrationError
+
+    with pytest.raises(CalibrationError, match="'fft'.*allowed: conv, dwconv, attention"):
+        kind_efficiencies({"fft": {"op": 1.0, "time_s": 1.0}}, 1e9, 0.0)
+    # faster than the GEMM asymptote is capped at 1 (the efficiency field's range)
+    assert kind_efficiencies({"conv": {"op": 1e12, "time_s": 1.0}}, 1e11, 0.0) == {"conv": 1.0}
+
+
+def test_emulated_datatype_takes_the_largest_size_rate() -> None:
+    _, t = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    # 4e9 OP/s at n = 256 over 4 cores x 2 GHz (not the 8e9 of the smallest size)
+    assert e.ops_per_cycle["bf16"] == pytest.approx(4e9 / 8e9, rel=1e-6)
+    assert "no native instruction" in e.sources["ops_per_cycle.bf16"]
+
+
+def test_new_benchmarks_run_and_refuse_bad_input() -> None:
+    pytest.importorskip("torch")
+    rows = bench.gemm_m_curve([1, 4], 64, 64, min_s=1e-4, repeats=1)
+    assert [r["m"] for r in rows] == [1, 4] and all(r["op_per_s"] > 0 and r["dtype"] == "fp32" for r in rows)
+    with pytest.raises(ValueError, match="'int4'; allowed: fp32, bf16, fp16"):
+        bench.gemm_m_curve([1], 64, 64, dtype="int4")
+    kinds = bench.kind_rates(min_s=1e-4, repeats=1)
+    assert set(kinds) == {"conv", "dwconv", "attention"}
+    # the operations the tables count: a 3x3 conv of 128 -> 128 channels at 28 x 28
+    assert kinds["conv"]["op"] == 2.0 * 128 * 128 * 9 * 28 * 28
