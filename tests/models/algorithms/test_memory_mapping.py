@@ -18,43 +18,9 @@ from models.algorithms.memory_mapping import apply_memory_mapping
 from models.hardware import Target, parse_target
 from models.perf import evaluate, evaluate_point
 from models.workloads import OperatorTable, gemm, table_from_ops
+from tests.models._toy import toy_target
 
-TOY = """
-name = "toymap"
-display_name = "Toy memory mapping"
-class = "cpu"
-description = "test"
-overlap = "max"
-clock = { value = 1, unit = "GHz", source = "test" }
-tdp = { value = 10, unit = "W", source = "test" }
-static_power = { value = 1, unit = "W", source = "test" }
-process_node = { value = 7, unit = "nm", source = "test" }
-op_overhead = { value = 0, unit = "us", source = "test" }
-
-[[engines]]
-name = "simd"
-kind = "vector"
-n_units = { value = 1, source = "test" }
-efficiency = { value = 1.0, source = "test" }
-ops_per_cycle = { fp32 = { value = 100000, source = "test" } }
-energy_per_op = { fp32 = { value = 1, unit = "pJ/op", source = "test" } }
-
-[[memories]]
-name = "sram"
-kind = "sram"
-read_by = ["simd"]
-capacity = { value = 1, unit = "MB", source = "test" }
-bandwidth = { value = 1, unit = "TB/s", source = "test" }
-energy_per_byte = { value = 1, unit = "pJ/B", source = "test" }
-
-[[memories]]
-name = "dram"
-kind = "dram"
-read_by = ["simd"]
-capacity = { value = 8, unit = "GB", source = "test" }
-bandwidth = { value = 100, unit = "GB/s", source = "test" }
-energy_per_byte = { value = 10, unit = "pJ/B", source = "test" }
-"""
+TOY = toy_target("toymap", ops_per_cycle=100000)
 
 IN, OUT = 1e-12, 1e-11  # s/B of the SRAM and of the DRAM
 E_OP = 2.0 * 300 * 500 * 250 * 1e-12  # J of the layer's FLOPs at 1 pJ each

@@ -16,46 +16,12 @@ from models.hardware import parse_target, with_overrides
 from models.perf import compile_target, evaluate
 from models.perf.kernel import RESIDENCY_CUTOFF
 from models.workloads import elementwise, table_from_ops
+from tests.models._toy import toy_target
 
 # One vector engine, a 1 MB SRAM at 1 TB/s (1 pJ/B) over an 8 GB DRAM at 100 GB/s (10 pJ/B),
 # every efficiency 1, no overhead, no stall power: a memory-bound operator's time is exactly
 # bytes x the blended 1 / bandwidth.
-TOY = """
-name = "toyres"
-display_name = "Toy residency"
-class = "cpu"
-description = "test"
-overlap = "max"
-clock = { value = 1, unit = "GHz", source = "test" }
-tdp = { value = 10, unit = "W", source = "test" }
-static_power = { value = 1, unit = "W", source = "test" }
-process_node = { value = 7, unit = "nm", source = "test" }
-op_overhead = { value = 0, unit = "us", source = "test" }
-
-[[engines]]
-name = "simd"
-kind = "vector"
-n_units = { value = 1, source = "test" }
-efficiency = { value = 1.0, source = "test" }
-ops_per_cycle = { fp32 = { value = 1000, source = "test" } }
-energy_per_op = { fp32 = { value = 1, unit = "pJ/op", source = "test" } }
-
-[[memories]]
-name = "sram"
-kind = "sram"
-read_by = ["simd"]
-capacity = { value = 1, unit = "MB", source = "test" }
-bandwidth = { value = 1, unit = "TB/s", source = "test" }
-energy_per_byte = { value = 1, unit = "pJ/B", source = "test" }
-
-[[memories]]
-name = "dram"
-kind = "dram"
-read_by = ["simd"]
-capacity = { value = 8, unit = "GB", source = "test" }
-bandwidth = { value = 100, unit = "GB/s", source = "test" }
-energy_per_byte = { value = 10, unit = "pJ/B", source = "test" }
-"""
+TOY = toy_target("toyres")
 
 # an fp32 elementwise op over 250k elements, one input + one output: 2 MB moved, footprint 2 MB,
 # 250k FLOP (0.25 us at 1 TFLOP/s: memory-bound at either level)

@@ -16,40 +16,14 @@ from models.perf import compile_target, evaluate
 from models.perf.point import evaluate_point
 from models.point import build_point
 from models.workloads import elementwise, table_from_ops, workload_spec
+from tests.models._toy import toy_target
 
 # One vector engine of up to 8 cores over a 100 GB/s DRAM (efficiency 1): one core draws at
 # most 4 GB/s, the whole complex sustains 22 GB/s. No overhead, so a memory-bound operator's
 # time is exactly bytes / drawn bandwidth.
-TOY_CPU = """
-name = "toycpu"
-display_name = "Toy CPU"
-class = "cpu"
-description = "test"
-overlap = "max"
-clock = { value = 1, unit = "GHz", source = "test" }
-tdp = { value = 10, unit = "W", source = "test" }
-static_power = { value = 1, unit = "W", source = "test" }
-process_node = { value = 7, unit = "nm", source = "test" }
-op_overhead = { value = 0, unit = "us", source = "test" }
-
-[[engines]]
-name = "simd"
-kind = "vector"
-n_units = { value = 8, source = "test" }
-efficiency = { value = 1.0, source = "test" }
-ops_per_cycle = { fp32 = { value = 1000, source = "test" } }
-energy_per_op = { fp32 = { value = 1, unit = "pJ/op", source = "test" } }
-
-[[memories]]
-name = "dram"
-kind = "dram"
-read_by = ["simd"]
-capacity = { value = 8, unit = "GB", source = "test" }
-bandwidth = { value = 100, unit = "GB/s", source = "test" }
-energy_per_byte = { value = 10, unit = "pJ/B", source = "test" }
-per_unit_bandwidth = { value = 4, unit = "GB/s", source = "test: one core" }
-sustained_bandwidth = { value = 22, unit = "GB/s", source = "test: the complex" }
-"""
+TOY_CPU = toy_target("toycpu", n_units=8, sram=False, dram_extra=(
+    'per_unit_bandwidth = { value = 4, unit = "GB/s", source = "test: one core" }\n'
+    'sustained_bandwidth = { value = 22, unit = "GB/s", source = "test: the complex" }\n'))
 
 # an elementwise op over 1e8 fp32 elements, 2 inputs + 1 output: 1.2e9 bytes, 1e8 FLOP (the
 # 8 cores at 1000 FLOP/cycle compute it in 12.5 us, far below any memory time here)
