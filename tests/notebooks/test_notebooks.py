@@ -35,7 +35,7 @@ def _ids(p: Path) -> str:
     return p.stem
 
 
-def test_the_seven_numbered_notebooks_exist() -> None:
+def test_the_numbered_notebooks_exist() -> None:
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
 
 
