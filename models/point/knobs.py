@@ -61,6 +61,11 @@ FORMAT_CHOICES = (
 )  # fmt: skip
 
 
+# Target fields the builder reads from the target (models.algorithms.sparsity) rather than the pricing
+# kernel: an override (compiled into the kernel's arrays) would not reach the table, so none is taken.
+BUILD_TIME_FIELDS = ("zero_skip_efficiency", "zero_skip_index_bits")
+
+
 class SettingError(ValueError):
     """An unknown setting; the message names it and what is allowed."""
 
@@ -259,6 +264,10 @@ def setting(sets: str, *, workload: str | WorkloadSpec | None = None, target: Ta
                 raise SettingError(f"setting {sets!r}: target {target.name!r} has no field {name!r}"
                                    f"{did_you_mean(name, fields)}; allowed: "
                                    f"target.<{', '.join(sorted(fields))}>")
+        if name.rpartition(".")[2] in BUILD_TIME_FIELDS:
+            raise SettingError(f"setting {sets!r}: the design-point builder reads zero-skipping from the target "
+                               "itself (which rows lose MACs), so it is not an override; allowed: set it in a target "
+                               "file, or in a saved copy on the Targets page")
         try:
             return field_spec(name)
         except KeyError:

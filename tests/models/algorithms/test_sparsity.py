@@ -159,3 +159,21 @@ def test_evaluate_says_when_sparsity_changes_nothing(capsys) -> None:
     assert main(["evaluate", "--target", "h100-sxm", "--workload", "resnet-50", "--set", "act_sparsity=0.5",
                  "--top", "0"]) == 0
     assert "note         act_sparsity: no change" in capsys.readouterr().out
+
+
+def test_zero_skipping_fields_are_not_overrides() -> None:
+    """The builder reads zero-skipping from the target, so an override (which only reaches the
+    kernel's compiled arrays) would silently change nothing: it is refused with a reason."""
+    import dataclasses
+
+    from models.hardware import get_target
+    from models.perf import evaluate_point
+    from models.point.knobs import SettingError
+
+    h = get_target("h100-sxm")
+    engines = tuple(dataclasses.replace(e, zero_skip_efficiency=0.9, zero_skip_index_bits=4.0) for e in h.engines)
+    skip = dataclasses.replace(h, engines=engines)
+    assert "engines.tensor.zero_skip_efficiency" in skip.numeric_fields()
+    for field in ("zero_skip_efficiency", "zero_skip_index_bits"):
+        with pytest.raises(SettingError, match="not an override; allowed: set it in a target file"):
+            evaluate_point(skip, "resnet-50", {f"target.engines.tensor.{field}": 0.5})
