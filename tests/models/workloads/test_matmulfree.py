@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from models.hardware import get_target
-from models.perf import evaluate_point
+from models.perf import evaluate, evaluate_point
 from models.point import build_point
 from models.workloads import build_workload
 from models.workloads.matmulfree import MATMULFREE_CONFIGS, MatMulFreeConfig, glu_intermediate, matmulfree_lm
@@ -71,7 +71,11 @@ def test_registry_knobs_and_errors() -> None:
     t = build_workload("matmulfree-1.3b", seq_len=128)
     assert t.workload == "matmulfree-1.3b"
     r = evaluate_point("h100-sxm", "matmulfree-1.3b", {"seq_len": 128}, detail=False)
-    assert float(np.asarray(r.perf.latency_s).reshape(-1)[0]) > 0
+    # the registered workload passes its knobs to the builder: the same table, the same latency
+    direct = evaluate(get_target("h100-sxm"), matmulfree_lm("1.3b", 1, 128))
+    assert float(np.asarray(r.perf.latency_s).reshape(-1)[0]) == pytest.approx(float(direct.latency_s[0]), rel=1e-12)
+    other = evaluate_point("h100-sxm", "matmulfree-1.3b", {"seq_len": 512}, detail=False)
+    assert float(other.perf.latency_s[0]) > float(r.perf.latency_s[0])  # seq_len reaches the table
     with pytest.raises(KeyError, match="allowed: 370m"):
         matmulfree_lm("7b")
     with pytest.raises(ValueError, match="unknown datatype 'int3'"):
