@@ -24,6 +24,7 @@ import polars as pl
 
 from models.dse.space import DesignSpace, Parameter
 from models.hardware import Target, get_target
+from models.parallel.plan import ParallelError
 from models.perf import CompiledTarget, PerfResult, Plan, compile_target, evaluate, plan_routes
 from models.point import build_point
 
@@ -35,6 +36,11 @@ def _structural(space: DesignSpace, p: Parameter) -> bool:
     """Grouped by: categorical, or a numeric knob whose declaration says it changes the operators."""
     if p.structural:
         return True
+    if p.scope == "algorithm":
+        # an algorithm knob that reshapes the table (a parallel degree): one value per group
+        from models.point.knobs import ALGORITHM_KNOBS
+
+        return bool(getattr(ALGORITHM_KNOBS.get(p.key), "structural", False))
     if p.scope != "workload_knob":
         return False
     from models.workloads import workload_spec
@@ -279,7 +285,13 @@ def evaluate_points(space: DesignSpace, points: pl.DataFrame) -> pl.DataFrame:
         kn = {p.sets: np.asarray(_si_values(p, g[p.name])) for p in knobs}
         ov = {p.key: np.asarray(_si_values(p, g[p.name])) for p in hw}
         ct = compile_target(group.target, ov)
-        r, err, area, mac = evaluate_group(space, group, kn, ct)
+        try:
+            r, err, area, mac = evaluate_group(space, group, kn, ct)
+        except ParallelError:
+            # a combination of parallel degrees this model or this device count cannot take (a
+            # degree that does not divide the heads, more devices than the deployment has): the
+            # group's points are infeasible (NaN metrics), the others are evaluated
+            continue
         m = metric_arrays(space, _to_length(r, g.height), np.broadcast_to(err, (g.height,)),
                           np.broadcast_to(area, (g.height,)), _flat_length(mac, g.height))
         idx = g["__i"].to_numpy()

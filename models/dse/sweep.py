@@ -42,6 +42,7 @@ from models.dse.evaluator import (
 from models.dse.export import with_integer_parameters
 from models.dse.pareto import pareto_front
 from models.dse.space import DEFAULT_MAX_POINTS, DesignSpace, Parameter, SpaceError, _frame
+from models.parallel.plan import ParallelError
 from models.perf import CompiledTarget, compile_target
 
 __all__ = ["DEFAULT_MAX_POINTS", "KEEP", "SweepLayout", "check_budget", "sample", "sweep", "sweep_chunks",
@@ -335,9 +336,15 @@ def _evaluate_block(space: DesignSpace, g: _Grid, svals: dict[str, Any], group: 
         vals = g.k_grids[j][sl[j]]
         shape[j] = vals.size
         knob_vals[p.sets] = vals.reshape(shape)
-    r, err, area, mac = evaluate_group(space, group, knob_vals, ct, plans=plans)
     cshape = tuple(s.stop - s.start for s in sl)
-    if r.shape != cshape:  # a chunk whose values are all fixed (no numeric parameter)
+    try:
+        r, err, area, mac = evaluate_group(space, group, knob_vals, ct, plans=plans)
+        metrics = None
+    except ParallelError:
+        # parallel degrees this model or device count cannot take: the block's points are infeasible
+        # (NaN metrics), as models.dse.evaluator.evaluate_points reports them
+        metrics = {name: np.full(int(np.prod(cshape)), np.nan) for name in space.metrics()}
+    if metrics is None and r.shape != cshape:  # a chunk whose values are all fixed (no numeric parameter)
         r = _expand(r, cshape)
         err, area = np.broadcast_to(err, cshape), np.broadcast_to(area, cshape)
     n = int(np.prod(cshape))
@@ -351,7 +358,9 @@ def _evaluate_block(space: DesignSpace, g: _Grid, svals: dict[str, Any], group: 
         else:
             cols[p.name] = np.ascontiguousarray(np.broadcast_to(knob_vals[p.sets], cshape)).reshape(-1)
     # integer knobs stay integers in every output (CSV, Parquet, JSON)
-    return with_integer_parameters(assemble(space, cols, metric_arrays(space, r, err, area, mac), n=n), space)
+    if metrics is None:
+        metrics = metric_arrays(space, r, err, area, mac)
+    return with_integer_parameters(assemble(space, cols, metrics, n=n), space)
 
 
 def _expand(r: Any, shape: tuple[int, ...]) -> Any:

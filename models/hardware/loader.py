@@ -235,12 +235,47 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
                        sustained_bandwidth_B_per_s=sustained, read_by=tuple(read_by), sources=sources)
 
 
+def _parse_link(ctx: _Ctx, data: Mapping[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    """The interconnect: ``interconnect = "<data/links.toml name>"`` fills the three link fields from
+    the catalogue (with its sources); a field given in the file itself wins over the catalogue's."""
+    out: dict[str, Any] = {}
+    if "interconnect" in data:
+        from models.parallel.links import LinkError, load_links
+
+        name = ctx.string(data, "interconnect", "")
+        try:
+            links = load_links()
+        except LinkError as exc:
+            raise ctx.fail("interconnect", name, f"the link catalogue cannot be read: {exc}") from None
+        if name not in links:
+            from models.params import did_you_mean
+
+            raise ctx.fail("interconnect", name, f"unknown link{did_you_mean(name, links)}; allowed: "
+                                                 f"{', '.join(links)} (data/links.toml)")
+        ln = links[name]
+        src = f"data/links.toml [{name}]: {ln.source}"
+        out.update(interconnect=name, link_bandwidth_B_per_s=ln.bandwidth_B_per_s, link_latency_s=ln.latency_s,
+                   link_energy_J_per_B=ln.energy_J_per_B)
+        sources.update(link_bandwidth=src, link_latency=src)
+        if ln.energy_J_per_B is not None:
+            sources["link_energy_per_byte"] = src
+    for key, attr in (("link_bandwidth", "link_bandwidth_B_per_s"), ("link_latency", "link_latency_s"),
+                      ("link_energy_per_byte", "link_energy_J_per_B")):
+        if key in data:
+            out[attr], sources[key] = ctx.quantity(data[key], key, FIELD_SPECS[key])
+    if out and out.get("link_bandwidth_B_per_s") is None:
+        raise ctx.fail("link_bandwidth", None, "a target with link fields needs link_bandwidth (or an interconnect "
+                                               "from data/links.toml)")
+    return out
+
+
 def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | None = None) -> Target:
     """Validate a parsed TOML document and build a :class:`Target`."""
     ctx = _Ctx(file)
     ctx.keys(data, "", {"name", "display_name", "class", "description", "overlap", "clock", "tdp",
                         "static_power", "process_node", "op_overhead", "engines", "memories"},
-             {"area", "stall_power", "provenance"})
+             {"area", "stall_power", "provenance", "interconnect", "link_bandwidth", "link_latency",
+              "link_energy_per_byte"})
     name = ctx.string(data, "name", "")
     display = ctx.string(data, "display_name", "")
     cls = ctx.string(data, "class", "", TARGET_CLASSES)
@@ -257,6 +292,7 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     stall = None
     if "stall_power" in data:
         stall, sources["stall_power"] = ctx.quantity(data["stall_power"], "stall_power", FIELD_SPECS["stall_power"])
+    link = _parse_link(ctx, data, sources)
     raw_engines = data["engines"]
     if not isinstance(raw_engines, list) or not raw_engines:
         raise ctx.fail("engines", raw_engines, "a non-empty array of tables [[engines]] is required")
@@ -275,7 +311,7 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
                clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
                process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
                overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path,
-               stall_power_W=stall, provenance=provenance)
+               stall_power_W=stall, provenance=provenance, **link)
     check_target(t, file)
     return t
 
@@ -379,7 +415,8 @@ def target_to_toml(t: Target) -> str:
     if t.provenance != "datasheet":
         lines.append(f'provenance = "{t.provenance}"')
     fields = t.numeric_fields()
-    for key in ("clock", "tdp", "static_power", "stall_power", "process_node", "area", "op_overhead"):
+    for key in ("clock", "tdp", "static_power", "stall_power", "process_node", "area", "op_overhead",
+                "link_bandwidth", "link_latency", "link_energy_per_byte"):
         if key in fields:
             v, spec, src = fields[key]
             lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]

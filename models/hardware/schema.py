@@ -77,6 +77,15 @@ FIELD_SPECS: dict[str, Param] = {
                                              "its engine is not computing (waiting on memory or launches: "
                                              "clock tree, schedulers, memory controllers and PHYs kept "
                                              "active); charged over latency - compute time"),
+    # the device's interconnect to its peers (models.parallel: collectives of tensor / pipeline /
+    # expert parallelism); optional: a target without one cannot run a multi-device plan
+    "link_bandwidth": _F(name="link_bandwidth", dimension="bandwidth", unit="GB/s", low=0, high=1e16,
+                         low_open=True, log=True,
+                         description="interconnect bandwidth per device and direction (collectives)"),
+    "link_latency": _F(name="link_latency", dimension="time", unit="us", low=0, high=1.0,
+                       description="per-message latency of one collective step on the interconnect"),
+    "link_energy_per_byte": _F(name="link_energy_per_byte", dimension="energy_per_byte", unit="pJ/B", low=0,
+                               high=1e-6, description="energy per byte sent over the interconnect"),
     "process_node": _F(name="process_node", dimension="length", unit="nm", low=0, high=1e-6,
                        low_open=True, description="process node"),
     "area": _F(name="area", dimension="area", unit="mm2", low=0, high=1e-2, low_open=True,
@@ -248,6 +257,10 @@ class MemoryLevel:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
+_LINK_ATTR = {"link_bandwidth": "link_bandwidth_B_per_s", "link_latency": "link_latency_s",
+              "link_energy_per_byte": "link_energy_J_per_B"}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Target:
     """One device. See the module docstring."""
@@ -271,6 +284,12 @@ class Target:
     stall_power_W: float | None = None
     # the rung of the calibration ladder the numbers stand on (one of PROVENANCES)
     provenance: str = "datasheet"
+    # the interconnect (a data/links.toml name, or "" when the file gives the link fields itself) and
+    # its figures; None: no interconnect declared (multi-device plans are refused)
+    interconnect: str = ""
+    link_bandwidth_B_per_s: float | None = None
+    link_latency_s: float | None = None
+    link_energy_J_per_B: float | None = None
 
     # ------------------------------------------------------------------ lookups
     def engine(self, name: str) -> Engine:
@@ -329,6 +348,10 @@ class Target:
         put("static_power", self.static_power_W, s.get("static_power", ""))
         if self.stall_power_W is not None:
             put("stall_power", self.stall_power_W, s.get("stall_power", ""))
+        for key in ("link_bandwidth", "link_latency", "link_energy_per_byte"):
+            v = getattr(self, _LINK_ATTR[key])
+            if v is not None:
+                put(key, v, s.get(key, ""))
         put("process_node", self.process_node_m, s.get("process_node", ""))
         if self.area_m2 is not None:
             put("area", self.area_m2, s.get("area", ""))

@@ -80,6 +80,10 @@ class CompiledTarget:
     overlap: str
     area_m2: np.ndarray
     stall_power_W: np.ndarray | None = None
+    # the interconnect (models.parallel.collectives); None when the target declares none
+    link_bandwidth_B_per_s: np.ndarray | None = None
+    link_latency_s: np.ndarray | None = None
+    link_energy_J_per_B: np.ndarray | None = None
 
     @property
     def memory_capacity_B(self) -> np.ndarray:
@@ -230,4 +234,8 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         overlap=t.overlap,
         area_m2=point(get("area", t.area_m2 if t.area_m2 is not None else np.nan)),
         stall_power_W=None if t.stall_power_W is None and "stall_power" not in arrays
-        else point(get("stall_power", t.stall_power_W if t.stall_power_W is not None else 0.0)))
+        else point(get("stall_power", t.stall_power_W if t.stall_power_W is not None else 0.0)),
+        **{attr: None if getattr(t, attr) is None and key not in arrays
+           else point(get(key, getattr(t, attr) if getattr(t, attr) is not None else 0.0))
+           for key, attr in (("link_bandwidth", "link_bandwidth_B_per_s"), ("link_latency", "link_latency_s"),
+                             ("link_energy_per_byte", "link_energy_J_per_B"))})

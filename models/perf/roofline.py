@@ -94,6 +94,8 @@ class PerfResult:
     # time the device waits for host dispatch (launch_mode; kernel.launch_time): latency_s minus
     # the sum of the operators' device times (0 for a CUDA-graph step)
     host_wait_s: np.ndarray = field(default_factory=lambda: np.zeros(()))
+    # time of a multi-device plan's collectives (models.parallel), before any overlap with compute
+    comm_s: np.ndarray = field(default_factory=lambda: np.zeros(()))
     # serving metrics of a request stream (models.serving: TTFT, TPOT, rates, goodput...), by
     # unit-suffixed name; empty for one request
     serving: Mapping[str, np.ndarray] = field(default_factory=dict)
@@ -451,18 +453,44 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
             wait_e = plan.stall_W * (ph_lat[ph] - ph_dev[ph])
             ph_dyn[ph] = ph_dyn[ph] + wait_e
             stall_sums[()] = stall_sums.get((), np.zeros(())) + wait_e
+    fill = np.asarray(table.pipeline_fill, dtype=np.float64)
+    if np.any(fill != 1.0):
+        # a pipeline stage computes fill of the step's full-model pass; the bubble draws static power only
+        ph_dyn = {ph: v * fill for ph, v in ph_dyn.items()}
+        stall_sums = {k: v * fill for k, v in stall_sums.items()}
+    comm_tot = np.zeros(())
+    host_wait = sum(ph_lat.values(), np.zeros(shape)) - device_tot
+    if table.collectives:
+        ph_comm, ph_link_B = collective_times(ct, table, mode)
+        for ph, tc in ph_comm.items():
+            base = ph_lat[ph]
+            ov = float(table.comm_overlap)
+            ph_lat[ph] = base + tc - ov * np.minimum(base, tc)
+            comm_tot = comm_tot + tc
+            e_link = ph_link_B[ph] * (0.0 if ct.link_energy_J_per_B is None else ct.link_energy_J_per_B)
+            ph_dyn[ph] = ph_dyn[ph] + e_link
+            if plan.stall_W is not None:
+                # the device waits for the exposed communication with its clocks up
+                wait_e = plan.stall_W * (ph_lat[ph] - base)
+                ph_dyn[ph] = ph_dyn[ph] + wait_e
+                stall_sums[()] = stall_sums.get((), np.zeros(())) + wait_e
     lat_tot = sum(ph_lat.values(), np.zeros(shape))
     act_tot = sum(ph_dyn.values(), np.zeros(shape))  # dynamic + stalled
     stall_tot = sum((np.broadcast_to(v, shape) for v in stall_sums.values()), np.zeros(shape))
     dyn_tot = act_tot - stall_tot if stall_sums else act_tot
     static = plan.static_W
     ph_en = {ph: v + static * ph_lat[ph] for ph, v in ph_dyn.items()}
+    nd = float(table.n_devices)
+    if nd != 1.0:  # the table is one device's share of a unit of nd devices: the unit's energy
+        ph_en = {ph: v * nd for ph, v in ph_en.items()}
+        act_tot, stall_tot, dyn_tot, static = act_tot * nd, stall_tot * nd, dyn_tot * nd, static * nd
     peak_mem = np.broadcast_to(table.peak_memory(), shape)
     res: dict[str, Any] = dict(
         target=ct.target.name, workload=table.workload, mode=mode, n_points=int(np.prod(shape)),
         provenance=result_provenance(ct.target.provenance, mode),
         latency_s=lat_tot, energy_J=act_tot + static * lat_tot, dynamic_energy_J=dyn_tot,
-        stalled_energy_J=stall_tot, host_wait_s=lat_tot - device_tot,
+        stalled_energy_J=stall_tot, host_wait_s=host_wait,
+        comm_s=np.broadcast_to(comm_tot, shape),
         static_energy_J=np.broadcast_to(static * lat_tot, shape), n_items=np.broadcast_to(table.n_items, shape),
         item_name=table.item_name, peak_memory_B=peak_mem,
         memory_capacity_B=np.broadcast_to(ct.memory_capacity_B, shape), engine_names=ct.engine_names,
@@ -479,3 +507,26 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                    op_bytes_B=np.broadcast_to(table.bytes_B, (*shape, O)),
                    op_dtype=ct.resolved_dtype[eng, dt], op_fallback=ct.fallback[eng, dt])
     return PerfResult(**res)
+
+
+def collective_times(ct: CompiledTarget, table: OperatorTable, mode: str
+                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per phase, the time of the table's collectives in series and the bytes each device sends,
+    on the target's interconnect (:func:`models.parallel.collectives.collective_cost`; in ideal mode
+    the bandwidth terms only)."""
+    from models.parallel.collectives import collective_cost
+
+    if ct.link_bandwidth_B_per_s is None:
+        raise ValueError(f"target {ct.target.name!r} declares no interconnect, so a multi-device plan (tensor / "
+                         "pipeline / expert parallelism) has no link to communicate over; allowed: a target with "
+                         "'interconnect' (data/links.toml) in its file, or a design point that sets "
+                         "target.link_bandwidth")
+    bw = ct.link_bandwidth_B_per_s
+    lat = np.zeros(()) if mode == "ideal" or ct.link_latency_s is None else ct.link_latency_s
+    times: dict[str, np.ndarray] = {}
+    moved: dict[str, np.ndarray] = {}
+    for c in table.collectives:
+        t, b = collective_cost(c.op, c.group, c.bytes_B, bw, lat, algorithm=table.allreduce_algorithm)
+        times[c.phase] = times.get(c.phase, np.zeros(())) + c.count * t
+        moved[c.phase] = moved.get(c.phase, np.zeros(())) + c.count * b
+    return times, moved

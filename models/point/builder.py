@@ -76,7 +76,8 @@ from models.algorithms.softmax import default_write_allocate
 from models.algorithms.training_precision import apply_training
 from models.hardware import Target
 from models.hardware.dtypes import DTYPE_BITS
-from models.point.knobs import ALGORITHM_KNOBS, SCALING_KNOBS, SERVING_KNOBS, split_settings
+from models.parallel.plan import ParallelError
+from models.point.knobs import ALGORITHM_KNOBS, PARALLEL_KNOB_NAMES, SCALING_KNOBS, SERVING_KNOBS, split_settings
 from models.workloads import (
     ARRAY_FIELDS,
     OperatorTable,
@@ -168,8 +169,11 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     wk, ak = split_settings(dict(knobs or {}), spec)
     _check_serving(spec, ak)
     built = {**spec.defaults(), **wk}
+    plan = _parallel_plan(spec, ak)
     try:
-        table = _scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS) else spec.build(**wk)
+        table = _scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS) else spec.build(parallel=plan, **wk)
+    except ParallelError:
+        raise  # names its knob already (and sweeps tell a plan's infeasibility by its type)
     except ValueError as exc:
         raise ValueError(f"workload {spec.name!r}: {exc.args[0] if exc.args else exc}") from None
     try:  # training steps: datatypes and kernels (models.algorithms.training_precision)
@@ -309,6 +313,23 @@ def _check_serving(spec: WorkloadSpec, ak: Mapping[str, Any]) -> None:
         if bad is not None:
             raise ValueError(f"algorithm knob {bad!r} needs serving = aggregated or disaggregated (it sets how a "
                              "request stream is served)")
+
+
+# ---------------------------------------------------------------------------------- parallelism
+def _parallel_plan(spec: WorkloadSpec, ak: Mapping[str, Any]) -> Any:
+    """The multi-device plan of the ``*_parallel`` knobs (:mod:`models.parallel.plan`), None when unset."""
+    from models.parallel.plan import plan_of
+
+    if not any(k in ak for k in PARALLEL_KNOB_NAMES):
+        return None
+    plan = plan_of(ak)
+    if plan.trivial and any(k in ak for k in ("comm_overlap", "expert_skew", "allreduce_algorithm")):
+        raise ValueError("algorithm knob 'comm_overlap' needs a multi-device plan (tensor_parallel, "
+                         "pipeline_parallel or expert_parallel > 1)")
+    if not plan.trivial and spec.family != "llm":
+        raise ValueError(f"algorithm knob 'tensor_parallel' / 'pipeline_parallel' / 'expert_parallel': workload "
+                         f"{spec.name!r} is not a decoder LLM; allowed: the decoder LLM workloads")
+    return plan
 
 
 # ---------------------------------------------------------------------------------- shift / add

@@ -207,6 +207,27 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              help="gemm: each pass one GEMM at the engine's efficiency; pulp_trainlib: PULP-TrainLib's im2row / "
                   "transpositions and MatMuls split over the cluster's worker cores (MCU clusters); auto: "
                   "pulp_trainlib on a multi-core MCU cluster (gap9), gemm elsewhere"),
+        # multi-device plans (models.parallel.plan): decoder LLM workloads, priced on the target's interconnect
+        *(_alg(name=f"{d}_parallel", kind="int", low=1, high=4096, default=1, unit="count", structural=True,
+               applies_to="decoder LLM workloads (models.parallel.plan)" if d != "expert"
+               else "mixture-of-experts LLM workloads (models.parallel.plan)", help=h)
+          for d, h in (("tensor", "devices each layer is split over (Megatron tensor parallelism): heads, MLP and "
+                                  "vocabulary sharded, two all-reduces per layer"),
+                       ("pipeline", "pipeline stages (L / p layers each), the batch in micro-batches of ceil(B / p)"),
+                       ("expert", "model instances whose MoE layers share the experts (E / e each), two all-to-alls "
+                                  "per MoE layer"))),
+        _alg(name="expert_skew", kind="float", low=0.0, high=64.0, default=0.0, structural=True,
+             applies_to="expert_parallel > 1",
+             help="load of the busiest expert-parallel unit over the mean, minus 1 (0: uniform routing); the "
+                  "busiest unit sets the step"),
+        _alg(name="comm_overlap", kind="float", low=0.0, high=1.0, default=0.0, structural=True,
+             applies_to="multi-device plans",
+             help="share of the shorter of compute and communication hidden under the other in each phase "
+                  "(0: in series; 1: the longer of the two)"),
+        _alg(name="allreduce_algorithm", kind="categorical", choices=("ring", "tree", "auto"), default="ring",
+             applies_to="tensor_parallel > 1",
+             help="ring: 2(N-1)/N x bytes / bandwidth + 2(N-1) latencies; tree: 2 x bytes / bandwidth + "
+                  "2 log2 N latencies; auto: the faster at each point (as NCCL's tuner)"),
         # memory mapping (models.algorithms.memory_mapping): placement of tensor classes across memory levels
         _alg(name="memory_mapping", kind="categorical", choices=MEMORY_MAPPINGS, default="greedy",
              applies_to="every workload (models.algorithms.memory_mapping)",
@@ -219,6 +240,9 @@ ALGORITHM_KNOBS: dict[str, Param] = {
     )
 }
 MEMORY_MAPPING_KNOBS = ("memory_mapping", "weight_capacity_share")
+# the knobs of a multi-device plan (models.parallel.plan.plan_of)
+PARALLEL_KNOB_NAMES = ("tensor_parallel", "pipeline_parallel", "expert_parallel", "expert_skew", "comm_overlap",
+                       "allreduce_algorithm")
 TRAINING_KNOBS = ("training_precision", "training_kernels")
 SHIFTADD_KNOBS = ("vit_mult_primitive", "shift_expert_fraction")
 SPARSITY_KNOBS = ("act_sparsity", "sparsity_mode")
@@ -259,8 +283,11 @@ def setting(sets: str, *, workload: str | WorkloadSpec | None = None, target: Ta
                            "engine.<kind>")
     if head == "target":
         if target is not None:
+            from models.hardware.registry import _adds_entry
+
             fields = target.numeric_fields()
-            if name not in fields:
+            # optional fields (stall power, a link) may be added to a target that lacks them
+            if name not in fields and not _adds_entry(target, name):
                 raise SettingError(f"setting {sets!r}: target {target.name!r} has no field {name!r}"
                                    f"{did_you_mean(name, fields)}; allowed: "
                                    f"target.<{', '.join(sorted(fields))}>")

@@ -44,6 +44,13 @@ cache moves between them at no cost, which an interconnect model would price):
 - energy per request: prefill + ``E[G] / B`` decode steps + the static power of the idle share of
   either group.
 
+Multi-device plans (:mod:`models.parallel.plan`; ``tensor_parallel``, ``pipeline_parallel``,
+``expert_parallel``): a model instance runs on ``u = t p`` devices, every step is priced as one
+device's share of the instance with its collectives on the target's interconnect, and step energies
+are the instance's. ``N`` (``serving_devices``, default ``u e``) counts devices, a multiple of
+``u e``; the formulas above hold with ``N / u`` instances in place of ``N`` replicas; ``B`` is the
+batch of one instance; per-device rates divide by ``N``; memory is one device's.
+
 Memory: the KV cache of one request at its longest (``max(P) + max(G)`` tokens) is reserved per
 slot, so ``max batch = floor((capacity - weights - activations) / KV per request)``, activations
 being the largest step's; the priced resident state is ``weights + B x KV + activations`` (per
@@ -64,6 +71,7 @@ from typing import Any
 import numpy as np
 
 from models.hardware import Target
+from models.parallel.plan import ParallelError, ParallelPlan, plan_of
 from models.params import Param
 from models.perf.compiled import CompiledTarget
 from models.perf.roofline import PerfResult, evaluate
@@ -123,16 +131,23 @@ def step_spec(workload: str | WorkloadSpec) -> WorkloadSpec:
     name = spec.name
 
     def build(*, step: str, batch: Any, context: Any, steps: Any, chunk: Any, past: Any, weight_dtype: str,
-              act_dtype: str, kv_dtype: str) -> OperatorTable:
+              act_dtype: str, kv_dtype: str, parallel: Any = None) -> OperatorTable:
+        from models.parallel.plan import build_parallel
         from models.workloads.llm import llm_decode, llm_prefill, llm_serving_step, load_llm_config
 
-        cfg = load_llm_config(name)
         kw = dict(weight_dtype=weight_dtype, act_dtype=act_dtype, kv_dtype=kv_dtype)
-        if step == "decode":
-            return llm_decode(cfg, batch, context, steps, **kw)
-        if step == "prefill":
-            return llm_prefill(cfg, batch, chunk, **kw)
-        return llm_serving_step(cfg, batch, context, chunk, past, **kw)
+
+        def one(cfg: Any, b: Any) -> OperatorTable:
+            if step == "decode":
+                return llm_decode(cfg, b, context, steps, **kw)
+            if step == "prefill":
+                return llm_prefill(cfg, b, chunk, **kw)
+            return llm_serving_step(cfg, b, context, chunk, past, **kw)
+
+        cfg = load_llm_config(name)
+        if parallel is None:
+            return one(cfg, batch)
+        return build_parallel(cfg, parallel, batch, one, chunked=step == "mixed")
 
     def dt(n: str) -> Param:
         base = spec.knob(n) if n in {k.name for k in spec.knobs} else None
@@ -184,6 +199,26 @@ def _check(s: Mapping[str, Any], mode: str) -> None:
                            "prefill_fraction) >= 1", knob="serving_devices")
 
 
+def _check_devices(n_dev: np.ndarray, plan: ParallelPlan, mode: str, s: Mapping[str, Any]) -> None:
+    """``serving_devices`` must be whole units of the plan (and whole expert-parallel groups)."""
+    need = plan.devices * plan.expert
+    if need == 1:
+        return
+    groups: list[np.ndarray] = [n_dev]
+    if mode == "disaggregated":
+        f = np.asarray(s.get("prefill_fraction", 0.5), dtype=np.float64)
+        groups = [n_dev * f, n_dev * (1.0 - f)]
+    for g in groups:
+        units = g / need
+        if np.any(np.abs(units - np.round(units)) > 1e-9) or np.any(units < 1.0):
+            raise ParallelError(f"algorithm knob 'serving_devices' = {n_dev.reshape(-1)[:3].tolist()}: a plan of "
+                               f"tensor_parallel x pipeline_parallel = {plan.devices} devices per model instance and "
+                               f"expert_parallel = {plan.expert} instances per expert group uses devices in groups "
+                               f"of {need}; allowed: a multiple of {need}" + (" in each of the prefill and decode "
+                                                                            "groups" if mode == "disaggregated"
+                                                                             else ""), knob="serving_devices")
+
+
 def evaluate_serving(ct: CompiledTarget, target: Target, workload: str | WorkloadSpec, knobs: Mapping[str, Any], *,
                      engine: str | Mapping[str, str] | None = None, policy: str = "time", mode: str = "calibrated",
                      detail: bool = False) -> tuple[PerfResult, BuiltPoint]:
@@ -232,7 +267,10 @@ def evaluate_serving(ct: CompiledTarget, target: Target, workload: str | Workloa
     P = length_distribution(dist, user["prompt_len"], s.get("prompt_p99"), what="prompt")
     G = length_distribution(dist, user["n_generated"], s.get("output_p99"), what="output")
     B = np.asarray(user["batch"], dtype=np.float64)
-    n_dev = np.asarray(s.get("serving_devices", 1), dtype=np.float64)
+    plan = plan_of(ak)
+    per_unit = float(plan.devices)  # devices of one model instance (tensor x pipeline)
+    n_dev = np.asarray(s.get("serving_devices", plan.devices * plan.expert), dtype=np.float64)
+    _check_devices(n_dev, plan, smode, s)
     dts = {k: user[k] for k in ("weight_dtype", "act_dtype", "kv_dtype") if k in user}
     sspec = step_spec(spec)
     chunk = s.get("chunk_tokens")
@@ -295,17 +333,17 @@ def evaluate_serving(ct: CompiledTarget, target: Target, workload: str | Workloa
             En = sum(n_chunks[:K], np.zeros(())) / K
             per_req = _add((1.0, _mean(nodes)), (np.maximum(EG - En * D, 0.0) / B, step))
         lam1 = 1.0 / per_req["latency_s"]
-        lam = n_dev * lam1
+        lam = n_dev / per_unit * lam1
         n_decoding = B - lam1 * ttft_mean
         tpot = n_decoding / (lam1 * EG)
     else:
         f = np.asarray(s.get("prefill_fraction", 0.5), dtype=np.float64)
-        n_p, n_d = n_dev * f, n_dev * (1.0 - f)
+        n_p, n_d = n_dev * f / per_unit, n_dev * (1.0 - f) / per_unit  # units of each group
         pre = _mean(nodes)
         lam = np.minimum(n_p / pre["latency_s"], n_d * B / (EG * t_d))
         tpot = t_d
         n_decoding = lam * EG * t_d / n_d
-        idle_s = (n_p - lam * pre["latency_s"] + n_d - lam * EG * t_d / B) / lam  # device-seconds per request
+        idle_s = (n_p - lam * pre["latency_s"] + n_d - lam * EG * t_d / B) / lam * per_unit  # device-s per request
         per_req = _add((1.0, pre), (EG / B, step))
         per_req["static_energy_J"] = per_req["static_energy_J"] + static_W * idle_s
         per_req["energy_J"] = per_req["energy_J"] + static_W * idle_s

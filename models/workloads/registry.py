@@ -7,6 +7,7 @@ builder; numeric knobs may be arrays over design points.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -55,11 +56,18 @@ class WorkloadSpec:
     def defaults(self) -> dict[str, Any]:
         return {k.name: k.default for k in self.knobs}
 
-    def build(self, **knobs: Any) -> OperatorTable:
+    def build(self, *, parallel: Any = None, **knobs: Any) -> OperatorTable:
+        """The table at ``knobs`` (checked; defaults for the rest), one device's share under a
+        multi-device ``parallel`` plan (:class:`models.parallel.ParallelPlan`) when given."""
         values = self.defaults()
         for name, v in knobs.items():
             values[name] = self.knob(name).check(v)
-        return self.builder(**values)
+        if parallel is None or parallel.trivial:
+            return self.builder(**values)
+        if "parallel" not in inspect.signature(self.builder).parameters:
+            raise ValueError(f"workload {self.name!r} ({self.family}) has no multi-device model; tensor / pipeline / "
+                             "expert parallelism is allowed on the decoder LLM workloads")
+        return self.builder(**values, parallel=parallel)
 
 
 def parse_knob(spec: WorkloadSpec, text: str) -> tuple[str, Any]:
@@ -132,16 +140,21 @@ def _maybe_train(table: OperatorTable, training: bool) -> OperatorTable:
 
 def _llm_builder(config: str) -> Callable[..., OperatorTable]:
     def build(*, batch: Any, prompt_len: Any, n_generated: Any, phase: str, weight_dtype: str,
-              act_dtype: str, kv_dtype: str) -> OperatorTable:
+              act_dtype: str, kv_dtype: str, parallel: Any = None) -> OperatorTable:
+        from models.parallel.plan import build_parallel
         from models.workloads.llm import llm_decode, llm_inference, llm_prefill, load_llm_config
 
-        cfg = load_llm_config(config)
         kw = dict(weight_dtype=weight_dtype, act_dtype=act_dtype, kv_dtype=kv_dtype)
-        if phase == "prefill":
-            return llm_prefill(cfg, batch, prompt_len, **kw)
-        if phase == "decode":
-            return llm_decode(cfg, batch, prompt_len, n_generated, **kw)
-        return llm_inference(cfg, batch, prompt_len, n_generated, **kw)
+
+        def one(cfg: Any, b: Any) -> OperatorTable:
+            if phase == "prefill":
+                return llm_prefill(cfg, b, prompt_len, **kw)
+            if phase == "decode":
+                return llm_decode(cfg, b, prompt_len, n_generated, **kw)
+            return llm_inference(cfg, b, prompt_len, n_generated, **kw)
+
+        cfg = load_llm_config(config)
+        return one(cfg, batch) if parallel is None else build_parallel(cfg, parallel, batch, one)
 
     return build
 

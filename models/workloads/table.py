@@ -113,6 +113,12 @@ class OperatorTable:
         Host time to dispatch one operator instance (s) and whether the host runs ahead of the
         device (asynchronous launch), set by the ``launch_mode`` algorithm knob
         (:mod:`models.algorithms.launch`); the default (0 s) is a CUDA-graph step.
+    collectives, comm_overlap, allreduce_algorithm, n_devices, pipeline_fill
+        A multi-device plan's share (:mod:`models.parallel.plan`): the collectives of one device per
+        run, the fraction of the shorter of compute and communication hidden under the other
+        (0: in series), the all-reduce algorithm, the devices of one unit (the table is one device's
+        share; results report the unit's energy) and the share of a pipeline step a device computes
+        (its dynamic energy; the rest is the pipeline bubble). One device: none, 0, ring, 1, 1.
     """
 
     workload: str
@@ -126,6 +132,11 @@ class OperatorTable:
     memory_parts_B: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
     host_dispatch_s: float = 0.0
     host_overlap: bool = True
+    collectives: tuple[Any, ...] = ()
+    comm_overlap: float = 0.0
+    allreduce_algorithm: str = "ring"
+    n_devices: int = 1
+    pipeline_fill: np.ndarray = field(default_factory=lambda: np.ones(()))
 
     def __post_init__(self) -> None:
         # totals are at least 1-D (a table of one point has n_items of shape (1,))
@@ -380,6 +391,8 @@ class OperatorTable:
             n_items=pick(self.n_items),
             memory_parts_B={p: {k: pick(v) for k, v in d.items()} for p, d in self.memory_parts_B.items()},
             knobs={k: pick(v) if np.size(v) > 1 else np.atleast_1d(v) for k, v in self.knobs.items()},
+            collectives=tuple(replace(c, bytes_B=pick(c.bytes_B), count=pick(c.count)) for c in self.collectives),
+            pipeline_fill=pick(self.pipeline_fill),
         )
 
     def frame(self, point: int = 0) -> pl.DataFrame:
@@ -417,4 +430,7 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
                          columns=tuple(c for t in tables for c in t.columns), peak_memory_B=peak,
                          n_items=tables[-1].n_items, item_name=tables[-1].item_name, knobs=knobs,
                          stored_params=stored, memory_parts_B=parts, host_dispatch_s=tables[0].host_dispatch_s,
-                         host_overlap=tables[0].host_overlap)
+                         host_overlap=tables[0].host_overlap,
+                         collectives=tuple(c for t in tables for c in t.collectives),
+                         comm_overlap=tables[0].comm_overlap, allreduce_algorithm=tables[0].allreduce_algorithm,
+                         n_devices=tables[0].n_devices, pipeline_fill=tables[0].pipeline_fill)
