@@ -249,7 +249,8 @@ def _si_values(p: Parameter, col: pl.Series) -> np.ndarray | list[Any]:
     return col.to_numpy().astype(np.float64) if p.kind in ("float", "int") else col.to_list()
 
 
-def evaluate_points(space: DesignSpace, points: pl.DataFrame) -> pl.DataFrame:
+def evaluate_points(space: DesignSpace, points: pl.DataFrame, *,
+                    infeasible: dict[int, str] | None = None) -> pl.DataFrame:
     """Evaluate arbitrary design points (one column per parameter, SI values).
 
     Parameters
@@ -258,6 +259,9 @@ def evaluate_points(space: DesignSpace, points: pl.DataFrame) -> pl.DataFrame:
         The design space.
     points
         Frame with a column per parameter of ``space`` (extra columns are kept).
+    infeasible
+        If given, filled with ``row -> reason`` for the points that cannot be evaluated at all (a
+        parallel plan the model or the device count cannot take): their metrics are NaN.
 
     Returns
     -------
@@ -287,10 +291,12 @@ def evaluate_points(space: DesignSpace, points: pl.DataFrame) -> pl.DataFrame:
         ct = compile_target(group.target, ov)
         try:
             r, err, area, mac = evaluate_group(space, group, kn, ct)
-        except ParallelError:
+        except ParallelError as exc:
             # a combination of parallel degrees this model or this device count cannot take (a
             # degree that does not divide the heads, more devices than the deployment has): the
             # group's points are infeasible (NaN metrics), the others are evaluated
+            if infeasible is not None:
+                infeasible.update(dict.fromkeys(g["__i"].to_list(), str(exc)))
             continue
         m = metric_arrays(space, _to_length(r, g.height), np.broadcast_to(err, (g.height,)),
                           np.broadcast_to(area, (g.height,)), _flat_length(mac, g.height))

@@ -919,7 +919,8 @@ def _evaluate_and_tell(
     pts = _frame(
         space.parameters, {p.name: [_suggest(t, p) for t in trials] for p in space.parameters}
     )
-    res = evaluate_points(space, pts)
+    infeasible: dict[int, str] = {}
+    res = evaluate_points(space, pts, infeasible=infeasible)
     Y = res.select(objectives).to_numpy()
     cons = [c for c in res.columns if c.startswith("constraint_")]
     C = res.select(cons).to_numpy() if cons else np.zeros((len(trials), 0))
@@ -930,6 +931,12 @@ def _evaluate_and_tell(
                 _set_constraints(t, cons, C[i])
             if np.all(np.isfinite(Y[i])):
                 study.tell(t, [float(y) for y in Y[i]])
+                done += 1
+            elif i in infeasible:
+                # a parallel plan the model cannot take: a finished, infeasible trial (PRUNED, with
+                # the reason), counted in the budget and never on the front
+                t.set_user_attr("infeasible", infeasible[i])
+                study.tell(t, state=TrialState.PRUNED)
                 done += 1
             else:
                 study.tell(t, state=TrialState.FAIL)

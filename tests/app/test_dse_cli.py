@@ -167,3 +167,44 @@ def test_sweep_cluster_refuses_another_spaces_folder(tmp_path, capsys):
     line = _one_line(capsys.readouterr().err)
     assert "holds the parts of another space ('tdnn-h100-small'" in line and "nothing was written" in line
     assert {p.name: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+# ------------------------------------------------------------------ a plan search (multi-device)
+def test_plan_search_for_mixtral_on_8_h100_exports_a_front_of_plans(tmp_path):
+    import optuna
+
+    from models.perf import evaluate_point
+
+    space = str(ROOT / "data" / "spaces" / "mixtral-8xh100-plans.toml")
+    db = tmp_path / "plans.db"
+    out, front = tmp_path / "trials.csv", tmp_path / "front.csv"
+    rc = main(["search", space, "--trials", "48", "--storage", f"sqlite:///{db}", "--population", "16",
+               "--seed", "3", "--out", str(out), "--front-out", str(front)])
+    assert rc == 0
+    study = optuna.load_study(study_name="mixtral-8xh100-plans", storage=f"sqlite:///{db}")
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(pruned) + len(done) == 48 and pruned and done
+    for t in pruned:  # an invalid plan is a finished, infeasible trial that says why
+        p = t.params
+        assert p["tensor_parallel"] * p["pipeline_parallel"] * p["expert_parallel"] > 8, p
+        assert "allowed:" in t.user_attrs["infeasible"]
+    f = pl.read_csv(front)
+    assert f.height >= 2 and f["feasible"].all()
+    assert {"tensor_parallel", "pipeline_parallel", "expert_parallel", "batch"} <= set(f.columns)
+    # the front is the product's numbers: one plan re-evaluated through evaluate_point
+    row = f.sort("output_tokens_per_s_per_device").row(-1, named=True)
+    r = evaluate_point("h100-sxm", "mixtral-8x7b", {
+        "prompt_len": 1024, "n_generated": 256, "serving": "aggregated", "serving_devices": 8, "batch": row["batch"],
+        **{k: row[k] for k in ("tensor_parallel", "pipeline_parallel", "expert_parallel")}}, detail=False)
+    assert row["output_tokens_per_s_per_device"] == pytest.approx(
+        float(r.perf.serving["output_tokens_per_s_per_device"][0]), rel=1e-9)
+    # no front point is beaten on both objectives by any completed trial
+    t = pl.read_csv(out).filter(pl.col("feasible"))
+    for fr in f.iter_rows(named=True):
+        better = t.filter((pl.col("output_tokens_per_s_per_device") > fr["output_tokens_per_s_per_device"])
+                          & (pl.col("output_tokens_per_s_per_user") > fr["output_tokens_per_s_per_user"]))
+        assert better.height == 0
+    assert main(["export", str(front), "--format", "json", "--out", str(tmp_path / "front.json"),
+                 "--space", space]) == 0
+    assert '"tensor_parallel"' in (tmp_path / "front.json").read_text()

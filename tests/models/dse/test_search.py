@@ -241,8 +241,8 @@ def test_a_space_that_never_gives_finite_objectives_stops_with_an_error(tmp_path
 
     real = search_mod.evaluate_points
 
-    def broken(space, pts):  # every latency is infinite: no trial can count as finished
-        out = real(space, pts)
+    def broken(space, pts, **kw):  # every latency is infinite: no trial can count as finished
+        out = real(space, pts, **kw)
         return out.with_columns(latency_s=float("inf"))
 
     monkeypatch.setattr(search_mod, "evaluate_points", broken)
