@@ -10,6 +10,11 @@
   (``models.serving``: aggregated, lognormal lengths, chunked prefill), 16 batch sizes x 16 TPOT
   SLAs x 32 mean prompt lengths (7,680 points: the integer grids hold repeats), each priced from
   its server's steps (the decode step and the chunked prompt steps at 10 prompt-length nodes).
+- **parallel serving grid** (``points_per_s_parallel_grid``): Mixtral-8x7B served on 8 H100s
+  (aggregated), every plan of TP x EP in {1, 2, 4, 8} x PP in {1, 2} (32 plan groups, those over 8
+  devices infeasible) x 28 batch sizes (32 log-spaced integers, repeats merged) x 16 link bandwidths
+  x 8 link latencies (114,688 points):
+  one operator table per plan, the batch and the link vectorised inside it.
 
 Each sweep returns every point as a polars frame (the default ``keep``); the figure is the best
 of ``--repeats`` runs (the machine's other load only ever slows a run down). Runs on one core
@@ -95,6 +100,31 @@ def serving_grid(batch_max: int = 256, n_sla: int = 16, n_prompt: int = 32) -> D
     }, source="benchmarks/sweep_throughput.py")
 
 
+def parallel_grid(n_batch: int = 32, n_bw: int = 16, n_lat: int = 8) -> DesignSpace:
+    """Mixtral-8x7B on 8 H100s: the parallel plan x batch x link bandwidth and latency."""
+    return parse_space({
+        "name": "mixtral-8xh100-parallel-grid",
+        "target": "h100-sxm",
+        "workload": "mixtral-8x7b",
+        "workload_knobs": {"prompt_len": 1024, "n_generated": 256},
+        "algorithm_knobs": {"serving": "aggregated", "serving_devices": 8},
+        "parameters": [
+            {"name": "tp", "sets": "algorithm.tensor_parallel", "kind": "int", "values": [1, 2, 4, 8]},
+            {"name": "ep", "sets": "algorithm.expert_parallel", "kind": "int", "values": [1, 2, 4, 8]},
+            {"name": "pp", "sets": "algorithm.pipeline_parallel", "kind": "int", "values": [1, 2]},
+            {"name": "batch", "sets": "workload.batch", "kind": "int", "bounds": [1, 512], "log": True,
+             "n_grid": n_batch},
+            {"name": "link_bw", "sets": "target.link_bandwidth", "kind": "float", "bounds": [25, 900], "unit": "GB/s",
+             "log": True, "n_grid": n_bw},
+            {"name": "link_lat", "sets": "target.link_latency", "kind": "float", "bounds": [0.3, 10], "unit": "us",
+             "log": True, "n_grid": n_lat},
+        ],
+        "objectives": [{"metric": "output_tokens_per_s_per_device", "direction": "maximize"},
+                       {"metric": "output_tokens_per_s_per_user", "direction": "maximize"}],
+        "constraints": [{"kind": "memory"}],
+    }, source="benchmarks/sweep_throughput.py")
+
+
 def measure(space: DesignSpace, repeats: int, **kw: Any) -> float:
     n = space.n_grid_points
     best = float("inf")
@@ -115,9 +145,11 @@ def main() -> None:
     hw = measure(hardware_grid(), a.repeats)
     wl = measure(workload_grid(), a.repeats)
     sv = measure(serving_grid(), a.repeats)
+    pl_ = measure(parallel_grid(), a.repeats)
     print(f"points_per_s_hardware_grid={hw:.0f}")
     print(f"points_per_s_workload_grid={wl:.0f}")
     print(f"points_per_s_serving_grid={sv:.0f}")
+    print(f"points_per_s_parallel_grid={pl_:.0f}")
 
 
 if __name__ == "__main__":
