@@ -536,6 +536,8 @@ def axis_defaults(sets: str, target: str, workload: str) -> tuple[float, float, 
             hi = min(hi, decl.high if decl.high is not None else hi)
     elif decl.name == "batch":
         hi = min(hi, 256.0)
+    elif decl.name.endswith("_parallel"):  # a parallel degree: one 8-device node (log grid: 1, 2, 4, 8 at n = 4)
+        hi = min(hi, 8.0)
     elif decl.log and hi / max(lo, 1e-300) > 1e4:
         hi = lo * 1e4
     return decl.from_si(lo), decl.from_si(hi), decl.log

@@ -188,10 +188,20 @@ def infeasible_reasons(points: pl.DataFrame) -> pl.Series:
         expr = pl.lit("", dtype=pl.String)
     else:
         expr = pl.concat_str(parts, separator="; ", ignore_nulls=True).fill_null("")
+    cons = [c for c in points.columns if c.startswith("constraint_")]
+    if cons:
+        # no constraint computed at all: the point could not be priced (the evaluator leaves its
+        # metrics NaN), which today means a parallel plan the model or the devices cannot take
+        unpriced = pl.all_horizontal([pl.col(c).is_nan() for c in cons])
+        expr = pl.when(unpriced).then(pl.lit(UNPRICED)).otherwise(expr)
     if "feasible" in points.columns:
         feas = pl.col("feasible").fill_null(False)
         expr = pl.when(feas).then(pl.lit("")).when(expr == "").then(pl.lit("infeasible")).otherwise(expr)
     return points.select(expr.alias("reason")).to_series()
+
+
+UNPRICED = ("not priced: its settings cannot run together (a parallel plan whose degrees do not divide the "
+            "model's heads, layers or experts, or that needs more devices than serving_devices)")
 
 
 def dedupe_designs(front: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
@@ -312,6 +322,19 @@ def space_toml(space: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _grid_gives(p: Any, decl: Any, lo: float, hi: float) -> bool:
+    """Whether the page's grid of ``len(p.values)`` points from ``lo`` to ``hi`` (log where the
+    parameter is) is the parameter's own value list (1, 2, 4, 8 on a log grid)."""
+    n = len(p.values)
+    vals = sorted(float(decl.from_si(v)) if decl is not None else float(v) for v in p.values)
+    if n < 2:
+        return False
+    grid = np.geomspace(lo, hi, n) if p.log and lo > 0 else np.linspace(lo, hi, n)
+    if p.kind == "int":
+        grid = np.round(grid)
+    return bool(np.allclose(grid, vals, rtol=1e-9, atol=0.0))
+
+
 def space_inputs(space: Any, n_axes: int) -> tuple[dict[str, Any], list[str]]:
     """Explore-state inputs of a loaded :class:`models.dse.DesignSpace`, and what the page
     cannot hold of it (a message each): parameters beyond ``n_axes``, a third objective,
@@ -345,7 +368,7 @@ def space_inputs(space: Any, n_axes: int) -> tuple[dict[str, Any], list[str]]:
         lo, hi = float(p.low), float(p.high)
         if decl is not None:
             lo, hi = decl.from_si(lo), decl.from_si(hi)
-        if p.values:
+        if p.values and not _grid_gives(p, decl, lo, hi):
             notes.append(f"{where}: parameter {p.name!r} lists {len(p.values)} values; the page sweeps "
                          f"{len(p.values)} grid points over their range")
         out.update({f"axis{i}_low": float(lo), f"axis{i}_high": float(hi),

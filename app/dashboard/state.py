@@ -65,7 +65,11 @@ PHASES = ("all", *WORKLOAD_PHASES)
 # Metrics offered as Explore objectives (columns of models.dse results), with display units.
 EXPLORE_METRICS = {"latency_s": "s", "energy_J": "J", "energy_J_per_item": "J/item", "items_per_s": "items/s",
                    "edp_J_s": "J·s", "average_power_W": "W", "peak_memory_B": "B", "error_proxy": "1",
-                   "mac_per_item": "MAC/item"}
+                   "mac_per_item": "MAC/item",
+                   # LLM serving (algorithm.serving = aggregated / disaggregated; models.serving)
+                   "output_tokens_per_s_per_device": "tokens/s/device", "output_tokens_per_s_per_user": "tokens/s",
+                   "output_tokens_per_s": "tokens/s", "ttft_s": "s", "tpot_s": "s",
+                   "energy_J_per_output_token": "J/token", "goodput_output_tokens_per_s": "tokens/s"}
 # A sweep keeps at most this many points for the cloud (every k-th point of a larger grid, about
 # 200 B each); its Pareto front is exact, merged chunk by chunk. A session's memory stays bounded
 # whatever the grid size.

@@ -542,7 +542,11 @@ def _validate(s: DesignSpace) -> None:
     metrics = s.metrics()
     for o in s.objectives:
         if o.metric not in metrics:
-            raise _err(s, f"objective metric = {o.metric!r}: unknown metric; allowed: {', '.join(metrics)}")
+            from models.serving import SERVING_METRICS
+
+            hint = (" (a serving metric: set algorithm_knobs serving = \"aggregated\" or \"disaggregated\" on "
+                    "an LLM workload)") if o.metric in SERVING_METRICS else ""
+            raise _err(s, f"objective metric = {o.metric!r}: unknown metric{hint}; allowed: {', '.join(metrics)}")
         if o.direction not in ("minimize", "maximize"):
             raise _err(s, f"objective {o.metric!r}: direction = {o.direction!r}; allowed: minimize, maximize "
                           "(min, max)")

@@ -208,7 +208,7 @@ ALGORITHM_KNOBS: dict[str, Param] = {
                   "transpositions and MatMuls split over the cluster's worker cores (MCU clusters); auto: "
                   "pulp_trainlib on a multi-core MCU cluster (gap9), gemm elsewhere"),
         # multi-device plans (models.parallel.plan): decoder LLM workloads, priced on the target's interconnect
-        *(_alg(name=f"{d}_parallel", kind="int", low=1, high=4096, default=1, unit="count", structural=True,
+        *(_alg(name=f"{d}_parallel", kind="int", low=1, high=4096, default=1, unit="count", structural=True, log=True,
                applies_to="decoder LLM workloads (models.parallel.plan)" if d != "expert"
                else "mixture-of-experts LLM workloads (models.parallel.plan)", help=h)
           for d, h in (("tensor", "devices each layer is split over (Megatron tensor parallelism): heads, MLP and "
@@ -341,13 +341,15 @@ def knob(name: str, workload: str | WorkloadSpec) -> tuple[str, Param]:
 def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
     """The algorithm knobs that apply to ``workload``, read off its table at the default knobs:
     formats always; the KV format where there is a KV cache; GEMM strategies where weight GEMMs
-    are; attention and softmax knobs where attention or softmax rows are; scaling for RegNetX."""
+    are; attention and softmax knobs where attention or softmax rows are; scaling for RegNetX;
+    serving and parallel plans for decoder LLMs (expert parallelism for MoE ones)."""
     spec = _spec(workload)
     t = spec.build()
     kinds = set(t.meta["kind"].to_list())
     has_kv = any(t.meta["kv_dtype"].to_list())
     weight_gemm = any(k in ("gemm", "gemv") and w for k, w in zip(t.meta["kind"].to_list(),
                                                                   t.meta["weight_dtype"].to_list(), strict=True))
+    moe = any(n.startswith("expert_") for n in t.meta["name"].to_list())
     out = []
     for name, p in ALGORITHM_KNOBS.items():
         if name == "kv_format" and not has_kv:
@@ -361,6 +363,10 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
         if name in SCALING_KNOBS and not spec.name.startswith("regnetx-"):
             continue
         if name in SERVING_KNOBS and spec.family != "llm":
+            continue
+        if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
+            continue
+        if name in ("expert_parallel", "expert_skew") and not moe:
             continue
         if name in SHIFTADD_KNOBS and spec.family != "vit":
             continue

@@ -204,3 +204,26 @@ def test_space_file_loads_and_its_errors_show(page: Page, server: Server, tmp_pa
     wait_cds(page, "act_format", "a.length >= 1")
     assert cds(page, "act_format") and page.evaluate(CDS_JS, "frames")
     settle(page, server)
+
+
+def test_a_plan_space_of_mixtral_on_8_h100_sweeps_with_serving_objectives(page: Page, server: Server) -> None:
+    """The multi-device plan space (TP x PP x EP x batch): loads with its serving objectives, runs,
+    draws feasible points, and says which plans were infeasible."""
+    open_page(page, f"{server.url}/explore")
+    page.locator(".w-space-file select").select_option("mixtral-8xh100-plans")
+    page.locator(".w-space-load button").click()
+    expect(page.locator(".w-workload select")).to_have_value("mixtral-8x7b", timeout=20_000)
+    expect(page.locator(".w-message")).to_contain_text("loaded mixtral-8xh100-plans")
+    # the degrees' lists 1, 2, 4, 8 are the page's own log grids: nothing is lost in loading
+    assert "grid points over their range" not in text_of(page, ".w-message")
+    assert select_value(page, ".w-xm") == "output_tokens_per_s_per_device"
+    assert select_value(page, ".w-ym") == "output_tokens_per_s_per_user"
+    page.locator(".w-run button").click()
+    expect(page.locator(".w-status")).to_contain_text("done:", timeout=120_000)
+    m = RESULT_NAMES.search(result_text(page))
+    assert m and m.groups() == ("mixtral-8x7b", "h100-sxm")
+    wait_cds(page, "tensor_parallel", "a.length >= 1")
+    # 640 points; the plans over 8 GPUs are counted infeasible (no objectives to draw)
+    assert re.search(r"640 points; \d+ distinct designs on the Pareto front, \d+ infeasible", result_text(page))
+    shot(page, "explore-mixtral-plans")
+    settle(page, server)

@@ -119,6 +119,11 @@ def test_infeasible_reasons_name_each_broken_constraint() -> None:
         "",
         "memory constraint not computed",
     ]
+    # no constraint computed at all: a point the evaluator could not price (an invalid parallel plan)
+    un = pl.DataFrame({"constraint_memory": [float("nan"), -0.5], "constraint_power": [float("nan"), -1.0],
+                       "feasible": [False, True]})
+    assert EX.infeasible_reasons(un).to_list() == [EX.UNPRICED, ""]
+    assert EX.UNPRICED.startswith("not priced: ")
 
 
 # ---------------------------------------------------------------------------------- runs

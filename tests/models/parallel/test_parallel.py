@@ -279,3 +279,27 @@ def test_a_preset_link_prices_the_collectives_without_overrides():
                       for c in t.collectives) for name, bw in (("h100", 450e9), ("a100", 300e9))}
     assert float(h100.comm_s[0]) == pytest.approx(want["h100"], rel=1e-9)
     assert float(a100.comm_s[0]) == pytest.approx(want["a100"], rel=1e-9)
+
+
+def test_the_plan_knobs_apply_to_decoder_llms_only():
+    from models.point import applicable_knobs
+
+    def names(w):
+        return {k.name for k in applicable_knobs(w)}
+
+    plan = {"tensor_parallel", "pipeline_parallel", "comm_overlap", "allreduce_algorithm"}
+    assert not names("resnet-50") & (plan | {"expert_parallel", "expert_skew"})
+    assert plan <= names("llama-2-7b") and not {"expert_parallel", "expert_skew"} & names("llama-2-7b")
+    assert plan | {"expert_parallel", "expert_skew"} <= names("mixtral-8x7b")
+
+
+def test_a_serving_objective_without_serving_says_how_to_get_it():
+    from models.dse.space import SpaceError
+
+    with pytest.raises(SpaceError, match=r"'output_tokens_per_s_per_device': unknown metric \(a serving metric: set "
+                                         r"algorithm_knobs serving"):
+        parse_space({"name": "x", "target": "h100-sxm", "workload": "mixtral-8x7b",
+                     "parameters": [{"name": "tp", "sets": "algorithm.tensor_parallel", "kind": "int",
+                                     "values": [1, 2]}],
+                     "objectives": [{"metric": "output_tokens_per_s_per_device", "direction": "maximize"},
+                                    {"metric": "latency_s"}]})

@@ -26,6 +26,7 @@ from models.workloads.llm import (
 SHIPPED = [
     "llama-2-7b",
     "llama-2-13b",
+    "llama-2-70b",
     "llama-3-8b",
     "mixtral-8x7b",
     "opt-6.7b",
