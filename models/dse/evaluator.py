@@ -197,7 +197,8 @@ def constraint_values(space: DesignSpace, m: Mapping[str, np.ndarray]) -> dict[s
         if c.kind == "memory":
             out["constraint_memory"] = m["peak_memory_B"] / m["memory_capacity_B"] - 1.0
         elif c.kind == "power":
-            out["constraint_power"] = m["average_power_W"] / float(c.limit) - 1.0  # type: ignore[arg-type]
+            # a power cap is a device's (its TDP or board limit): one device's share of a plan's unit
+            out["constraint_power"] = m["average_power_W_per_device"] / float(c.limit) - 1.0  # type: ignore[arg-type]
         elif c.kind == "macs":
             out["constraint_macs"] = m["mac_per_item"] / float(c.limit) - 1.0  # type: ignore[arg-type]
         else:

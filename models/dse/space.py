@@ -89,6 +89,8 @@ METRICS = (
     "items_per_s",
     "energy_J_per_item",
     "average_power_W",
+    "items_per_s_per_device",
+    "average_power_W_per_device",
     "peak_memory_B",
     "memory_capacity_B",
     "error_proxy",
@@ -335,7 +337,7 @@ class DesignSpace:
         extra = []
         for w in self.workloads():
             item = workload_spec(w).item_name
-            extra += [f"{item}s_per_s", f"energy_J_per_{item}"]
+            extra += [f"{item}s_per_s", f"energy_J_per_{item}", f"{item}s_per_s_per_device"]
         from models.serving import SERVING_METRICS
 
         if any(c.kind == "macs" for c in self.constraints) or any(o.metric == "mac_per_item" for o in self.objectives):

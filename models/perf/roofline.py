@@ -99,6 +99,9 @@ class PerfResult:
     # serving metrics of a request stream (models.serving: TTFT, TPOT, rates, goodput...), by
     # unit-suffixed name; empty for one request
     serving: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # devices that produce these totals: a multi-device plan's unit (t x p devices, models.parallel;
+    # energy and rates are the unit's), 1 for one device
+    n_devices: int = 1
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -147,6 +150,11 @@ class PerfResult:
             f"energy_J_per_{self.item_name}": self.energy_J_per_item,
             "edp_J_s": self.edp_J_s,
             "average_power_W": self.average_power_W,
+            # one device's share of the unit (the same as above for one device): what a
+            # per-GPU throughput table or a device's power cap is compared with
+            "items_per_s_per_device": self.items_per_s / self.n_devices,
+            f"{self.item_name}s_per_s_per_device": self.items_per_s / self.n_devices,
+            "average_power_W_per_device": self.average_power_W / self.n_devices,
             "peak_memory_B": self.peak_memory_B,
             "memory_capacity_B": self.memory_capacity_B,
         }
@@ -161,8 +169,9 @@ class PerfResult:
     def totals(self) -> pl.DataFrame:
         """One row per design point with unit-suffixed columns."""
         m = self.metrics()
-        for k in ("items_per_s", "energy_J_per_item"):
-            if k not in (f"{self.item_name}s_per_s", f"energy_J_per_{self.item_name}"):
+        for k in ("items_per_s", "energy_J_per_item", "items_per_s_per_device"):
+            if k not in (f"{self.item_name}s_per_s", f"energy_J_per_{self.item_name}",
+                         f"{self.item_name}s_per_s_per_device"):
                 m.pop(k)
         return pl.DataFrame({k: v.reshape(-1) for k, v in m.items()})
 
@@ -495,6 +504,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         item_name=table.item_name, peak_memory_B=peak_mem,
         memory_capacity_B=np.broadcast_to(ct.memory_capacity_B, shape), engine_names=ct.engine_names,
         level_names=ct.level_names, op_meta=table.meta, phase_latency_s=ph_lat, phase_energy_J=ph_en,
+        n_devices=int(table.n_devices),
     )
     if detail:
         st = np.broadcast_to(static, shape)[..., None]

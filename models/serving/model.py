@@ -83,7 +83,7 @@ from models.workloads import OperatorTable, WorkloadSpec, workload_spec
 __all__ = ["SERVING_METRICS", "evaluate_serving", "serving_mode", "step_spec"]
 
 # the serving metrics (the metrics dict of a serving result also redefines items_per_s,
-# tokens_per_s and average_power_W per device)
+# tokens_per_s and average_power_W per device, the same as their *_per_device names)
 SERVING_METRICS = (
     "ttft_s",
     "ttft_p50_s",
@@ -363,6 +363,8 @@ def evaluate_serving(ct: CompiledTarget, target: Target, workload: str | Workloa
         # (energy_J / latency_s of one request would be neither: requests overlap)
         "items_per_s": tokens / n_dev, "tokens_per_s": tokens / n_dev,
         "average_power_W": lam * per_req["energy_J"] / n_dev,
+        "items_per_s_per_device": tokens / n_dev, "tokens_per_s_per_device": tokens / n_dev,
+        "average_power_W_per_device": lam * per_req["energy_J"] / n_dev,
     }
     shape = np.broadcast_shapes(r_dec.shape, *(np.shape(v) for v in metrics.values()), np.shape(resident),
                                 *(np.shape(v) for v in per_req.values()))

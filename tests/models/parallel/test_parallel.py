@@ -303,3 +303,35 @@ def test_a_serving_objective_without_serving_says_how_to_get_it():
                                      "values": [1, 2]}],
                      "objectives": [{"metric": "output_tokens_per_s_per_device", "direction": "maximize"},
                                     {"metric": "latency_s"}]})
+
+
+def test_a_plan_reports_per_device_rates_and_a_power_cap_is_a_devices():
+    # one request stream on a TP-2 x PP-2 unit: rates and power are the unit's (4 devices); the
+    # *_per_device names are one device's share, as in serving
+    kn = {"phase": "inference", "batch": 64, "prompt_len": 128, "n_generated": 32, "tensor_parallel": 2,
+          "pipeline_parallel": 2}
+    m = evaluate_point("h100-sxm", "llama-2-13b", kn, detail=False).perf.metrics()
+    tokens = 64 * 32 / float(m["latency_s"][0])
+    assert float(m["tokens_per_s"][0]) == pytest.approx(tokens, rel=1e-12)
+    assert float(m["tokens_per_s_per_device"][0]) == pytest.approx(tokens / 4, rel=1e-12)
+    assert float(m["average_power_W_per_device"][0]) == pytest.approx(float(m["energy_J"][0]) / float(
+        m["latency_s"][0]) / 4, rel=1e-12)
+    # each device draws at most its TDP (700 W): the unit's power is above one device's cap
+    assert float(m["average_power_W"][0]) > 700.0 >= float(m["average_power_W_per_device"][0])
+    srv = evaluate_point("h100-sxm", "llama-2-13b", {**kn, "serving": "aggregated"},
+                         detail=False).perf.metrics()
+    assert float(srv["tokens_per_s_per_device"][0]) == float(srv["output_tokens_per_s_per_device"][0])
+    # a space's power constraint at the device's TDP keeps the plan feasible
+    space = parse_space({
+        "name": "tp-power", "target": "h100-sxm", "workload": "llama-2-13b",
+        "workload_knobs": {k: v for k, v in kn.items() if k in ("phase", "batch", "prompt_len", "n_generated")},
+        "algorithm_knobs": {"pipeline_parallel": 2},
+        "parameters": [{"name": "tp", "sets": "algorithm.tensor_parallel", "kind": "int", "values": [2]}],
+        "objectives": [{"metric": "tokens_per_s_per_device", "direction": "maximize"},
+                       {"metric": "energy_J_per_token", "direction": "minimize"}],
+        "constraints": [{"kind": "power", "limit": 700.0}],
+    })
+    row = sweep(space, keep="all").row(0, named=True)
+    assert row["tokens_per_s_per_device"] == pytest.approx(tokens / 4, rel=1e-12)
+    assert row["constraint_power"] == pytest.approx(float(m["average_power_W_per_device"][0]) / 700.0 - 1.0)
+    assert row["feasible"]
