@@ -89,9 +89,13 @@ def _run(args: argparse.Namespace) -> int:
     print(f"  latency      {format_si(tt['latency_s'], 's')}")
     print(f"  energy       {format_si(tt['energy_J'], 'J')}  (static {format_si(tt['static_energy_J'], 'J')}, "
           f"stalled {format_si(tt['stalled_energy_J'], 'J')})")
-    print(f"  throughput   {tt[f'{item}s_per_s']:.4g} {item}s/s")
+    # a multi-device plan's unit: its rate and power, and one device's share (a per-GPU table's figure)
+    rate, per_dev = tt[f"{item}s_per_s"], tt.get(f"{item}s_per_s_per_device", tt[f"{item}s_per_s"])
+    shared = per_dev != rate
+    print(f"  throughput   {rate:.4g} {item}s/s" + (f"  ({per_dev:.4g} per device)" if shared else ""))
     print(f"  energy/{item:<6} {format_si(tt[f'energy_J_per_{item}'], 'J')}")
-    print(f"  avg power    {format_si(tt['average_power_W'], 'W')}")
+    print(f"  avg power    {format_si(tt['average_power_W'], 'W')}"
+          + (f"  ({format_si(tt['average_power_W_per_device'], 'W')} per device)" if shared else ""))
     fits = "fits" if tt["fits_in_memory"] else "DOES NOT FIT"
     print(f"  peak memory  {format_si(tt['peak_memory_B'], 'B')} ({fits} in {format_si(tt['memory_capacity_B'], 'B')})")
     print(f"  error proxy  {tt['error_proxy']:.4g} (relative L2 error of the formats)")

@@ -76,6 +76,21 @@ def test_evaluate_llm_decode_json(capsys):
     assert bounds == {"hbm"}
 
 
+def test_evaluate_prints_a_plans_unit_and_per_device_rates(capsys):
+    args = ["evaluate", "--target", "h100-sxm", "--workload", "llama-2-13b", "--set", "tensor_parallel=2",
+            "--set", "pipeline_parallel=2", "--top", "0"]
+    _, out, _ = run(capsys, *args, "--json")
+    tt = json.loads(out)["totals"]
+    # four devices: the unit's rate is four times a device's
+    assert tt["tokens_per_s"] == pytest.approx(4 * tt["tokens_per_s_per_device"], rel=1e-12)
+    code, text, _ = run(capsys, *args)
+    assert code == 0
+    assert f"throughput   {tt['tokens_per_s']:.4g} tokens/s  ({tt['tokens_per_s_per_device']:.4g} per device)" in text
+    assert "W per device)" in text
+    _, text, _ = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "llama-2-13b", "--top", "0")
+    assert "per device" not in text  # one device: one figure
+
+
 def test_evaluate_bad_knob_and_unknown_workload(capsys):
     code, _, err = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "llama-2-7b", "--set", "batch=0")
     assert code == 2 and "knob 'batch'" in err and "allowed" in err
