@@ -30,6 +30,8 @@ the unit's energy (``t x p`` devices). What each degree does to the table:
   that on the busiest unit (``expert_skew`` ``s``, which sets the step); the expert weights read are
   the distinct experts that the group's ``e T`` tokens touch among the unit's ``E / e``; two
   all-to-alls per MoE layer (dispatch and combine) of ``T x k x hidden / t`` activations per device.
+  With zero-computation experts (MoE++, ``zc_expert_share`` ``f``) ``k`` is the FFN slots
+  ``top_k (1 - f)``: the zero / copy / constant experts are on every device and cross no link.
 
 ``(1, 1, 1)`` is the plan of every one-device table: nothing changes.
 """
@@ -162,7 +164,8 @@ def _expert_parallel(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tupl
     no longer stored."""
     from models.workloads.llm import expected_distinct_experts
 
-    e, s, E, k = plan.expert, plan.expert_skew, cfg.n_experts, cfg.top_k
+    # k: FFN slots per token (top_k less the zero-computation experts' share, MoE++)
+    e, s, E, k = plan.expert, plan.expert_skew, cfg.n_experts, cfg.ffn_top_k
     names = table.meta["name"].to_list()
     cols = [dict(c) for c in table.columns]
     dropped = np.zeros(())
@@ -170,7 +173,7 @@ def _expert_parallel(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tupl
         if n not in _EXPERT_ROWS:
             continue
         c = table.columns[i]
-        tokens = c["m"] / k  # the row's m is the routed pairs T x k
+        tokens = c["m"] / k  # the row's m is the routed FFN pairs T x k
         mine = expected_distinct_experts(E, k, e * tokens) / e
         built = expected_distinct_experts(E, k, tokens)
         w_read = c["weight_read_B"] * mine / built
@@ -222,8 +225,9 @@ def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Co
                           None)
             if router is not None:
                 r = table.columns[router]
+                # zero-computation experts (MoE++) sit on every device: only the FFN slots travel
                 out.append(Collective(name="ep_all_to_all", phase=ph, op="all_to_all", group=plan.expert,
-                                      bytes_B=r["m"] * cfg.top_k * cfg.hidden * ab / t, count=2.0 * r["count"]))
+                                      bytes_B=r["m"] * cfg.ffn_top_k * cfg.hidden * ab / t, count=2.0 * r["count"]))
     return tuple(out)
 
 

@@ -12,6 +12,9 @@ The algorithm knobs are applied in a fixed order, each by a public function of
 
 1. ``scaling_strategy`` / ``scaling_factor`` / ``scaling_alpha`` (RegNetX workloads): the net is
    rebuilt by :func:`models.algorithms.scale_anynet` (Dollar et al. 2021, pycls rounding).
+   ``zc_expert_share`` (MoE LLMs) and the ``*_parallel`` plan are applied while the table is built
+   (MoE++'s zero-computation experts change the routed pairs, the distinct experts read and the
+   all-to-all bytes: :mod:`models.workloads.llm`, :mod:`models.parallel.plan`).
 2. ``weight_format`` / ``act_format`` / ``kv_format``: bytes, datatypes and resident memory from
    :func:`models.algorithms.apply_quant`. With ``gemm_strategy`` every weight-bearing GEMM/GEMV
    row is repriced by :func:`models.algorithms.price_gemm`: its FLOPs and datatype become the
@@ -171,7 +174,8 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     built = {**spec.defaults(), **wk}
     plan = _parallel_plan(spec, ak)
     try:
-        table = _scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS) else spec.build(parallel=plan, **wk)
+        table = (_scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS)
+                 else spec.build(parallel=plan, zc_share=float(ak.get("zc_expert_share", 0.0)), **wk))
     except ParallelError:
         raise  # names its knob already (and sweeps tell a plan's infeasibility by its type)
     except ValueError as exc:

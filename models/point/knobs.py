@@ -30,6 +30,7 @@ from models.hardware import Target, field_spec
 from models.params import Param, did_you_mean
 from models.workloads import WorkloadSpec, workload_spec
 from models.workloads.kinds import OP_KINDS
+from models.workloads.llm import ZC_SHARE_MAX
 
 __all__ = [
     "ALGORITHM_KNOBS",
@@ -220,6 +221,11 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="expert_parallel > 1",
              help="load of the busiest expert-parallel unit over the mean, minus 1 (0: uniform routing); the "
                   "busiest unit sets the step"),
+        _alg(name="zc_expert_share", kind="float", low=0.0, high=ZC_SHARE_MAX, default=0.0, structural=True,
+             applies_to="mixture-of-experts LLM workloads (models.workloads.llm)",
+             help="MoE++ zero-computation experts: share of each token's top-k routed slots taken by zero / copy / "
+                  "constant experts instead of an FFN expert (0: a vanilla MoE); they cost an elementwise pass, "
+                  "sit on every device and cross no all-to-all"),
         _alg(name="comm_overlap", kind="float", low=0.0, high=1.0, default=0.0, structural=True,
              applies_to="multi-device plans",
              help="share of the shorter of compute and communication hidden under the other in each phase "
@@ -366,7 +372,7 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
             continue
         if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
             continue
-        if name in ("expert_parallel", "expert_skew") and not moe:
+        if name in ("expert_parallel", "expert_skew", "zc_expert_share") and not moe:
             continue
         if name in SHIFTADD_KNOBS and spec.family != "vit":
             continue

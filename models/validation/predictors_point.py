@@ -11,7 +11,7 @@ latencies do not. Nothing else is modelled here: no factor, no per-case table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,19 +54,22 @@ def point_metric(*, target: str, workload: str, metric: str, unit: str, settings
 @predictor("point.ratio")
 def point_ratio(*, target: str, workload: str, metric: str, settings: Mapping[str, Any] | None = None,
                 baseline: Mapping[str, Any], invert: bool = False, engine: str | Mapping[str, str] | None = None,
-                mode: str = "calibrated") -> float:
+                operators: Sequence[str] | None = None, mode: str = "calibrated") -> float:
     """``metric`` of a design point over the same metric of a baseline point (both as evaluated by users).
 
     The form of a paper's relative claim ("2.6x faster than X", "79% of the energy of Y"): the
     point is (``target``, ``workload``, ``settings``); ``baseline`` holds the keys that differ
     (``target``, ``workload``, ``settings``, ``engine``; absent keys are the point's). With
     ``invert`` the ratio is baseline over point: a speedup is ``metric = "latency_s"`` with
-    ``invert = true``. Both points go through :func:`models.perf.evaluate_point`.
+    ``invert = true``. Both points go through :func:`models.perf.evaluate_point`. With
+    ``operators`` the metric is ``latency_s`` or ``energy_J`` summed over those operators of the
+    per-operator breakdown (what ``tradespace evaluate`` lists: a paper's "expert forward time").
 
     Raises
     ------
     KeyError
-        ``metric`` is not a total of a point, or ``baseline`` has a key other than the four.
+        ``metric`` is not a total of a point, or ``baseline`` has a key other than the four, or an
+        operator is in neither point's table.
     ValueError
         The baseline's metric is zero.
     """
@@ -75,8 +78,19 @@ def point_ratio(*, target: str, workload: str, metric: str, settings: Mapping[st
         raise KeyError(f"baseline: unknown key(s) {', '.join(sorted(extra))}; allowed: target, workload, settings, "
                        "engine")
 
+    op_metrics = {"latency_s": "total_latency_s", "energy_J": "total_energy_J"}
+    if operators is not None and metric not in op_metrics:
+        raise KeyError(f"metric {metric!r} with operators: allowed: {', '.join(op_metrics)} (summed over them)")
+    seen: set[str] = set()
+
     def one(t: str, w: str, s: Mapping[str, Any] | None, e: str | Mapping[str, str] | None) -> float:
-        r = evaluate_point(t, w, dict(s or {}), engine=e, mode=mode, detail=False)
+        r = evaluate_point(t, w, dict(s or {}), engine=e, mode=mode, detail=operators is not None)
+        if operators is not None:
+            bd = r.perf.breakdown(0)
+            names = bd["name"].to_list()
+            seen.update(n for n in operators if n in names)
+            return float(sum(v for n, v in zip(names, bd[op_metrics[metric]].to_list(), strict=True)
+                             if n in operators))
         totals = r.perf.metrics()
         if metric not in totals:
             raise KeyError(f"metric {metric!r} is not a total of this point; allowed: {', '.join(sorted(totals))}")
@@ -85,6 +99,9 @@ def point_ratio(*, target: str, workload: str, metric: str, settings: Mapping[st
     a = one(target, workload, settings, engine)
     b = one(baseline.get("target", target), baseline.get("workload", workload),
             baseline.get("settings", settings), baseline.get("engine", engine))
+    missing = [n for n in operators or () if n not in seen]
+    if missing:
+        raise KeyError(f"operators: {', '.join(missing)} in neither point's table")
     num, den = (b, a) if invert else (a, b)
     if den == 0.0:
         raise ValueError(f"point.ratio: the {'point' if invert else 'baseline'}'s {metric} is 0; no ratio")

@@ -25,7 +25,8 @@ Operators (one row each; per-layer rows have ``count = n_layers`` in prefill and
   ``fc1``/``act``/``fc2`` (GELU/ReLU MLP, 2 matrices), in the dense layers;
 - MoE: ``router`` (gemm to n_experts) and ``expert_gate``/``expert_up``/``act``/``expert_down``;
   shared experts ``shared_gate_proj``/``shared_up_proj``/``shared_act``/``shared_down_proj``
-  (+ ``shared_expert_gate``) and ``shared_expert_add``;
+  (+ ``shared_expert_gate``) and ``shared_expert_add``; with zero-computation experts
+  (``zc_share > 0``, MoE++) a ``zc_experts`` row;
 - ``residual_add`` (two per layer; one three-input add in a parallel block), ``mlp_post_norm``
   (Gemma 2/3), ``final_norm`` and ``lm_head``.
 
@@ -45,6 +46,16 @@ Conventions and assumptions
   so a step of ``T`` tokens touches on average ``E (1 - (1 - k/E)^T)`` distinct experts, whose
   weights are read; FLOPs count only the ``k`` active experts per token; all ``E`` experts are
   stored (``n_params`` and peak memory).
+- Zero-computation experts (MoE++, Jin et al. 2024): a share ``f = zc_share`` of the ``k`` routed
+  slots of a token goes to zero / copy / constant experts instead of an FFN expert, so the FFN
+  experts see ``T k (1 - f)`` token-expert pairs and a token picks ``k (1 - f)`` of the ``E`` FFN
+  experts on average (the distinct-expert count above with that ``k``). The ``T k f`` other slots
+  are one ``zc_experts`` elementwise row priced as the dearest of the three, the constant expert
+  (a ``hidden -> 2`` projection and softmax for its two weights, then ``a x + b v``: 7 FLOP per
+  element); their parameters (a vector and a ``hidden x 2`` matrix per constant expert) and
+  their router columns are not counted. The weighted sum over the ``k`` slot outputs stays on
+  ``expert_down``. Under expert parallelism the zero-computation experts sit on every device, so
+  only the FFN slots cross the all-to-all (:mod:`models.parallel.plan`).
 - Tied embeddings: the LM head re-reads the embedding matrix (weight bytes) but adds no
   parameters.
 - ``footprint_B`` is each operator's own working set; the perf model serves operators that read
@@ -86,6 +97,8 @@ from models.workloads.ops import (
     table_from_ops,
 )
 from models.workloads.table import OperatorTable, concat_tables
+
+ZC_SHARE_MAX = 0.99  # zc_share: below 1, or the MoE layers would have no FFN work
 
 __all__ = [
     "LLM_FAMILIES",
@@ -227,6 +240,9 @@ class LLMConfig:
         a rank-``q_lora_rank`` bottleneck (0: a full ``q_proj``), keys and values from a cached
         latent of ``kv_lora_rank`` plus one shared RoPE key of ``qk_rope_head_dim``;
         ``head_dim = qk_nope_head_dim + qk_rope_head_dim``; values of ``v_head_dim`` per head.
+    zc_share
+        Share of the ``top_k`` routed slots per token taken by zero-computation experts (MoE++;
+        0: a vanilla MoE). Set by the ``zc_expert_share`` algorithm knob, not read from a config.
     notes
         What the parser ignored (fields it does not know, parts it does not model).
     source
@@ -270,6 +286,7 @@ class LLMConfig:
     kv_lora_rank: int = 0
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
+    zc_share: float = 0.0
     notes: tuple[str, ...] = ()
     source: str = ""
 
@@ -337,6 +354,14 @@ class LLMConfig:
             raise LLMConfigError(
                 f"{where}: field 'n_dense_layers' = {self.n_dense_layers}; allowed: 0 to n_layers - 1 = "
                 f"{self.n_layers - 1} in an MoE model", field="n_dense_layers")
+        if isinstance(self.zc_share, bool) or not isinstance(self.zc_share, (int, float)) or not (
+                0.0 <= self.zc_share <= ZC_SHARE_MAX):
+            raise LLMConfigError(f"{where}: zc_share = {self.zc_share!r}; allowed: a share from 0 to {ZC_SHARE_MAX} of "
+                                 "the routed slots (1 would leave the MoE layers no FFN work)", field="zc_share")
+        if self.zc_share > 0 and not self.is_moe:
+            raise LLMConfigError(f"{where}: zc_share = {self.zc_share} on a dense model; zero-computation experts "
+                                 "are routed slots of a mixture-of-experts layer; allowed: 0, or an MoE model",
+                                 field="zc_share")
         if self.is_mla:
             if not 0 < self.qk_rope_head_dim < self.head_dim or self.v_head_dim == 0:
                 raise LLMConfigError(
@@ -381,6 +406,11 @@ class LLMConfig:
     def expert_width(self) -> int:
         """Hidden width of one routed expert."""
         return self.expert_intermediate or self.intermediate
+
+    @property
+    def ffn_top_k(self) -> float:
+        """FFN experts a token is routed to on average: ``top_k (1 - zc_share)``."""
+        return self.top_k * (1.0 - self.zc_share)
 
     @property
     def n_moe_layers(self) -> int:
@@ -1282,8 +1312,9 @@ def _moe(b: _Builder, tokens: np.ndarray) -> None:
     L = cfg.n_moe_layers
     wb = bytes_per_element(b.wd)
     b.linear("router", tokens, E, h, layers=L)
-    distinct = expected_distinct_experts(E, k, tokens)
-    routed = tokens * k  # token-expert pairs
+    kf = cfg.ffn_top_k  # FFN slots per token: the others go to zero-computation experts (MoE++)
+    distinct = expected_distinct_experts(E, kf, tokens)
+    routed = tokens * kf  # token-FFN-expert pairs
     shapes = (
         [("expert_gate", i, h), ("expert_up", i, h)] if cfg.gated_mlp else [("expert_fc1", i, h)]
     )
@@ -1315,8 +1346,12 @@ def _moe(b: _Builder, tokens: np.ndarray) -> None:
         n_inputs=2 if cfg.gated_mlp else 1,
         layers=L,
     )
-    # the weighted sum of the k expert outputs per token: 2 FLOP per element
-    expert_gemm("expert_down", h, i, extra_flop=2.0 * routed * h)
+    # the weighted sum of the k slot outputs per token (FFN and zero-computation): 2 FLOP per element
+    expert_gemm("expert_down", h, i, extra_flop=2.0 * tokens * k * h)
+    if cfg.zc_share > 0:
+        # zero / copy / constant experts, priced as the constant one: its hidden -> 2 projection for the
+        # two softmax weights (4 FLOP per element) and a x + b v (3)
+        b.elementwise("zc_experts", tokens * (k - kf) * h, flop_per_element=7.0, n_inputs=1, layers=L)
     if cfg.shared_expert_intermediate:
         # the always-active shared expert(s): one dense MLP every token goes through
         _dense_mlp(b, tokens, cfg.shared_expert_intermediate, L, prefix="shared_")

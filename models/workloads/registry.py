@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,12 +56,18 @@ class WorkloadSpec:
     def defaults(self) -> dict[str, Any]:
         return {k.name: k.default for k in self.knobs}
 
-    def build(self, *, parallel: Any = None, **knobs: Any) -> OperatorTable:
+    def build(self, *, parallel: Any = None, zc_share: float = 0.0, **knobs: Any) -> OperatorTable:
         """The table at ``knobs`` (checked; defaults for the rest), one device's share under a
-        multi-device ``parallel`` plan (:class:`models.parallel.ParallelPlan`) when given."""
+        multi-device ``parallel`` plan (:class:`models.parallel.ParallelPlan`) when given, with a
+        share ``zc_share`` of the routed slots on zero-computation experts (MoE++; MoE LLMs)."""
         values = self.defaults()
         for name, v in knobs.items():
             values[name] = self.knob(name).check(v)
+        if zc_share:
+            if "zc_share" not in inspect.signature(self.builder).parameters:
+                raise ValueError(f"algorithm knob 'zc_expert_share': workload {self.name!r} ({self.family}) has no "
+                                 "mixture-of-experts layers; allowed: 0, or a mixture-of-experts LLM workload")
+            values["zc_share"] = zc_share
         if parallel is None or parallel.trivial:
             return self.builder(**values)
         if "parallel" not in inspect.signature(self.builder).parameters:
@@ -140,7 +146,7 @@ def _maybe_train(table: OperatorTable, training: bool) -> OperatorTable:
 
 def _llm_builder(config: str) -> Callable[..., OperatorTable]:
     def build(*, batch: Any, prompt_len: Any, n_generated: Any, phase: str, weight_dtype: str,
-              act_dtype: str, kv_dtype: str, parallel: Any = None) -> OperatorTable:
+              act_dtype: str, kv_dtype: str, parallel: Any = None, zc_share: float = 0.0) -> OperatorTable:
         from models.parallel.plan import build_parallel
         from models.workloads.llm import llm_decode, llm_inference, llm_prefill, load_llm_config
 
@@ -154,6 +160,11 @@ def _llm_builder(config: str) -> Callable[..., OperatorTable]:
             return llm_inference(cfg, b, prompt_len, n_generated, **kw)
 
         cfg = load_llm_config(config)
+        if zc_share:
+            if not cfg.is_moe:
+                raise ValueError(f"algorithm knob 'zc_expert_share' = {zc_share}: a dense model has no routed experts; "
+                                 "allowed: 0, or a mixture-of-experts LLM workload")
+            cfg = replace(cfg, zc_share=float(zc_share))
         return one(cfg, batch) if parallel is None else build_parallel(cfg, parallel, batch, one)
 
     return build

@@ -38,3 +38,26 @@ def test_bad_baseline_and_metric_are_named() -> None:
         point_ratio(target="h100-sxm", workload="gemm", metric="latency_s", baseline={"tagret": "a100-80gb"})
     with pytest.raises(KeyError, match="metric 'latency'"):
         point_ratio(target="h100-sxm", workload="gemm", metric="latency", baseline={"target": "a100-80gb"})
+
+
+def test_operators_sum_those_rows_of_the_breakdown() -> None:
+    s = {"phase": "prefill", "batch": 4, "prompt_len": 256}
+    ops = ["q_proj", "k_proj"]
+
+    def rows(target: str) -> float:
+        bd = evaluate_point(target, "llama-2-7b", s).perf.breakdown(0)
+        return float(bd.filter(bd["name"].is_in(ops))["total_latency_s"].sum())
+
+    got = point_ratio(target="h100-sxm", workload="llama-2-7b", metric="latency_s", settings=s,
+                      baseline={"target": "a100-80gb"}, invert=True, operators=ops)
+    assert got == pytest.approx(rows("a100-80gb") / rows("h100-sxm"), rel=1e-12)
+    # not the whole point's ratio: the projections are compute-bound, the whole prefill is not only them
+    whole = point_ratio(target="h100-sxm", workload="llama-2-7b", metric="latency_s", settings=s,
+                        baseline={"target": "a100-80gb"}, invert=True)
+    assert got != pytest.approx(whole, rel=1e-3)
+    with pytest.raises(KeyError, match="operators: nope in neither point's table"):
+        point_ratio(target="h100-sxm", workload="llama-2-7b", metric="latency_s", settings=s,
+                    baseline={"target": "a100-80gb"}, operators=["q_proj", "nope"])
+    with pytest.raises(KeyError, match="metric 'tokens_per_s' with operators"):
+        point_ratio(target="h100-sxm", workload="llama-2-7b", metric="tokens_per_s", settings=s,
+                    baseline={"target": "a100-80gb"}, operators=ops)

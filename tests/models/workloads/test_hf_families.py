@@ -366,4 +366,4 @@ def test_workloads_list_many_families() -> None:
     assert len(llm) >= 25 and len(families) >= 10
     for s in llm:
         assert load_llm_config(s.name).source.startswith("Hugging Face config.json of") or s.name.startswith(
-            ("gpt3", "bitnet", "gpt2", "opt", "llama-2", "llama-3-8b", "mixtral"))
+            ("gpt3", "bitnet", "gpt2", "opt", "llama-2", "llama-3-8b", "mixtral", "moepp"))
