@@ -31,8 +31,11 @@ __all__ = [
     "RooflineData",
     "SweepKeeper",
     "COMPARE_METRICS",
+    "SERVING_COMPARE_COLUMNS",
+    "SERVING_COMPARE_METRICS",
     "apply_field_edits",
     "compare_data",
+    "compare_metrics",
     "compare_normalized",
     "dominant_bound",
     "failed_targets",
@@ -41,6 +44,7 @@ __all__ = [
     "point_table",
     "roofline_data",
     "save_target_copy",
+    "serving_on",
     "target_diff",
     "target_fields_frame",
     "target_toml",
@@ -275,6 +279,10 @@ def roofline_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any
     """
     if not targets:
         raise ValueError("targets: got an empty selection; pick at least one target")
+    if serving_on(workload, knobs):
+        raise ValueError("algorithm knob 'serving': the Roofline page draws the operators of one request; a "
+                         "served request stream (TTFT, TPOT, tokens/s) is on the Compare and Explore pages; "
+                         "allowed here: serving off")
     ok, bad = _per_target(targets, lambda n: _roofline_one(n, workload, knobs, phase, mode))
     parts = [p for _, p in ok]
     ceil_rows = [r for p in parts for r in p["ceilings"]]
@@ -302,16 +310,38 @@ def dominant_bound(breakdown: pl.DataFrame) -> str:
     return str(g["bound"][0]) if g.height else ""
 
 
+# Serving metrics of a request stream (models.serving), shown by Compare when serving is on: the
+# column, its display unit and whether smaller is better; null on a one-request comparison.
+SERVING_COMPARE_COLUMNS = {"ttft_s": ("s", True), "tpot_s": ("s", True),
+                           "output_tokens_per_s_per_device": ("tokens/s", False),
+                           "output_tokens_per_s_per_user": ("tokens/s", False),
+                           "energy_J_per_output_token": ("J", True), "n_max_batch": ("1", False)}
 COMPARE_SCHEMA = {"target": pl.String, "target_class": pl.String, "latency_s": pl.Float64,
                   "energy_J": pl.Float64, "energy_J_per_item": pl.Float64, "items_per_s": pl.Float64,
                   "edp_J_s": pl.Float64, "peak_memory_B": pl.Float64, "memory_capacity_B": pl.Float64,
                   "fits_memory": pl.Boolean, "bound": pl.String, "item_name": pl.String, "n_fallback_ops": pl.Int64,
+                  **{c: pl.Float64 for c in SERVING_COMPARE_COLUMNS},
                   "provenance": pl.String, "reason": pl.String}
+
+
+def serving_on(workload: str, knobs: Mapping[str, Any]) -> bool:
+    """Whether ``knobs`` serve a request stream (``serving`` = aggregated / disaggregated) on ``workload``."""
+    from models.serving import serving_mode
+
+    return serving_mode(knob_values(workload, knobs)) != "off"
 
 
 def _compare_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str, mode: str) -> dict[str, Any]:
     t = get_target(name)
-    res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
+    serving: dict[str, float] = {}
+    if phase == "all" and serving_on(workload, knobs):
+        # a request stream: priced by the serving model along the one path (models.perf.evaluate_point)
+        from models.perf import evaluate_point
+
+        res = evaluate_point(t, workload, knob_values(workload, knobs, phase), mode=mode).perf
+        serving = {c: float(np.asarray(res.serving[c]).reshape(-1)[0]) for c in SERVING_COMPARE_COLUMNS}
+    else:
+        res = evaluate(t, point_table(t, workload, knobs, phase), mode=mode)
     cap = float(np.asarray(res.memory_capacity_B).reshape(-1)[0])
     peak_mem = float(np.asarray(res.peak_memory_B).reshape(-1)[0])
     bd = res.breakdown(0)
@@ -321,7 +351,7 @@ def _compare_one(name: str, workload: str, knobs: Mapping[str, Any], phase: str,
         "energy_J_per_item": float(res.energy_J_per_item[0]), "items_per_s": float(res.items_per_s[0]),
         "edp_J_s": float(res.edp_J_s[0]), "peak_memory_B": peak_mem, "memory_capacity_B": float(cap),
         "fits_memory": peak_mem <= cap, "bound": dominant_bound(bd), "item_name": res.item_name,
-        "n_fallback_ops": int(bd["fallback"].sum()), "provenance": res.provenance, "reason": None,
+        "n_fallback_ops": int(bd["fallback"].sum()), **serving, "provenance": res.provenance, "reason": None,
     }
 
 
@@ -331,12 +361,18 @@ def compare_data(targets: Sequence[str], workload: str, knobs: Mapping[str, Any]
 
     Columns: target, target_class, latency_s, energy_J, energy_J_per_item, items_per_s, edp_J_s,
     peak_memory_B, memory_capacity_B, fits_memory, bound (what holds most of the latency),
-    item_name, n_fallback_ops, provenance (how the numbers were obtained: ideal, datasheet,
-    calibrated-microbenchmark, calibrated-trace), reason. A target that cannot be evaluated keeps its row: its
-    metrics are null and ``reason`` says why (null for the others).
+    item_name, n_fallback_ops, the serving metrics of :data:`SERVING_COMPARE_COLUMNS` (ttft_s,
+    tpot_s, output tokens/s per device and per user, J per output token, n_max_batch: set when the
+    knobs serve a request stream, ``serving`` = aggregated / disaggregated, null otherwise),
+    provenance (how the numbers were obtained: ideal, datasheet, calibrated-microbenchmark,
+    calibrated-trace), reason. A target that cannot be evaluated keeps its row: its metrics are
+    null and ``reason`` says why (null for the others).
     """
     if not targets:
         raise ValueError("targets: got an empty selection; pick at least one target")
+    if phase != "all" and serving_on(workload, knobs):
+        raise ValueError(f"phase {phase!r} with serving on: serving prices the whole request stream (prefill "
+                         "and decode steps); allowed: phase all, or serving off")
     ok, bad = _per_target(targets, lambda n: _compare_one(n, workload, knobs, phase, mode))
     rows = {n: r for n, r in ok}
     reasons = dict(bad)
@@ -349,10 +385,22 @@ COMPARE_METRICS = {"latency_s": "latency per run", "energy_J_per_item": "energy 
                    "edp_J_s": "energy-delay product"}
 
 
+# With serving on, the ratios are of the stream's metrics (smaller is better for each).
+SERVING_COMPARE_METRICS = {"ttft_s": "time to first token", "tpot_s": "time per output token",
+                           "energy_J_per_output_token": "energy per output token"}
+
+
+def compare_metrics(frame: pl.DataFrame | None) -> dict[str, str]:
+    """The metrics a :func:`compare_data` frame is normalised on: :data:`SERVING_COMPARE_METRICS`
+    when it holds a served stream, else :data:`COMPARE_METRICS`."""
+    served = frame is not None and "ttft_s" in frame.columns and frame["ttft_s"].drop_nulls().len() > 0
+    return SERVING_COMPARE_METRICS if served else COMPARE_METRICS
+
+
 def compare_normalized(frame: pl.DataFrame, baseline: str) -> pl.DataFrame:
     """The evaluated rows of a :func:`compare_data` frame relative to the ``baseline`` target.
 
-    Columns: target, then ``<metric>_ratio`` for each of :data:`COMPARE_METRICS` (the target's
+    Columns: target, then ``<metric>_ratio`` for each of :func:`compare_metrics` (the target's
     value over the baseline's: 2.0 = twice the baseline's latency), and the metrics themselves.
     """
     ok = frame.filter(pl.col("reason").is_null())
@@ -360,8 +408,9 @@ def compare_normalized(frame: pl.DataFrame, baseline: str) -> pl.DataFrame:
     if not base.height:
         raise ValueError(f"baseline {baseline!r}: not an evaluated target of the comparison; allowed: "
                          f"{', '.join(ok['target'].to_list()) or 'none'}")
-    ratios = [(pl.col(m) / float(base[m][0])).alias(f"{m}_ratio") for m in COMPARE_METRICS]
-    return ok.select("target", *ratios, *COMPARE_METRICS)
+    metrics = compare_metrics(frame)
+    ratios = [(pl.col(m) / float(base[m][0])).alias(f"{m}_ratio") for m in metrics]
+    return ok.select("target", *ratios, *metrics)
 
 
 # ---------------------------------------------------------------------------------- targets page

@@ -575,15 +575,17 @@ def compare_columns(norm: pl.DataFrame | None, metric: str) -> dict[str, Any]:
 
 class CompareFigures:
     """Latency, energy per item and EDP of each target relative to the baseline (log bars from a
-    floor below the smallest ratio, 1x marked), and latency against energy per item (log-log)."""
+    floor below the smallest ratio, 1x marked), and latency against energy per item (log-log); for
+    a served request stream TTFT, TPOT and energy per output token, and TPOT against energy per
+    output token."""
 
     def __init__(self) -> None:
         from bokeh.models import Span
 
-        from app.dashboard.data import COMPARE_METRICS
+        from app.dashboard.data import COMPARE_METRICS, SERVING_COMPARE_METRICS
 
         self.bars: dict[str, tuple[Any, ColumnDataSource]] = {}
-        for m, title in COMPARE_METRICS.items():
+        for m, title in {**COMPARE_METRICS, **SERVING_COMPARE_METRICS}.items():
             src = ColumnDataSource({"target": [], "ratio": [], "value": [], "bottom": [], "label": []})
             fig = figure(title=f"{title} / baseline", x_range=FactorRange(factors=[]), y_axis_type="log",
                          width=330, height=320, tools="save", y_axis_label="ratio to the baseline (x)")
@@ -595,32 +597,39 @@ class CompareFigures:
             fig.xaxis.major_label_orientation = math.pi / 5
             fig.yaxis.formatter = fmt.tick_formatter("1")  # 0.1, 1, 10, 100 rather than 10^2
             self.bars[m] = (fig, src)
-        self.scatter_source = ColumnDataSource({"latency_s": [], "energy_J_per_item": [], "target": [], "color": []})
+        # x against y: latency against energy per item, or (a served stream) TPOT against energy
+        # per output token; the axis titles say which
+        self.scatter_source = ColumnDataSource({"x": [], "y": [], "target": [], "color": []})
         sc = figure(title="Latency vs energy per item", x_axis_type="log", y_axis_type="log", width=420, height=320,
                     tools="pan,wheel_zoom,reset,save", x_axis_label="latency per run (s)",
                     y_axis_label="energy per item (J)")
-        sc.scatter("latency_s", "energy_J_per_item", source=self.scatter_source, size=12, fill_color="color",
-                   line_color="black")
-        sc.add_layout(LabelSet(x="latency_s", y="energy_J_per_item", text="target", source=self.scatter_source,
+        sc.scatter("x", "y", source=self.scatter_source, size=12, fill_color="color", line_color="black")
+        sc.add_layout(LabelSet(x="x", y="y", text="target", source=self.scatter_source,
                                x_offset=6, y_offset=4, text_font_size="9pt"))
-        sc.add_tools(fmt.hover_tool([("target", "target"), ("latency", "latency_s", "s"),
-                                     ("energy per item", "energy_J_per_item", "J")]))
+        sc.add_tools(fmt.hover_tool([("target", "target"), ("time", "x", "s"), ("energy", "y", "J")]))
         sc.xaxis.formatter = fmt.tick_formatter("s")
         sc.yaxis.formatter = fmt.tick_formatter("J")
         self.scatter = sc
 
     def update(self, norm: pl.DataFrame | None) -> None:
         for m, (fig, src) in self.bars.items():
-            cols = compare_columns(norm, m)
+            # the bars of the other metric set (one request / a served stream) are emptied
+            cols = compare_columns(norm if norm is not None and f"{m}_ratio" in norm.columns else None, m)
             floor, top = cols.pop("floor"), cols.pop("top")
             if list(fig.x_range.factors) != cols["target"]:
                 fig.x_range.factors = cols["target"]
             fig.y_range.start, fig.y_range.end = floor, top
             _set(src, cols)
+        served = norm is not None and "tpot_s" in norm.columns
+        x, y, title, xl, yl = (("tpot_s", "energy_J_per_output_token", "TPOT vs energy per output token",
+                                "time per output token (s)", "energy per output token (J)") if served else
+                               ("latency_s", "energy_J_per_item", "Latency vs energy per item", "latency per run (s)",
+                                "energy per item (J)"))
+        self.scatter.title.text = title
+        self.scatter.xaxis.axis_label, self.scatter.yaxis.axis_label = xl, yl
         if norm is None or not norm.height:
-            _set(self.scatter_source, {"latency_s": [], "energy_J_per_item": [], "target": [], "color": []})
+            _set(self.scatter_source, {"x": [], "y": [], "target": [], "color": []})
             return
         names = norm["target"].to_list()
-        _set(self.scatter_source, {"latency_s": norm["latency_s"].to_numpy(),
-                                   "energy_J_per_item": norm["energy_J_per_item"].to_numpy(), "target": names,
+        _set(self.scatter_source, {"x": norm[x].to_numpy(), "y": norm[y].to_numpy(), "target": names,
                                    "color": [_TARGET_COLORS[i % len(_TARGET_COLORS)] for i in range(len(names))]})

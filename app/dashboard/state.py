@@ -54,6 +54,7 @@ from app.dashboard.safety import (
     shown,
 )
 from models.dse import DEFAULT_MAX_POINTS
+from models.point.knobs import SERVING_KNOBS
 from models.workloads.kinds import PHASES as WORKLOAD_PHASES
 
 __all__ = ["CLOUD_MAX_POINTS", "CompareState", "EXPLORE_METRICS", "ExploreState", "PAGES", "PHASES",
@@ -219,6 +220,8 @@ class _WorkloadInputs(_Base):
     knobs = param.Dict(default={}, doc="workload/algorithm knob values (name -> value); defaults when absent")
 
     _inputs = ("targets", "workload", "phase", "mode", "knobs")
+    # algorithm knobs the page does not offer (they do not change what it draws)
+    _hidden_knobs: frozenset[str] = frozenset()
 
     def __init__(self, **params: Any) -> None:
         self._knob_specs: dict[str, list[Any]] = {}
@@ -243,7 +246,8 @@ class _WorkloadInputs(_Base):
         cached = self._knob_specs.get(name)
         if cached is None:  # applicable_knobs builds the workload's table: once per workload
             spec = workload_spec(name)
-            cached = self._knob_specs[name] = [k for k in spec.knobs if k.name != "phase"] + applicable_knobs(spec)
+            cached = self._knob_specs[name] = [k for k in spec.knobs if k.name != "phase"] + [
+                k for k in applicable_knobs(spec) if k.name not in self._hidden_knobs]
         return list(cached)
 
     def knob_value(self, name: str) -> Any:
@@ -395,6 +399,8 @@ class RooflineState(_ComputedFromInputs):
     """Roofline page: targets x workload -> :class:`app.dashboard.data.RooflineData`."""
 
     _data_fn = staticmethod(D.roofline_data)
+    # the page draws one request's operators: a request stream's knobs are on Compare and Explore
+    _hidden_knobs = frozenset(SERVING_KNOBS)
 
     @staticmethod
     def failures_of(data: Any) -> pl.DataFrame:

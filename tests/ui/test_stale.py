@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.dashboard import data as D
-from tests.ui.conftest import Server
+from tests.ui.conftest import SCREENSHOTS, Server
 from tests.ui.test_dashboard import CDS_JS, no_server_traceback, open_page
 
 pytestmark = pytest.mark.browser
@@ -337,4 +337,35 @@ def test_random_target_changes_on_the_targets_page(page: Page, server: Server) -
         assert fields == want["field"].to_list(), f"step {step}: {got}"
         values = [float(v) for v in table_column(page, "source", "value")]
         assert values == pytest.approx([float(f"{v:.6g}") for v in want["value"]], rel=1e-9), f"step {step}"
+    no_server_traceback(server)
+
+
+def test_compare_with_serving_shows_the_streams_metrics_and_switches_back(page: Page, server: Server) -> None:
+    targets = ["h100-sxm", "a100-80gb"]
+    kn = {"batch": 8, "prompt_len": 512, "n_generated": 128, "serving": "aggregated"}
+    open_page(page, f"{server.url}/compare{q(targets=targets, workload='llama-2-7b', phase='all', knobs=kn)}")
+    got = wait_header(page, targets=targets, workload="llama-2-7b", phase="all")
+    assert got["knobs"] == kn
+    want = D.compare_data(targets, "llama-2-7b", kn)
+    page.wait_for_function(f"() => ({CDS_JS})('TTFT').some(a => a.length === 2)")
+    # the table's TPOT column is the served stream's (a decode step), as the model says
+    tpot = table_column(page, "TTFT", "TPOT")
+    from models.units import format_si
+
+    assert tpot == [format_si(v, "s") for v in want["tpot_s"].to_list()]
+    # the bars are the stream's ratios: TTFT of the A100 over the H100's
+    ttft_bars = page.evaluate("""() => [...Bokeh.documents[0].all_models].filter(m =>
+        m.type === 'Figure' && m.title && m.title.text.startsWith('time to first token'))
+        .map(f => f.title.text)""")
+    assert ttft_bars, "no TTFT bar chart"
+    h, a = want["ttft_s"].to_list()
+    page.wait_for_function(f"""() => [...Bokeh.documents[0].all_models].some(m => m.type === 'ColumnDataSource' &&
+        'ratio' in m.data && m.data.ratio.length === 2 && Math.abs(m.data.ratio[1] - {a / h}) < 1e-9)""")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "compare-serving.png"), full_page=True)
+    # serving off: the one-request columns come back under the new inputs
+    page.locator(".knob-serving select").select_option("off")
+    page.wait_for_function(f"() => ({CDS_JS})('latency').some(a => a.length === 2)")
+    got = shown(page)
+    assert "serving" not in got["knobs"] or got["knobs"]["serving"] == "off"
     no_server_traceback(server)

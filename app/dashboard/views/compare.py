@@ -14,6 +14,7 @@ import param
 import polars as pl
 
 from app.dashboard import fmt, plots
+from app.dashboard.data import SERVING_COMPARE_METRICS, compare_metrics
 from app.dashboard.state import CompareState
 from app.dashboard.views.common import (
     PageComponent,
@@ -43,11 +44,18 @@ def _table(frame: pl.DataFrame | None) -> Any:
 
     # short headers (units in the values: SI prefixes), so that the columns fit the main area
     # of a 1400 px window; a failing target keeps its row, its reason in the last column
+    if compare_metrics(frame) is SERVING_COMPARE_METRICS:  # a served request stream: its metrics
+        metrics = [si("ttft_s", "s").alias("TTFT"), si("tpot_s", "s").alias("TPOT"),
+                   fmt.si_expr("output_tokens_per_s_per_device", "1").alias("tokens/s per device"),
+                   fmt.si_expr("output_tokens_per_s_per_user", "1").alias("tokens/s per user"),
+                   si("energy_J_per_output_token", "J").alias("energy per output token"),
+                   pl.col("n_max_batch").cast(pl.Int64).cast(pl.String).fill_null("").alias("max batch")]
+    else:
+        metrics = [si("latency_s", "s").alias("latency"), si("energy_J", "J").alias("energy"),
+                   si("energy_J_per_item", "J").alias(f"energy per {item}"),
+                   fmt.si_expr("items_per_s", "1").alias(f"{item}s per s"), si("edp_J_s", "J·s").alias("EDP")]
     show = frame.select(
-        "target", pl.col("target_class").alias("class"), si("latency_s", "s").alias("latency"),
-        si("energy_J", "J").alias("energy"), si("energy_J_per_item", "J").alias(f"energy per {item}"),
-        fmt.si_expr("items_per_s", "1").alias(f"{item}s per s"),
-        si("edp_J_s", "J·s").alias("EDP"), si("peak_memory_B", "B").alias("peak memory"),
+        "target", pl.col("target_class").alias("class"), *metrics, si("peak_memory_B", "B").alias("peak memory"),
         si("memory_capacity_B", "B").alias("capacity"),
         pl.when(pl.col("fits_memory")).then(pl.lit("yes")).when(pl.col("fits_memory").not_()).then(pl.lit("no"))
         .otherwise(pl.lit("")).alias("fits"),
@@ -84,7 +92,15 @@ def layout(state: CompareState) -> pn.Column:
     watch(state, state, redraw, "data", "baseline")
     watch(state, state, targets_changed, "targets")
     guarded(state, redraw)()
+    # the bars of the metrics the result is normalised on (one request, or a served stream)
     row = pn.Row(*[pn.pane.Bokeh(f) for f, _ in figs.bars.values()])
+    shown_bars = {m: pn.pane.Bokeh(f) for m, (f, _) in figs.bars.items()}
+
+    def pick_bars(*events: Any) -> None:
+        row.objects = [shown_bars[m] for m in compare_metrics(state.data)]
+
+    watch(state, state, pick_bars, "data")
+    pick_bars()
     main = [result_header(state), message_pane(state), table, base_note, row, pn.pane.Bokeh(figs.scatter)]
     return page("Compare", "compare", [*workload_inputs(state), baseline], main)
 

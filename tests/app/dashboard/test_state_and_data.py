@@ -342,6 +342,40 @@ def test_compare_normalised_to_a_baseline_with_bars_from_below_the_smallest() ->
     assert s.baseline_target() == "h100-sxm"
 
 
+def test_compare_with_serving_shows_the_served_stream_from_the_one_path() -> None:
+    from app.dashboard import plots
+    from models.perf import evaluate_point
+
+    kn = {"batch": 8, "prompt_len": 512, "n_generated": 128, "serving": "aggregated"}
+    c = D.compare_data(["h100-sxm", "a100-80gb", "cortex-m4"], "llama-2-7b", kn)
+    for name in ("h100-sxm", "a100-80gb"):
+        want = evaluate_point(name, "llama-2-7b", {**kn, "phase": "inference"}, detail=False).perf.serving
+        row = c.filter(pl.col("target") == name).row(0, named=True)
+        for col in D.SERVING_COMPARE_COLUMNS:
+            assert row[col] == pytest.approx(float(np.asarray(want[col]).reshape(-1)[0]), rel=1e-12), col
+    # a served stream is not one request's run: TPOT on the H100 is a step, not the 1 s request latency
+    h = c.filter(pl.col("target") == "h100-sxm").row(0, named=True)
+    assert h["tpot_s"] < 0.05 < h["latency_s"]
+    # without serving the serving columns are null, and the ratios are of the one-request metrics
+    one = D.compare_data(["h100-sxm", "a100-80gb"], "llama-2-7b", {k: v for k, v in kn.items() if k != "serving"})
+    assert one["ttft_s"].null_count() == 2 and D.compare_metrics(one) is D.COMPARE_METRICS
+    assert D.compare_metrics(c) is D.SERVING_COMPARE_METRICS
+    n = D.compare_normalized(c, "h100-sxm")
+    assert set(n.columns) == {"target", *(f"{m}_ratio" for m in D.SERVING_COMPARE_METRICS), *D.SERVING_COMPARE_METRICS}
+    a = c.filter(pl.col("target") == "a100-80gb").row(0, named=True)
+    assert n.filter(pl.col("target") == "a100-80gb")["tpot_s_ratio"][0] == pytest.approx(a["tpot_s"] / h["tpot_s"])
+    figs = plots.CompareFigures()
+    figs.update(n)
+    assert figs.bars["tpot_s"][1].data["target"] == n["target"].to_list()
+    assert list(figs.bars["latency_s"][1].data["target"]) == []  # the one-request bars are emptied
+    assert figs.scatter.xaxis[0].axis_label == "time per output token (s)"
+    # serving covers prefill and decode: one phase of it is refused, as is serving on the Roofline page
+    with pytest.raises(ValueError, match="phase 'decode' with serving on"):
+        D.compare_data(["h100-sxm"], "llama-2-7b", kn, phase="decode")
+    with pytest.raises(ValueError, match="the Roofline page draws the operators of one request"):
+        D.roofline_data(["h100-sxm"], "llama-2-7b", kn)
+
+
 def test_targets_refuse_an_out_of_range_edit_and_keep_the_source() -> None:
     s = TargetsState()
     src = s.fields.filter(pl.col("field") == "engines.tensor.efficiency")["source"][0]
@@ -391,13 +425,16 @@ def test_knob_labels_are_readable_and_tooltips_name_the_path() -> None:
 
 def test_roofline_and_compare_expose_every_registry_knob() -> None:
     from models.point import applicable_knobs
+    from models.point.knobs import SERVING_KNOBS
     from models.workloads import workload_spec
 
     for w in ("llama-2-7b", "resnet-50"):
         spec = workload_spec(w)
         want = {k.name for k in spec.knobs if k.name != "phase"} | {k.name for k in applicable_knobs(spec)}
-        for cls in (RooflineState, CompareState):
-            assert {k.name for k in cls(workload=w).knob_specs()} == want
+        assert {k.name for k in CompareState(workload=w).knob_specs()} == want
+        # the Roofline page draws one request's operators: the serving knobs are on Compare and Explore
+        assert {k.name for k in RooflineState(workload=w).knob_specs()} == want - set(SERVING_KNOBS)
+    assert "serving" in {k.name for k in CompareState(workload="llama-2-7b").knob_specs()}
     assert {"launch_mode", "host_dispatch_s", "softmax_variant", "attention_tiling", "weight_format"} <= {
         k.name for k in RooflineState().knob_specs()}
     assert "fold_bn" in {k.name for k in RooflineState(workload="resnet-50").knob_specs()}
