@@ -17,10 +17,15 @@ all_to_all        ``(N - 1) / N x S``       ``N - 1``                   pairwise
 send              ``S``                     ``1``                       point to point
 ================  ========================  ==========================  =========================
 
-and the collective takes ``t = b / beta + s alpha`` (Thakur, Rabenseifner and Gropp, "Optimization
-of Collective Communication Operations in MPICH", IJHPCA 2005; the NCCL ring and tree algorithms
-have the same bandwidth terms). ``all_reduce`` with ``algorithm = "auto"`` takes the faster of ring
-and tree at each point (NCCL's tuner picks by size). A group of one device moves nothing.
+and the collective takes ``t = t0 + b / beta + s alpha`` (Thakur, Rabenseifner and Gropp,
+"Optimization of Collective Communication Operations in MPICH", IJHPCA 2005; the NCCL ring and tree
+algorithms have the same bandwidth terms). ``t0`` is the fixed cost of one collective call: by
+default NCCL's own tuning model's base latency for the LL protocol it uses on small messages
+(NVIDIA/nccl ``src/graph/tuning.cc`` ``baseLat``: ring 6.6 us, tree 6.8 us) for the ring and tree
+collectives (all-reduce, all-gather, reduce-scatter); the all-to-all and the send are NCCL
+point-to-point operations, which that table does not cover, so they carry none. ``all_reduce``
+with ``algorithm = "auto"`` takes the faster of ring and tree at each point (NCCL's tuner picks by
+size). A group of one device moves nothing.
 
 Every argument broadcasts (numpy arrays over design points).
 """
@@ -32,10 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["ALLREDUCE_ALGORITHMS", "COLLECTIVES", "Collective", "collective_cost"]
+__all__ = ["ALLREDUCE_ALGORITHMS", "COLLECTIVES", "Collective", "NCCL_BASE_LATENCY_S", "collective_cost"]
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")
 ALLREDUCE_ALGORITHMS = ("ring", "tree", "auto")
+# NCCL's per-call base latency, LL protocol (NVIDIA/nccl src/graph/tuning.cc, baseLat[algorithm][LL])
+NCCL_BASE_LATENCY_S = {"ring": 6.6e-6, "tree": 6.8e-6}
+_RING_TREE_OPS = ("all_reduce", "all_gather", "reduce_scatter")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,8 +94,11 @@ def _bytes_steps(op: str, n: int, size: np.ndarray, algorithm: str) -> tuple[np.
 
 
 def collective_cost(op: str, group: int, bytes_B: ArrayLike, bandwidth_B_per_s: ArrayLike, latency_s: ArrayLike,
-                    *, algorithm: str = "ring") -> tuple[np.ndarray, np.ndarray]:
+                    *, algorithm: str = "ring", base_latency_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(time_s, link_bytes_B)`` of one collective: its time and the bytes each device sends.
+
+    ``base_latency_s`` is the fixed cost of one call of a ring or tree collective (``t0`` of the
+    module docstring); None: NCCL's (:data:`NCCL_BASE_LATENCY_S` of the algorithm); 0: none.
 
     Raises
     ------
@@ -110,11 +121,17 @@ def collective_cost(op: str, group: int, bytes_B: ArrayLike, bandwidth_B_per_s: 
     if n == 1 and op != "send":
         z = np.zeros(np.broadcast_shapes(size.shape, bw.shape, lat.shape))
         return z, z.copy()
+    if base_latency_s is not None and not base_latency_s >= 0:
+        raise ValueError(f"collective base latency {base_latency_s!r} s; allowed: >= 0, or None for NCCL's")
     if op == "all_reduce" and algorithm == "auto":
-        t_r, b_r = collective_cost(op, n, size, bw, lat, algorithm="ring")
-        t_t, b_t = collective_cost(op, n, size, bw, lat, algorithm="tree")
+        t_r, b_r = collective_cost(op, n, size, bw, lat, algorithm="ring", base_latency_s=base_latency_s)
+        t_t, b_t = collective_cost(op, n, size, bw, lat, algorithm="tree", base_latency_s=base_latency_s)
         tree = t_t < t_r
         return np.where(tree, t_t, t_r), np.where(tree, b_t, b_r)
     moved, steps = _bytes_steps(op, n, size, algorithm)
-    return moved / bw + steps * lat, moved + 0.0 * (bw + lat)
+    t0 = 0.0
+    if op in _RING_TREE_OPS:
+        t0 = NCCL_BASE_LATENCY_S["tree" if op == "all_reduce" and algorithm == "tree" else "ring"] \
+            if base_latency_s is None else base_latency_s
+    return t0 + moved / bw + steps * lat, moved + 0.0 * (bw + lat)
 

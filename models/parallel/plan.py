@@ -71,6 +71,7 @@ class ParallelPlan:
     expert_skew: float = 0.0
     comm_overlap: float = 0.0
     allreduce_algorithm: str = "ring"
+    collective_base_latency_s: float | None = None
 
     @property
     def devices(self) -> int:
@@ -100,12 +101,18 @@ def plan_of(ak: Mapping[str, Any]) -> ParallelPlan:
     if "expert_skew" in ak and e == 1:
         raise ParallelError("algorithm knob 'expert_skew' needs expert_parallel > 1 (it is the load of the busiest "
                             "expert-parallel unit over the mean)", knob="expert_skew")
+    if "collective_base_latency_s" in ak and t == 1:
+        raise ParallelError("algorithm knob 'collective_base_latency_s' needs tensor_parallel > 1 (the ring / tree "
+                            "collectives it prices are the tensor-parallel all-reduces and all-gathers)",
+                            knob="collective_base_latency_s")
     if "allreduce_algorithm" in ak and t == 1:
         raise ParallelError("algorithm knob 'allreduce_algorithm' needs tensor_parallel > 1 (no all-reduce "
                             "otherwise)", knob="allreduce_algorithm")
     return ParallelPlan(tensor=t, pipeline=p, expert=e, expert_skew=float(np.max(ak.get("expert_skew", 0.0))),
                         comm_overlap=float(np.max(ak.get("comm_overlap", 0.0))),
-                        allreduce_algorithm=str(ak.get("allreduce_algorithm", "ring")))
+                        allreduce_algorithm=str(ak.get("allreduce_algorithm", "ring")),
+                        collective_base_latency_s=None if ak.get("collective_base_latency_s") is None
+                        else float(np.max(ak["collective_base_latency_s"])))
 
 
 def _divides(d: int, n: int, knob: str, what: str, model: str) -> None:
@@ -264,5 +271,6 @@ def build_parallel(cfg: Any, plan: ParallelPlan, batch: Any, build: Callable[[An
     n_items = table.n_items * (B / np.maximum(mb, 1.0)) if p > 1 else table.n_items
     return replace(table, memory_parts_B=parts, peak_memory_B=peak, n_items=n_items,
                    collectives=_collectives(table, dev, plan), comm_overlap=plan.comm_overlap,
-                   allreduce_algorithm=plan.allreduce_algorithm, n_devices=plan.devices,
+                   allreduce_algorithm=plan.allreduce_algorithm,
+                   collective_base_latency_s=plan.collective_base_latency_s, n_devices=plan.devices,
                    pipeline_fill=np.asarray(fill, dtype=np.float64))

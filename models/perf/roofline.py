@@ -522,8 +522,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
 def collective_times(ct: CompiledTarget, table: OperatorTable, mode: str
                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per phase, the time of the table's collectives in series and the bytes each device sends,
-    on the target's interconnect (:func:`models.parallel.collectives.collective_cost`; in ideal mode
-    the bandwidth terms only)."""
+    on the target's interconnect (:func:`models.parallel.collectives.collective_cost`, with the plan's
+    fixed cost per call; in ideal mode the bandwidth terms only)."""
     from models.parallel.collectives import collective_cost
 
     if ct.link_bandwidth_B_per_s is None:
@@ -536,7 +536,8 @@ def collective_times(ct: CompiledTarget, table: OperatorTable, mode: str
     times: dict[str, np.ndarray] = {}
     moved: dict[str, np.ndarray] = {}
     for c in table.collectives:
-        t, b = collective_cost(c.op, c.group, c.bytes_B, bw, lat, algorithm=table.allreduce_algorithm)
+        t, b = collective_cost(c.op, c.group, c.bytes_B, bw, lat, algorithm=table.allreduce_algorithm,
+                               base_latency_s=0.0 if mode == "ideal" else table.collective_base_latency_s)
         times[c.phase] = times.get(c.phase, np.zeros(())) + c.count * t
         moved[c.phase] = moved.get(c.phase, np.zeros(())) + c.count * b
     return times, moved

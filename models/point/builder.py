@@ -327,7 +327,8 @@ def _parallel_plan(spec: WorkloadSpec, ak: Mapping[str, Any]) -> Any:
     if not any(k in ak for k in PARALLEL_KNOB_NAMES):
         return None
     plan = plan_of(ak)
-    if plan.trivial and any(k in ak for k in ("comm_overlap", "expert_skew", "allreduce_algorithm")):
+    if plan.trivial and any(k in ak for k in ("comm_overlap", "expert_skew", "allreduce_algorithm",
+                                              "collective_base_latency_s")):
         raise ValueError("algorithm knob 'comm_overlap' needs a multi-device plan (tensor_parallel, "
                          "pipeline_parallel or expert_parallel > 1)")
     if not plan.trivial and spec.family != "llm":

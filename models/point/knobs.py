@@ -234,6 +234,11 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="tensor_parallel > 1",
              help="ring: 2(N-1)/N x bytes / bandwidth + 2(N-1) latencies; tree: 2 x bytes / bandwidth + "
                   "2 log2 N latencies; auto: the faster at each point (as NCCL's tuner)"),
+        _alg(name="collective_base_latency_s", kind="float", low=0.0, high=1e-3, unit="us", dimension="time",
+             structural=True, applies_to="multi-device plans (ring / tree collectives)",
+             help="fixed cost of one all-reduce / all-gather / reduce-scatter call; default: NCCL's tuning-model "
+                  "base latency (LL protocol: ring 6.6 us, tree 6.8 us); 0 for none (a fused or custom "
+                  "all-reduce kernel); all-to-all and sends carry none"),
         # memory mapping (models.algorithms.memory_mapping): placement of tensor classes across memory levels
         _alg(name="memory_mapping", kind="categorical", choices=MEMORY_MAPPINGS, default="greedy",
              applies_to="every workload (models.algorithms.memory_mapping)",
@@ -248,7 +253,7 @@ ALGORITHM_KNOBS: dict[str, Param] = {
 MEMORY_MAPPING_KNOBS = ("memory_mapping", "weight_capacity_share")
 # the knobs of a multi-device plan (models.parallel.plan.plan_of)
 PARALLEL_KNOB_NAMES = ("tensor_parallel", "pipeline_parallel", "expert_parallel", "expert_skew", "comm_overlap",
-                       "allreduce_algorithm")
+                       "allreduce_algorithm", "collective_base_latency_s")
 TRAINING_KNOBS = ("training_precision", "training_kernels")
 SHIFTADD_KNOBS = ("vit_mult_primitive", "shift_expert_fraction")
 SPARSITY_KNOBS = ("act_sparsity", "sparsity_mode")

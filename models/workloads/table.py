@@ -113,10 +113,11 @@ class OperatorTable:
         Host time to dispatch one operator instance (s) and whether the host runs ahead of the
         device (asynchronous launch), set by the ``launch_mode`` algorithm knob
         (:mod:`models.algorithms.launch`); the default (0 s) is a CUDA-graph step.
-    collectives, comm_overlap, allreduce_algorithm, n_devices, pipeline_fill
+    collectives, comm_overlap, allreduce_algorithm, collective_base_latency_s, n_devices, pipeline_fill
         A multi-device plan's share (:mod:`models.parallel.plan`): the collectives of one device per
         run, the fraction of the shorter of compute and communication hidden under the other
-        (0: in series), the all-reduce algorithm, the devices of one unit (the table is one device's
+        (0: in series), the all-reduce algorithm, the fixed cost of one ring / tree collective call
+        (None: NCCL's), the devices of one unit (the table is one device's
         share; results report the unit's energy) and the share of a pipeline step a device computes
         (its dynamic energy; the rest is the pipeline bubble). One device: none, 0, ring, 1, 1.
     """
@@ -135,6 +136,7 @@ class OperatorTable:
     collectives: tuple[Any, ...] = ()
     comm_overlap: float = 0.0
     allreduce_algorithm: str = "ring"
+    collective_base_latency_s: float | None = None
     n_devices: int = 1
     pipeline_fill: np.ndarray = field(default_factory=lambda: np.ones(()))
 
@@ -433,4 +435,5 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
                          host_overlap=tables[0].host_overlap,
                          collectives=tuple(c for t in tables for c in t.collectives),
                          comm_overlap=tables[0].comm_overlap, allreduce_algorithm=tables[0].allreduce_algorithm,
+                         collective_base_latency_s=tables[0].collective_base_latency_s,
                          n_devices=tables[0].n_devices, pipeline_fill=tables[0].pipeline_fill)

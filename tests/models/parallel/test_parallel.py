@@ -19,6 +19,7 @@ from tests.models.perf.test_roofline import TOY
 from tests.models.serving.test_serving import FP16, TINY, TINY_KV_B_PER_TOKEN, TINY_WEIGHTS_B
 
 BW, LAT = 100e9, 1e-6
+T0_RING, T0_TREE = 6.6e-6, 6.8e-6  # NCCL's base latency per ring / tree call (tuning.cc baseLat, LL)
 LINK = {"target.link_bandwidth": BW, "target.link_latency": LAT}
 # the tiny model's norms (2 per layer x 2 layers + the final norm, 64 gains each, 2 B): replicated on each rank
 NORMS_B = (2 * 2 * 64 + 64) * 2
@@ -41,21 +42,28 @@ def toy():
 def test_ring_all_reduce_by_hand(n):
     S = 3e6
     t, moved = collective_cost("all_reduce", n, S, BW, LAT)
-    assert float(t) == pytest.approx(2 * (n - 1) / n * S / BW + 2 * (n - 1) * LAT, rel=1e-12)
+    assert float(t) == pytest.approx(T0_RING + 2 * (n - 1) / n * S / BW + 2 * (n - 1) * LAT, rel=1e-12)
     assert float(moved) == pytest.approx(2 * (n - 1) / n * S, rel=1e-12)
+    # the pure alpha-beta form without a fixed cost per call, and a custom one
+    t0, _ = collective_cost("all_reduce", n, S, BW, LAT, base_latency_s=0.0)
+    assert float(t0) == pytest.approx(2 * (n - 1) / n * S / BW + 2 * (n - 1) * LAT, rel=1e-12)
+    t2, _ = collective_cost("all_reduce", n, S, BW, LAT, base_latency_s=2e-6)
+    assert float(t2) - float(t0) == pytest.approx(2e-6, rel=1e-9)
 
 
 def test_tree_auto_and_the_other_collectives():
     S = np.array([1e3, 1e9])
     ring, _ = collective_cost("all_reduce", 16, S, BW, LAT)
     tree, _ = collective_cost("all_reduce", 16, S, BW, LAT, algorithm="tree")
-    assert tree[0] == pytest.approx(2 * 1e3 / BW + 2 * 4 * LAT)
+    assert tree[0] == pytest.approx(T0_TREE + 2 * 1e3 / BW + 2 * 4 * LAT)
     auto, _ = collective_cost("all_reduce", 16, S, BW, LAT, algorithm="auto")
     # small messages: the tree's 8 latencies beat the ring's 30; large: the ring's bandwidth term wins
     assert auto[0] == tree[0] < ring[0] and auto[1] == ring[1] < tree[1]
     for op in ("all_gather", "reduce_scatter", "all_to_all"):
         t, b = collective_cost(op, 4, 8e6, BW, LAT)
-        assert float(t) == pytest.approx(3 / 4 * 8e6 / BW + 3 * LAT) and float(b) == pytest.approx(6e6)
+        # NCCL's table prices the ring collectives' calls; the all-to-all is point-to-point: no base
+        t0 = T0_RING if op != "all_to_all" else 0.0
+        assert float(t) == pytest.approx(t0 + 3 / 4 * 8e6 / BW + 3 * LAT) and float(b) == pytest.approx(6e6)
     t, b = collective_cost("send", 2, 8e6, BW, LAT)
     assert float(t) == pytest.approx(8e6 / BW + LAT) and float(b) == 8e6
     assert float(collective_cost("all_reduce", 1, 8e6, BW, LAT)[0]) == 0.0
@@ -103,12 +111,12 @@ def test_tensor_parallel_collectives_by_hand(tiny, toy):
     assert float(c["tp_embedding_allreduce"].count) == 8
     assert float(c["tp_logits_allgather"].bytes_B) == 4 * 256 * 2  # the whole vocabulary's logits
     r = evaluate_point(toy, tiny, _knobs(tensor_parallel=2, **LINK))
-    ar = 2 * 1 / 2 * act / BW + 2 * LAT
-    ag = 1 / 2 * 4 * 256 * 2 / BW + LAT
+    ar = T0_RING + 2 * 1 / 2 * act / BW + 2 * LAT
+    ag = T0_RING + 1 / 2 * 4 * 256 * 2 / BW + LAT
     comm = (2 * 2 * 8 + 8) * ar + 8 * ag
     assert float(r.perf.comm_s[0]) == pytest.approx(comm, rel=1e-9)
-    one = evaluate_point(toy, tiny, _knobs(tensor_parallel=2, **{**LINK, "target.link_bandwidth": 1e16,
-                                                                 "target.link_latency": 0.0}))
+    one = evaluate_point(toy, tiny, _knobs(tensor_parallel=2, collective_base_latency_s=0.0,
+                                           **{**LINK, "target.link_bandwidth": 1e16, "target.link_latency": 0.0}))
     base = float(one.perf.latency_s[0])  # the device time alone (a link that costs ~nothing)
     assert float(one.perf.comm_s[0]) < 1e-7 * base
     assert float(r.perf.latency_s[0]) == pytest.approx(base + comm, rel=1e-6)  # in series by default
@@ -116,6 +124,13 @@ def test_tensor_parallel_collectives_by_hand(tiny, toy):
     assert float(full.perf.latency_s[0]) == pytest.approx(max(base, comm), rel=1e-6)
     half = evaluate_point(toy, tiny, _knobs(tensor_parallel=2, comm_overlap=0.5, **LINK))
     assert float(half.perf.latency_s[0]) == pytest.approx(base + comm - 0.5 * min(base, comm), rel=1e-6)
+    # a fused kernel: the knob replaces NCCL's fixed cost of each of the 48 calls (40 all-reduces, 8 all-gathers)
+    fused = evaluate_point(toy, tiny, _knobs(tensor_parallel=2, collective_base_latency_s=1e-6, **LINK))
+    assert float(r.perf.comm_s[0]) - float(fused.perf.comm_s[0]) == pytest.approx(48 * (T0_RING - 1e-6), rel=1e-9)
+    # ideal mode: bandwidth terms only, no fixed cost and no per-step latency
+    ideal = evaluate_point(toy, tiny, _knobs(tensor_parallel=2, **LINK), mode="ideal")
+    want = (2 * 2 * 8 + 8) * act / BW + 8 * (4 * 256 * 2 / 2) / BW
+    assert float(ideal.perf.comm_s[0]) == pytest.approx(want, rel=1e-9)
 
 
 def test_unit_energy_is_every_device_plus_the_link(tiny, toy):
@@ -335,3 +350,12 @@ def test_a_plan_reports_per_device_rates_and_a_power_cap_is_a_devices():
     assert row["tokens_per_s_per_device"] == pytest.approx(tokens / 4, rel=1e-12)
     assert row["constraint_power"] == pytest.approx(float(m["average_power_W_per_device"][0]) / 700.0 - 1.0)
     assert row["feasible"]
+
+
+def test_a_collective_base_latency_needs_tensor_parallelism():
+    h100 = get_target("h100-sxm")
+    kn = {"phase": "decode", "batch": 4, "prompt_len": 64, "n_generated": 2}
+    with pytest.raises(ParallelError, match="'collective_base_latency_s' needs tensor_parallel > 1"):
+        build_point("mixtral-8x7b", {**kn, "expert_parallel": 2, "collective_base_latency_s": 0.0}, target=h100)
+    with pytest.raises(ValueError, match="collective_base_latency_s.*allowed"):
+        build_point("llama-2-7b", {**kn, "tensor_parallel": 2, "collective_base_latency_s": -1e-6}, target=h100)
