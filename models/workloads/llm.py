@@ -108,6 +108,7 @@ __all__ = [
     "available_llms",
     "expected_distinct_experts",
     "llm_active_params",
+    "with_zero_compute_experts",
     "llm_decode",
     "llm_inference",
     "llm_prefill",
@@ -1001,6 +1002,22 @@ def expected_distinct_experts(
     k = np.asarray(top_k, dtype=np.float64)
     T = np.asarray(n_tokens, dtype=np.float64)
     return E * (1.0 - (1.0 - k / E) ** T)
+
+
+def with_zero_compute_experts(cfg: LLMConfig, share: float) -> LLMConfig:
+    """``cfg`` with a share ``share`` of its routed slots on zero-computation experts (MoE++).
+
+    Raises
+    ------
+    ValueError
+        A positive share on a dense model (the message names the knob ``zc_expert_share``).
+    """
+    if not share:
+        return cfg
+    if not cfg.is_moe:
+        raise ValueError(f"algorithm knob 'zc_expert_share' = {share}: a dense model has no routed experts; "
+                         "allowed: 0, or a mixture-of-experts LLM workload")
+    return replace(cfg, zc_share=float(share))
 
 
 def llm_active_params(cfg: LLMConfig) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,13 @@ def _llm_builder(config: str) -> Callable[..., OperatorTable]:
     def build(*, batch: Any, prompt_len: Any, n_generated: Any, phase: str, weight_dtype: str,
               act_dtype: str, kv_dtype: str, parallel: Any = None, zc_share: float = 0.0) -> OperatorTable:
         from models.parallel.plan import build_parallel
-        from models.workloads.llm import llm_decode, llm_inference, llm_prefill, load_llm_config
+        from models.workloads.llm import (
+            llm_decode,
+            llm_inference,
+            llm_prefill,
+            load_llm_config,
+            with_zero_compute_experts,
+        )
 
         kw = dict(weight_dtype=weight_dtype, act_dtype=act_dtype, kv_dtype=kv_dtype)
 
@@ -159,12 +165,7 @@ def _llm_builder(config: str) -> Callable[..., OperatorTable]:
                 return llm_decode(cfg, b, prompt_len, n_generated, **kw)
             return llm_inference(cfg, b, prompt_len, n_generated, **kw)
 
-        cfg = load_llm_config(config)
-        if zc_share:
-            if not cfg.is_moe:
-                raise ValueError(f"algorithm knob 'zc_expert_share' = {zc_share}: a dense model has no routed experts; "
-                                 "allowed: 0, or a mixture-of-experts LLM workload")
-            cfg = replace(cfg, zc_share=float(zc_share))
+        cfg = with_zero_compute_experts(load_llm_config(config), zc_share)
         return one(cfg, batch) if parallel is None else build_parallel(cfg, parallel, batch, one)
 
     return build

@@ -121,3 +121,21 @@ def test_bad_shares_are_named_errors():
     assert "zc_expert_share" not in {k.name for k in applicable_knobs("llama-2-7b")}
     assert "zc_expert_share" not in {k.name for k in applicable_knobs("resnet-50")}
     np.testing.assert_equal(load_llm_config("mixtral-8x7b").ffn_top_k, 2.0)
+
+
+def test_serving_builds_its_steps_with_the_share():
+    kn = {"prompt_len": 512, "n_generated": 64, "batch": 32, "serving": "aggregated", "serving_devices": 8,
+          "expert_parallel": 8}
+    vanilla = evaluate_point("h100-sxm", "mixtral-8x7b", kn, detail=False)
+    moepp = evaluate_point("h100-sxm", "mixtral-8x7b", {**kn, "zc_expert_share": 0.4}, detail=False)
+    # the served point's decode step carries the zero-computation row and fewer FFN pairs
+    assert "zc_experts" in moepp.built.table.meta["name"].to_list()
+    assert "zc_experts" not in vanilla.built.table.meta["name"].to_list()
+
+    def up_pairs(r):
+        t = r.built.table
+        return next(float(np.max(c["m"])) for c, n in zip(t.columns, t.meta["name"].to_list(), strict=True)
+                    if n == "expert_up")
+
+    assert up_pairs(moepp) == pytest.approx(0.6 * up_pairs(vanilla))
+    assert float(moepp.perf.serving["tpot_s"][0]) < float(vanilla.perf.serving["tpot_s"][0])
