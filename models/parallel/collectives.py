@@ -28,6 +28,24 @@ with ``algorithm = "auto"`` takes the faster of ring and tree at each point (NCC
 size). A group of one device moves nothing.
 
 Every argument broadcasts (numpy arrays over design points).
+
+**Across nodes** (:func:`placed_cost`). A plan's devices fill nodes of ``m`` devices joined by the
+scale-up link (NVLink), the nodes joined by a scale-out link (InfiniBand); ranks are laid out with
+tensor parallelism innermost, then pipeline stages, then expert-parallel units, so a group whose
+members are ``stride`` ranks apart has ``g = min(N, m / stride)`` members in each node (1 when
+``stride >= m``). A group inside one node is priced as above on the scale-up link. A group that
+spans nodes:
+
+- ring / tree collectives run on the scale-out link (bandwidth and per-step latency: the
+  inter-node hops set the ring's rate, as in NCCL's tuning model);
+- a flat all-to-all (pairwise exchange) sends ``(g - 1) / N x S`` over the scale-up link and
+  ``(N - g) / N x S`` over the scale-out link at once: ``max`` of the two transfer times plus
+  ``(g - 1) alpha_up + (N - g) alpha_out``;
+- a hierarchical (2D) all-to-all (Tutel, Hwang et al. 2023) first exchanges within each node
+  (``(g - 1) / g x S``, ``g - 1`` steps on the scale-up link), then between the ``N / g`` nodes
+  (``(N / g - 1) / (N / g) x S``, ``N / g - 1`` steps on the scale-out link): the same bytes cross
+  the network, in ``N / g - 1`` larger messages instead of ``N - g`` small ones;
+- a pipeline send crosses the network at the stage boundaries that fall between nodes.
 """
 
 from __future__ import annotations
@@ -37,10 +55,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["ALLREDUCE_ALGORITHMS", "COLLECTIVES", "Collective", "NCCL_BASE_LATENCY_S", "collective_cost"]
+__all__ = ["ALLREDUCE_ALGORITHMS", "ALL_TO_ALL_ALGORITHMS", "COLLECTIVES", "Collective", "NCCL_BASE_LATENCY_S",
+           "collective_cost", "local_peers", "placed_cost"]
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")
 ALLREDUCE_ALGORITHMS = ("ring", "tree", "auto")
+ALL_TO_ALL_ALGORITHMS = ("flat", "hierarchical")
 # NCCL's per-call base latency, LL protocol (NVIDIA/nccl src/graph/tuning.cc, baseLat[algorithm][LL])
 NCCL_BASE_LATENCY_S = {"ring": 6.6e-6, "tree": 6.8e-6}
 _RING_TREE_OPS = ("all_reduce", "all_gather", "reduce_scatter")
@@ -64,6 +84,10 @@ class Collective:
         Payload per device per call (see the module docstring), broadcasting over design points.
     count
         Calls per run of the table, broadcasting over design points.
+    stride, stages
+        Ranks between consecutive members of the group (tensor parallel 1, a pipeline send the
+        stage width, an expert-parallel group the unit's devices) and, for a pipeline send, the
+        stages it passes (0 otherwise): where the group sits across nodes (:func:`placed_cost`).
     """
 
     name: str
@@ -72,6 +96,8 @@ class Collective:
     group: int
     bytes_B: np.ndarray
     count: np.ndarray
+    stride: int = 1
+    stages: int = 0
 
     def __post_init__(self) -> None:
         if self.op not in COLLECTIVES:
@@ -135,3 +161,67 @@ def collective_cost(op: str, group: int, bytes_B: ArrayLike, bandwidth_B_per_s: 
             if base_latency_s is None else base_latency_s
     return t0 + moved / bw + steps * lat, moved + 0.0 * (bw + lat)
 
+
+
+def local_peers(group: int, stride: int, node: int) -> int:
+    """Members of a group of ``group`` ranks ``stride`` apart that share a node of ``node`` devices.
+
+    Raises
+    ------
+    ValueError
+        A node that splits the group unevenly (neither ``stride`` nor ``node`` divides the other,
+        or the members per node do not divide the group).
+    """
+    if stride >= node:
+        if stride % node:
+            raise ValueError(f"devices_per_node = {node}: the group's members are {stride} devices apart, not a "
+                             "multiple of the node; allowed: a node size that divides or is divided by it")
+        return 1
+    if node % stride:
+        raise ValueError(f"devices_per_node = {node}: not a multiple of the group's spacing {stride}; allowed: a "
+                         "multiple of it, or a divisor")
+    g = min(group, node // stride)
+    if group % g:
+        raise ValueError(f"devices_per_node = {node}: {g} of the group's {group} members per node do not divide it; "
+                         "allowed: a node size that splits the group evenly")
+    return g
+
+
+def placed_cost(op: str, group: int, bytes_B: ArrayLike, up: tuple[ArrayLike, ArrayLike],
+                out: tuple[ArrayLike, ArrayLike] | None, *, stride: int = 1, stages: int = 0,
+                node: int | None = None, algorithm: str = "ring", base_latency_s: float | None = None,
+                all_to_all: str = "flat") -> tuple[np.ndarray, np.ndarray]:
+    """``(time_s, link_bytes_B)`` of one collective of a group placed on nodes of ``node`` devices.
+
+    ``up`` and ``out`` are ``(bandwidth B/s, latency s)`` of the scale-up and scale-out links; with
+    ``node`` None (one domain) or a group inside one node this is :func:`collective_cost` on ``up``
+    (module docstring for the rest). ``stages``: the stages a pipeline send passes (its group is 2).
+    """
+    if all_to_all not in ALL_TO_ALL_ALGORITHMS:
+        raise ValueError(f"all-to-all algorithm {all_to_all!r}; allowed: {', '.join(ALL_TO_ALL_ALGORITHMS)}")
+    n = int(group)
+    span = n * stride if op != "send" else max(stages, 2) * stride
+    if node is None or span <= node:
+        return collective_cost(op, n, bytes_B, up[0], up[1], algorithm=algorithm, base_latency_s=base_latency_s)
+    if out is None:
+        raise ValueError(f"a {op} over {span} devices spans nodes of {node}, and no scale-out link is known; "
+                         "allowed: algorithm knob scaleout_link (a data/links.toml name)")
+    size = np.asarray(bytes_B, dtype=np.float64)
+    if op == "send":
+        p = max(stages, 2)
+        crossing = sum((s * stride) // node != ((s + 1) * stride) // node for s in range(p - 1)) / (p - 1)
+        t_up, b_up = collective_cost(op, 2, size, up[0], up[1])
+        t_out, b_out = collective_cost(op, 2, size, out[0], out[1])
+        return (1 - crossing) * t_up + crossing * t_out, (1 - crossing) * b_up + crossing * b_out
+    g = local_peers(n, stride, node)
+    if op != "all_to_all":  # ring / tree: the inter-node hops set the rate
+        return collective_cost(op, n, size, out[0], out[1], algorithm=algorithm, base_latency_s=base_latency_s)
+    up_bw, up_lat = (np.asarray(x, dtype=np.float64) for x in up)
+    out_bw, out_lat = (np.asarray(x, dtype=np.float64) for x in out)
+    if all_to_all == "hierarchical":
+        t1, b1 = collective_cost(op, g, size, up_bw, up_lat)
+        t2, b2 = collective_cost(op, n // g, size, out_bw, out_lat)
+        return t1 + t2, b1 + b2
+    intra, inter = (g - 1) / n * size, (n - g) / n * size
+    t = np.maximum(intra / up_bw, inter / out_bw) + (g - 1) * up_lat + (n - g) * out_lat
+    return t, intra + inter

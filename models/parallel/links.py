@@ -6,6 +6,10 @@ bandwidth per device and direction, the per-message latency of one step, and (wh
 it) the energy per bit moved. A target file names its link with ``interconnect = "<name>"``; the
 loader copies the figures into the target's ``link_bandwidth``, ``link_latency`` and
 ``link_energy_per_byte`` fields (overridable per design point like any other field).
+
+A scale-up link may say how many devices it joins (``domain_devices``: an NVLink/NVSwitch node) and
+which link joins those nodes (``scaleout``): a plan's collectives whose devices span nodes are
+priced on both (:func:`models.parallel.collectives.placed_cost`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Link:
     latency_s: float
     energy_J_per_B: float | None
     source: str
+    domain_devices: int | None = None
+    scaleout: str | None = None
 
 
 def _number(entry: dict[str, object], key: str, where: str, *, required: bool) -> float | None:
@@ -55,7 +61,8 @@ def load_links() -> dict[str, Link]:
     """Every link of ``data/links.toml`` by name."""
     data = tomllib.loads(read_text(LINKS_FILE))
     out: dict[str, Link] = {}
-    allowed = {"name", "description", "bandwidth_GBps", "latency_us", "energy_pJ_per_bit", "source"}
+    allowed = {"name", "description", "bandwidth_GBps", "latency_us", "energy_pJ_per_bit", "source", "domain_devices",
+               "scaleout"}
     for i, entry in enumerate(data.get("link", [])):
         where = f"{LINKS_FILE.name}: link[{i}]"
         unknown = sorted(set(entry) - allowed)
@@ -75,8 +82,20 @@ def load_links() -> dict[str, Link]:
         src = entry.get("source")
         if not isinstance(src, str) or not src.strip():
             raise LinkError(f"{where} ({name}): field 'source' is missing; every figure needs its source")
+        dom = entry.get("domain_devices")
+        if dom is not None and (isinstance(dom, bool) or not isinstance(dom, int) or dom < 1):
+            raise LinkError(f"{where} ({name}): field 'domain_devices' = {dom!r}; allowed: a whole number >= 1")
+        so = entry.get("scaleout")
+        if (so is None) != (dom is None) or (so is not None and not isinstance(so, str)):
+            raise LinkError(f"{where} ({name}): fields 'domain_devices' and 'scaleout' go together (the devices one "
+                            "link joins, and the link between those groups)")
         out[name] = Link(name=name, description=str(entry.get("description", "")), bandwidth_B_per_s=bw * 1e9,
-                         latency_s=lat * 1e-6, energy_J_per_B=None if epb is None else epb * 8e-12, source=src)
+                         latency_s=lat * 1e-6, energy_J_per_B=None if epb is None else epb * 8e-12, source=src,
+                         domain_devices=dom, scaleout=so)
+    for ln in out.values():
+        if ln.scaleout is not None and ln.scaleout not in out:
+            raise LinkError(f"{LINKS_FILE.name} ({ln.name}): scaleout = {ln.scaleout!r} is not a link of the "
+                            f"catalogue; allowed: {', '.join(out)}")
     return out
 
 

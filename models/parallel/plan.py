@@ -48,7 +48,7 @@ from models.parallel.collectives import Collective
 from models.workloads.ops import bytes_per_element
 from models.workloads.table import OperatorTable
 
-__all__ = ["ParallelError", "ParallelPlan", "build_parallel", "plan_of", "shard_config"]
+__all__ = ["ParallelError", "ParallelPlan", "build_parallel", "placed", "plan_of", "shard_config"]
 
 _EXPERT_ROWS = ("expert_gate", "expert_up", "expert_fc1", "expert_down")
 
@@ -72,6 +72,9 @@ class ParallelPlan:
     comm_overlap: float = 0.0
     allreduce_algorithm: str = "ring"
     collective_base_latency_s: float | None = None
+    node_devices: int | None = None
+    scaleout_link: str | None = None
+    all_to_all_algorithm: str = "flat"
 
     @property
     def devices(self) -> int:
@@ -101,6 +104,9 @@ def plan_of(ak: Mapping[str, Any]) -> ParallelPlan:
     if "expert_skew" in ak and e == 1:
         raise ParallelError("algorithm knob 'expert_skew' needs expert_parallel > 1 (it is the load of the busiest "
                             "expert-parallel unit over the mean)", knob="expert_skew")
+    if "all_to_all_algorithm" in ak and e == 1:
+        raise ParallelError("algorithm knob 'all_to_all_algorithm' needs expert_parallel > 1 (the all-to-alls are "
+                            "the expert-parallel dispatch and combine)", knob="all_to_all_algorithm")
     if "collective_base_latency_s" in ak and t == 1:
         raise ParallelError("algorithm knob 'collective_base_latency_s' needs tensor_parallel > 1 (the ring / tree "
                             "collectives it prices are the tensor-parallel all-reduces and all-gathers)",
@@ -112,7 +118,10 @@ def plan_of(ak: Mapping[str, Any]) -> ParallelPlan:
                         comm_overlap=float(np.max(ak.get("comm_overlap", 0.0))),
                         allreduce_algorithm=str(ak.get("allreduce_algorithm", "ring")),
                         collective_base_latency_s=None if ak.get("collective_base_latency_s") is None
-                        else float(np.max(ak["collective_base_latency_s"])))
+                        else float(np.max(ak["collective_base_latency_s"])),
+                        node_devices=None if ak.get("devices_per_node") is None else _degree(ak, "devices_per_node"),
+                        scaleout_link=None if ak.get("scaleout_link") is None else str(ak["scaleout_link"]),
+                        all_to_all_algorithm=str(ak.get("all_to_all_algorithm", "flat")))
 
 
 def _divides(d: int, n: int, knob: str, what: str, model: str) -> None:
@@ -194,6 +203,39 @@ def _expert_parallel(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tupl
     return replace(table, columns=tuple(cols)), dropped
 
 
+def placed(plan: ParallelPlan, target: Any) -> ParallelPlan:
+    """``plan`` with the node size and scale-out link of ``target``'s interconnect where the knobs
+    leave them unset (``data/links.toml`` ``domain_devices``, ``scaleout``; none: one domain)."""
+    from models.parallel.links import get_link
+
+    name = getattr(target, "interconnect", "") if target is not None else ""
+    link = get_link(name) if name else None
+    node = plan.node_devices if plan.node_devices is not None else (link.domain_devices if link else None)
+    out = plan.scaleout_link if plan.scaleout_link is not None else (link.scaleout if link else None)
+    return replace(plan, node_devices=node, scaleout_link=out)
+
+
+def _check_placement(plan: ParallelPlan, cfg: Any) -> None:
+    """Each group of the plan splits evenly over nodes of ``plan.node_devices`` (ParallelError otherwise)."""
+    from models.parallel.collectives import local_peers
+
+    node = plan.node_devices
+    if node is None:
+        return
+    t, p, e = plan.tensor, plan.pipeline, plan.expert
+    for group, stride in ((t, 1), (p, t), (e, t * p)):
+        if group > 1 and group * stride > node:
+            if plan.scaleout_link is None:
+                raise ParallelError(f"algorithm knob 'devices_per_node' = {node}: the plan (t={t}, p={p}, e={e}) spans "
+                                    "nodes and no scale-out link is known; allowed: algorithm knob scaleout_link (a "
+                                    "data/links.toml name), or a node that holds the plan", knob="scaleout_link")
+            try:
+                local_peers(group, stride, node)
+            except ValueError as exc:
+                raise ParallelError(f"algorithm knob 'devices_per_node': {exc} (plan t={t}, p={p}, e={e})",
+                                    knob="devices_per_node") from None
+
+
 def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Collective, ...]:
     """The plan's collectives, read off the table's rows (tokens per pass from each phase's first
     ``attn_norm`` row, passes from its count)."""
@@ -226,7 +268,7 @@ def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Co
                                       bytes_B=h["m"] * cfg.vocab * t * ab, count=h["count"]))
         if p > 1:
             out.append(Collective(name="pp_stage_send", phase=ph, op="send", group=2, bytes_B=act,
-                                  count=passes * (p - 1)))
+                                  count=passes * (p - 1), stride=t, stages=p))
         if plan.expert > 1:
             router = next((i for i, (n, q) in enumerate(zip(names, phases, strict=True)) if n == "router" and q == ph),
                           None)
@@ -234,7 +276,8 @@ def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Co
                 r = table.columns[router]
                 # zero-computation experts (MoE++) sit on every device: only the FFN slots travel
                 out.append(Collective(name="ep_all_to_all", phase=ph, op="all_to_all", group=plan.expert,
-                                      bytes_B=r["m"] * cfg.ffn_top_k * cfg.hidden * ab / t, count=2.0 * r["count"]))
+                                      bytes_B=r["m"] * cfg.ffn_top_k * cfg.hidden * ab / t, count=2.0 * r["count"],
+                                      stride=t * p))
     return tuple(out)
 
 
@@ -251,6 +294,7 @@ def build_parallel(cfg: Any, plan: ParallelPlan, batch: Any, build: Callable[[An
                             "micro-batching of mixed steps is not modelled; allowed: pipeline_parallel = 1, or "
                             "chunk_tokens unset", knob="pipeline_parallel")
     dev = shard_config(cfg, plan)
+    _check_placement(plan, cfg)
     B = np.asarray(batch, dtype=np.float64)
     p = plan.pipeline
     mb = np.ceil(B / p) if p > 1 else B
@@ -272,5 +316,7 @@ def build_parallel(cfg: Any, plan: ParallelPlan, batch: Any, build: Callable[[An
     return replace(table, memory_parts_B=parts, peak_memory_B=peak, n_items=n_items,
                    collectives=_collectives(table, dev, plan), comm_overlap=plan.comm_overlap,
                    allreduce_algorithm=plan.allreduce_algorithm,
-                   collective_base_latency_s=plan.collective_base_latency_s, n_devices=plan.devices,
+                   collective_base_latency_s=plan.collective_base_latency_s, node_devices=plan.node_devices,
+                   scaleout_link=plan.scaleout_link, all_to_all_algorithm=plan.all_to_all_algorithm,
+                   n_devices=plan.devices,
                    pipeline_fill=np.asarray(fill, dtype=np.float64))

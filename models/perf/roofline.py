@@ -524,7 +524,8 @@ def collective_times(ct: CompiledTarget, table: OperatorTable, mode: str
     """Per phase, the time of the table's collectives in series and the bytes each device sends,
     on the target's interconnect (:func:`models.parallel.collectives.collective_cost`, with the plan's
     fixed cost per call; in ideal mode the bandwidth terms only)."""
-    from models.parallel.collectives import collective_cost
+    from models.parallel.collectives import placed_cost
+    from models.parallel.links import get_link
 
     if ct.link_bandwidth_B_per_s is None:
         raise ValueError(f"target {ct.target.name!r} declares no interconnect, so a multi-device plan (tensor / "
@@ -533,11 +534,17 @@ def collective_times(ct: CompiledTarget, table: OperatorTable, mode: str
                          "target.link_bandwidth")
     bw = ct.link_bandwidth_B_per_s
     lat = np.zeros(()) if mode == "ideal" or ct.link_latency_s is None else ct.link_latency_s
+    out = None
+    if table.scaleout_link is not None:
+        ln = get_link(table.scaleout_link)
+        out = (ln.bandwidth_B_per_s, 0.0 if mode == "ideal" else ln.latency_s)
     times: dict[str, np.ndarray] = {}
     moved: dict[str, np.ndarray] = {}
     for c in table.collectives:
-        t, b = collective_cost(c.op, c.group, c.bytes_B, bw, lat, algorithm=table.allreduce_algorithm,
-                               base_latency_s=0.0 if mode == "ideal" else table.collective_base_latency_s)
+        t, b = placed_cost(c.op, c.group, c.bytes_B, (bw, lat), out, stride=c.stride, stages=c.stages,
+                           node=table.node_devices, algorithm=table.allreduce_algorithm,
+                           base_latency_s=0.0 if mode == "ideal" else table.collective_base_latency_s,
+                           all_to_all=table.all_to_all_algorithm)
         times[c.phase] = times.get(c.phase, np.zeros(())) + c.count * t
         moved[c.phase] = moved.get(c.phase, np.zeros(())) + c.count * b
     return times, moved

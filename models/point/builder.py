@@ -172,7 +172,7 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     wk, ak = split_settings(dict(knobs or {}), spec)
     _check_serving(spec, ak)
     built = {**spec.defaults(), **wk}
-    plan = _parallel_plan(spec, ak)
+    plan = _parallel_plan(spec, ak, target)
     try:
         table = (_scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS)
                  else spec.build(parallel=plan, zc_share=float(ak.get("zc_expert_share", 0.0)), **wk))
@@ -320,21 +320,22 @@ def _check_serving(spec: WorkloadSpec, ak: Mapping[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------- parallelism
-def _parallel_plan(spec: WorkloadSpec, ak: Mapping[str, Any]) -> Any:
-    """The multi-device plan of the ``*_parallel`` knobs (:mod:`models.parallel.plan`), None when unset."""
-    from models.parallel.plan import plan_of
+def _parallel_plan(spec: WorkloadSpec, ak: Mapping[str, Any], target: Target) -> Any:
+    """The multi-device plan of the ``*_parallel`` knobs (:mod:`models.parallel.plan`), None when unset;
+    its node size and scale-out link default to those of ``target``'s interconnect."""
+    from models.parallel.plan import placed, plan_of
 
     if not any(k in ak for k in PARALLEL_KNOB_NAMES):
         return None
     plan = plan_of(ak)
-    if plan.trivial and any(k in ak for k in ("comm_overlap", "expert_skew", "allreduce_algorithm",
-                                              "collective_base_latency_s")):
-        raise ValueError("algorithm knob 'comm_overlap' needs a multi-device plan (tensor_parallel, "
+    policy = next((k for k in PARALLEL_KNOB_NAMES if k in ak and not k.endswith("_parallel")), None)
+    if plan.trivial and policy is not None:
+        raise ValueError(f"algorithm knob {policy!r} needs a multi-device plan (tensor_parallel, "
                          "pipeline_parallel or expert_parallel > 1)")
     if not plan.trivial and spec.family != "llm":
         raise ValueError(f"algorithm knob 'tensor_parallel' / 'pipeline_parallel' / 'expert_parallel': workload "
                          f"{spec.name!r} is not a decoder LLM; allowed: the decoder LLM workloads")
-    return plan
+    return placed(plan, target)
 
 
 # ---------------------------------------------------------------------------------- shift / add

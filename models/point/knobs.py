@@ -27,6 +27,8 @@ from models.algorithms.shiftadd import VIT_PRIMITIVES
 from models.algorithms.sparsity import SPARSITY_MODES
 from models.algorithms.training_precision import TRAINING_KERNELS, TRAINING_PRECISIONS
 from models.hardware import Target, field_spec
+from models.parallel.collectives import ALL_TO_ALL_ALGORITHMS
+from models.parallel.links import load_links
 from models.params import Param, did_you_mean
 from models.workloads import WorkloadSpec, workload_spec
 from models.workloads.kinds import OP_KINDS
@@ -239,6 +241,19 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              help="fixed cost of one all-reduce / all-gather / reduce-scatter call; default: NCCL's tuning-model "
                   "base latency (LL protocol: ring 6.6 us, tree 6.8 us); 0 for none (a fused or custom "
                   "all-reduce kernel); all-to-all and sends carry none"),
+        _alg(name="devices_per_node", kind="int", low=1, high=4096, unit="count", structural=True,
+             applies_to="multi-device plans",
+             help="devices one scale-up link joins (an NVSwitch node); groups that span nodes also use the "
+                  "scale-out link; default: the interconnect's node in data/links.toml (8 for NVLink 3 / 4), else "
+                  "one domain"),
+        _alg(name="scaleout_link", kind="categorical", choices=tuple(load_links()), structural=True,
+             applies_to="multi-device plans that span nodes",
+             help="the data/links.toml link between nodes; default: the interconnect's (NVLink 3: ib-hdr, "
+                  "NVLink 4: ib-ndr)"),
+        _alg(name="all_to_all_algorithm", kind="categorical", choices=ALL_TO_ALL_ALGORITHMS, default="flat",
+             structural=True, applies_to="expert_parallel > 1 across nodes",
+             help="flat: pairwise exchange among all devices; hierarchical: Tutel's 2D all-to-all, within each "
+                  "node first, then between nodes in fewer, larger messages"),
         # memory mapping (models.algorithms.memory_mapping): placement of tensor classes across memory levels
         _alg(name="memory_mapping", kind="categorical", choices=MEMORY_MAPPINGS, default="greedy",
              applies_to="every workload (models.algorithms.memory_mapping)",
@@ -253,7 +268,8 @@ ALGORITHM_KNOBS: dict[str, Param] = {
 MEMORY_MAPPING_KNOBS = ("memory_mapping", "weight_capacity_share")
 # the knobs of a multi-device plan (models.parallel.plan.plan_of)
 PARALLEL_KNOB_NAMES = ("tensor_parallel", "pipeline_parallel", "expert_parallel", "expert_skew", "comm_overlap",
-                       "allreduce_algorithm", "collective_base_latency_s")
+                       "allreduce_algorithm", "collective_base_latency_s", "devices_per_node", "scaleout_link",
+                       "all_to_all_algorithm")
 TRAINING_KNOBS = ("training_precision", "training_kernels")
 SHIFTADD_KNOBS = ("vit_mult_primitive", "shift_expert_fraction")
 SPARSITY_KNOBS = ("act_sparsity", "sparsity_mode")
@@ -377,7 +393,7 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
             continue
         if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
             continue
-        if name in ("expert_parallel", "expert_skew", "zc_expert_share") and not moe:
+        if name in ("expert_parallel", "expert_skew", "zc_expert_share", "all_to_all_algorithm") and not moe:
             continue
         if name in SHIFTADD_KNOBS and spec.family != "vit":
             continue

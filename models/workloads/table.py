@@ -117,7 +117,9 @@ class OperatorTable:
         A multi-device plan's share (:mod:`models.parallel.plan`): the collectives of one device per
         run, the fraction of the shorter of compute and communication hidden under the other
         (0: in series), the all-reduce algorithm, the fixed cost of one ring / tree collective call
-        (None: NCCL's), the devices of one unit (the table is one device's
+        (None: NCCL's), the node size and scale-out link (a ``data/links.toml`` name) of the
+        placement and the all-to-all algorithm (``node_devices``, ``scaleout_link``,
+        ``all_to_all_algorithm``; None: one domain), the devices of one unit (the table is one device's
         share; results report the unit's energy) and the share of a pipeline step a device computes
         (its dynamic energy; the rest is the pipeline bubble). One device: none, 0, ring, 1, 1.
     """
@@ -137,6 +139,9 @@ class OperatorTable:
     comm_overlap: float = 0.0
     allreduce_algorithm: str = "ring"
     collective_base_latency_s: float | None = None
+    node_devices: int | None = None
+    scaleout_link: str | None = None
+    all_to_all_algorithm: str = "flat"
     n_devices: int = 1
     pipeline_fill: np.ndarray = field(default_factory=lambda: np.ones(()))
 
@@ -436,4 +441,6 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
                          collectives=tuple(c for t in tables for c in t.collectives),
                          comm_overlap=tables[0].comm_overlap, allreduce_algorithm=tables[0].allreduce_algorithm,
                          collective_base_latency_s=tables[0].collective_base_latency_s,
+                         node_devices=tables[0].node_devices, scaleout_link=tables[0].scaleout_link,
+                         all_to_all_algorithm=tables[0].all_to_all_algorithm,
                          n_devices=tables[0].n_devices, pipeline_fill=tables[0].pipeline_fill)

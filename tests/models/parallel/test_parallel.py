@@ -359,3 +359,79 @@ def test_a_collective_base_latency_needs_tensor_parallelism():
         build_point("mixtral-8x7b", {**kn, "expert_parallel": 2, "collective_base_latency_s": 0.0}, target=h100)
     with pytest.raises(ValueError, match="collective_base_latency_s.*allowed"):
         build_point("llama-2-7b", {**kn, "tensor_parallel": 2, "collective_base_latency_s": -1e-6}, target=h100)
+
+
+# ------------------------------------------------------------------------------------------ across nodes
+UP, OUT = (450e9, 0.6e-6), (50e9, 2.7e-6)  # NVLink 4 and InfiniBand NDR per GPU (data/links.toml)
+
+
+def test_local_peers_and_two_level_costs_by_hand():
+    from models.parallel.collectives import local_peers, placed_cost
+
+    assert [local_peers(16, 1, 8), local_peers(4, 2, 8), local_peers(4, 8, 8), local_peers(2, 16, 8)] == [8, 4, 1, 1]
+    with pytest.raises(ValueError, match="do not divide it"):
+        local_peers(12, 1, 8)
+    with pytest.raises(ValueError, match="not a multiple of the group's spacing 3"):
+        local_peers(4, 3, 8)
+    S, N = 4e6, 16
+    # inside one node: the one-domain cost on the scale-up link
+    inside, _ = placed_cost("all_to_all", 8, S, UP, OUT, node=8)
+    assert float(inside) == pytest.approx(7 / 8 * S / UP[0] + 7 * UP[1])
+    # flat all-to-all over 2 nodes: 7/16 S on NVLink and 8/16 S on IB at once, 7 + 8 steps
+    flat, moved = placed_cost("all_to_all", N, S, UP, OUT, node=8)
+    assert float(flat) == pytest.approx(max(7 / 16 * S / UP[0], 8 / 16 * S / OUT[0]) + 7 * UP[1] + 8 * OUT[1])
+    assert float(moved) == pytest.approx(15 / 16 * S)
+    # Tutel's 2D all-to-all: within the node (7/8 S, 7 steps), then between the 2 nodes (1/2 S, 1 step)
+    hier, _ = placed_cost("all_to_all", N, S, UP, OUT, node=8, all_to_all="hierarchical")
+    assert float(hier) == pytest.approx(7 / 8 * S / UP[0] + 7 * UP[1] + 1 / 2 * S / OUT[0] + OUT[1])
+    # small messages over many nodes: 2D wins (fewer network steps); large ones: flat (one pass of the bytes)
+    algs = ("flat", "hierarchical")
+    small = [float(placed_cost("all_to_all", 256, 64e3, UP, OUT, node=8, all_to_all=a)[0]) for a in algs]
+    big = [float(placed_cost("all_to_all", 16, 1e9, UP, OUT, node=8, all_to_all=a)[0]) for a in algs]
+    assert small[1] < small[0] / 4 and big[0] < big[1]
+    # a ring all-reduce over 16 devices of 2 nodes runs at the network's rate and latency
+    ar, _ = placed_cost("all_reduce", N, S, UP, OUT, node=8)
+    assert float(ar) == pytest.approx(6.6e-6 + 2 * 15 / 16 * S / OUT[0] + 2 * 15 * OUT[1])
+    # pipeline sends of 4 stages of 4 devices on nodes of 8: one boundary of three is between nodes
+    send, _ = placed_cost("send", 2, S, UP, OUT, stride=4, stages=4, node=8)
+    assert float(send) == pytest.approx(2 / 3 * (S / UP[0] + UP[1]) + 1 / 3 * (S / OUT[0] + OUT[1]))
+
+
+def test_a_plan_across_nodes_uses_the_network_and_the_2d_all_to_all():
+    kn = {"phase": "decode", "batch": 8, "prompt_len": 256, "n_generated": 4}
+    # 8 H100 units of 2-way TP sharing the experts: 16 GPUs, 2 DGX H100 nodes (data/links.toml: 8 per NVLink 4
+    # node, InfiniBand NDR between them)
+    two = {**kn, "tensor_parallel": 2, "expert_parallel": 8}
+    t = build_point("mixtral-8x7b", two, target=get_target("h100-sxm")).table
+    assert (t.node_devices, t.scaleout_link) == (8, "ib-ndr")
+    c = {x.name: x for x in t.collectives}
+    a2a, ar = c["ep_all_to_all"], c["tp_block_allreduce"]
+    assert (a2a.group, a2a.stride, ar.group, ar.stride) == (8, 2, 2, 1)
+    r = evaluate_point("h100-sxm", "mixtral-8x7b", two)
+    one = evaluate_point("h100-sxm", "mixtral-8x7b", {**two, "devices_per_node": 16})  # one 16-GPU domain
+    hier = evaluate_point("h100-sxm", "mixtral-8x7b", {**two, "all_to_all_algorithm": "hierarchical"})
+    # the 8 EP peers are 2 apart: 4 per node; the TP pairs stay inside a node
+    S = float(a2a.bytes_B)
+    flat = max(3 / 8 * S / UP[0], 4 / 8 * S / OUT[0]) + 3 * UP[1] + 4 * OUT[1]
+    inside = 7 / 8 * S / UP[0] + 7 * UP[1]
+    two_d = 3 / 4 * S / UP[0] + 3 * UP[1] + 1 / 2 * S / OUT[0] + OUT[1]
+    n = float(a2a.count)
+    assert float(r.perf.comm_s[0]) - float(one.perf.comm_s[0]) == pytest.approx(n * (flat - inside), rel=1e-9)
+    assert float(r.perf.comm_s[0]) - float(hier.perf.comm_s[0]) == pytest.approx(n * (flat - two_d), rel=1e-9)
+    assert float(hier.perf.comm_s[0]) < float(r.perf.comm_s[0])  # decode's small messages: 2D is faster
+
+
+def test_placement_errors_are_named():
+    h100 = get_target("h100-sxm")
+    kn = {"phase": "decode", "batch": 4, "prompt_len": 64, "n_generated": 2}
+    with pytest.raises(ParallelError, match="'devices_per_node'.*do not divide it"):
+        build_point("llama-2-70b", {**kn, "tensor_parallel": 8, "devices_per_node": 3}, target=h100)
+    with pytest.raises(ParallelError, match="'all_to_all_algorithm' needs expert_parallel > 1"):
+        build_point("llama-2-7b", {**kn, "tensor_parallel": 2, "all_to_all_algorithm": "hierarchical"}, target=h100)
+    with pytest.raises(ValueError, match="scaleout_link.*allowed"):
+        build_point("mixtral-8x7b", {**kn, "expert_parallel": 2, "scaleout_link": "ib-xdr"}, target=h100)
+    # a target whose link declares no node: one domain unless a node and a scale-out link are given
+    v100 = build_point("llama-2-7b", {**kn, "tensor_parallel": 16}, target=get_target("v100-sxm2")).table
+    assert v100.node_devices is None
+    with pytest.raises(ParallelError, match="no scale-out link is known"):
+        build_point("llama-2-7b", {**kn, "tensor_parallel": 16, "devices_per_node": 8}, target=get_target("v100-sxm2"))
