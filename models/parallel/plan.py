@@ -32,6 +32,10 @@ the unit's energy (``t x p`` devices). What each degree does to the table:
   all-to-alls per MoE layer (dispatch and combine) of ``T x k x hidden / t`` activations per device.
   With zero-computation experts (MoE++, ``zc_expert_share`` ``f``) ``k`` is the FFN slots
   ``top_k (1 - f)``: the zero / copy / constant experts are on every device and cross no link.
+  With a capacity factor (``expert_capacity_factor`` ``gamma``) every expert computes a padded
+  buffer of ``ceil(gamma e T k / E)`` rows: the busiest unit computes no more (its excess tokens
+  are dropped, so ``expert_skew`` adds nothing), every expert of the unit is read, and the
+  all-to-alls carry the padded buffers (:func:`models.workloads.llm.routed_rows`).
 
 ``(1, 1, 1)`` is the plan of every one-device table: nothing changes.
 """
@@ -178,22 +182,24 @@ def _rows(table: OperatorTable, name: str) -> list[int]:
 def _expert_parallel(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[OperatorTable, np.ndarray]:
     """Expert rows of one unit of an expert-parallel group; returns the table and the expert bytes
     no longer stored."""
-    from models.workloads.llm import expected_distinct_experts
+    from models.workloads.llm import routed_rows
 
-    # k: FFN slots per token (top_k less the zero-computation experts' share, MoE++)
-    e, s, E, k = plan.expert, plan.expert_skew, cfg.n_experts, cfg.ffn_top_k
+    e, s = plan.expert, plan.expert_skew
     names = table.meta["name"].to_list()
     cols = [dict(c) for c in table.columns]
     dropped = np.zeros(())
+    tokens: Any = None
     for i, n in enumerate(names):
+        if n == "router":  # each MoE block's expert rows follow its router: its m is the tokens routed
+            tokens = table.columns[i]["m"]
+            continue
         if n not in _EXPERT_ROWS:
             continue
         c = table.columns[i]
-        tokens = c["m"] / k  # the row's m is the routed FFN pairs T x k
-        mine = expected_distinct_experts(E, k, e * tokens) / e
-        built = expected_distinct_experts(E, k, tokens)
-        w_read = c["weight_read_B"] * mine / built
-        busy = 1.0 + s
+        rows, read = routed_rows(cfg, tokens, e, s)  # the busiest unit's rows, the experts it reads
+        built_rows, built_read = routed_rows(cfg, tokens)
+        busy = rows / built_rows
+        w_read = c["weight_read_B"] * read / built_read
         cols[i].update(flop=c["flop"] * busy, act_read_B=c["act_read_B"] * busy, act_write_B=c["act_write_B"] * busy,
                        m=c["m"] * busy, n_params=c["n_params"] / e,
                        footprint_B=c["footprint_B"] - c["weight_read_B"] + w_read
@@ -239,6 +245,8 @@ def _check_placement(plan: ParallelPlan, cfg: Any) -> None:
 def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Collective, ...]:
     """The plan's collectives, read off the table's rows (tokens per pass from each phase's first
     ``attn_norm`` row, passes from its count)."""
+    from models.workloads.llm import routed_rows
+
     meta = table.meta
     names, phases = meta["name"].to_list(), meta["phase"].to_list()
     out: list[Collective] = []
@@ -274,10 +282,11 @@ def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Co
                           None)
             if router is not None:
                 r = table.columns[router]
-                # zero-computation experts (MoE++) sit on every device: only the FFN slots travel
+                # the rows a device sends: its FFN slots (zero-computation experts, MoE++, sit on every
+                # device), padded to the experts' buffers with a capacity factor
+                sent = routed_rows(cfg, r["m"])[0]
                 out.append(Collective(name="ep_all_to_all", phase=ph, op="all_to_all", group=plan.expert,
-                                      bytes_B=r["m"] * cfg.ffn_top_k * cfg.hidden * ab / t, count=2.0 * r["count"],
-                                      stride=t * p))
+                                      bytes_B=sent * cfg.hidden * ab / t, count=2.0 * r["count"], stride=t * p))
     return tuple(out)
 
 

@@ -12,7 +12,8 @@ The algorithm knobs are applied in a fixed order, each by a public function of
 
 1. ``scaling_strategy`` / ``scaling_factor`` / ``scaling_alpha`` (RegNetX workloads): the net is
    rebuilt by :func:`models.algorithms.scale_anynet` (Dollar et al. 2021, pycls rounding).
-   ``zc_expert_share`` (MoE LLMs) and the ``*_parallel`` plan are applied while the table is built
+   ``zc_expert_share`` / ``expert_capacity_factor`` (MoE LLMs) and the ``*_parallel`` plan are
+   applied while the table is built
    (MoE++'s zero-computation experts change the routed pairs, the distinct experts read and the
    all-to-all bytes: :mod:`models.workloads.llm`, :mod:`models.parallel.plan`).
 2. ``weight_format`` / ``act_format`` / ``kv_format``: bytes, datatypes and resident memory from
@@ -90,6 +91,7 @@ from models.workloads import (
     table_from_ops,
     workload_spec,
 )
+from models.workloads.llm import ROUTING_KNOBS
 from models.workloads.training import training_step
 
 __all__ = ["BuiltPoint", "build_point", "error_proxy_of_formats", "format_of_dtype"]
@@ -175,7 +177,7 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     plan = _parallel_plan(spec, ak, target)
     try:
         table = (_scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS)
-                 else spec.build(parallel=plan, zc_share=float(ak.get("zc_expert_share", 0.0)), **wk))
+                 else spec.build(parallel=plan, routing={k: float(ak[k]) for k in ROUTING_KNOBS if k in ak}, **wk))
     except ParallelError:
         raise  # names its knob already (and sweeps tell a plan's infeasibility by its type)
     except ValueError as exc:

@@ -228,6 +228,11 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              help="MoE++ zero-computation experts: share of each token's top-k routed slots taken by zero / copy / "
                   "constant experts instead of an FFN expert (0: a vanilla MoE); they cost an elementwise pass, "
                   "sit on every device and cross no all-to-all"),
+        _alg(name="expert_capacity_factor", kind="float", low=1.0, high=64.0, structural=True,
+             applies_to="mixture-of-experts LLM workloads (models.workloads.llm)",
+             help="GShard / Switch expert capacity: every expert computes a padded buffer of ceil(gamma T k / E) "
+                  "rows and drops what exceeds it (an expert-parallel group's busiest unit computes no more); "
+                  "default: dropless, each expert computes the tokens routed to it"),
         _alg(name="comm_overlap", kind="float", low=0.0, high=1.0, default=0.0, structural=True,
              applies_to="multi-device plans",
              help="share of the shorter of compute and communication hidden under the other in each phase "
@@ -393,7 +398,8 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
             continue
         if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
             continue
-        if name in ("expert_parallel", "expert_skew", "zc_expert_share", "all_to_all_algorithm") and not moe:
+        if name in ("expert_parallel", "expert_skew", "zc_expert_share", "expert_capacity_factor",
+                    "all_to_all_algorithm") and not moe:
             continue
         if name in SHIFTADD_KNOBS and spec.family != "vit":
             continue

@@ -131,14 +131,15 @@ def step_spec(workload: str | WorkloadSpec) -> WorkloadSpec:
     name = spec.name
 
     def build(*, step: str, batch: Any, context: Any, steps: Any, chunk: Any, past: Any, weight_dtype: str,
-              act_dtype: str, kv_dtype: str, parallel: Any = None, zc_share: float = 0.0) -> OperatorTable:
+              act_dtype: str, kv_dtype: str, parallel: Any = None,
+              routing: Mapping[str, float] | None = None) -> OperatorTable:
         from models.parallel.plan import build_parallel
         from models.workloads.llm import (
             llm_decode,
             llm_prefill,
             llm_serving_step,
             load_llm_config,
-            with_zero_compute_experts,
+            with_routing,
         )
 
         kw = dict(weight_dtype=weight_dtype, act_dtype=act_dtype, kv_dtype=kv_dtype)
@@ -150,7 +151,7 @@ def step_spec(workload: str | WorkloadSpec) -> WorkloadSpec:
                 return llm_prefill(cfg, b, chunk, **kw)
             return llm_serving_step(cfg, b, context, chunk, past, **kw)
 
-        cfg = with_zero_compute_experts(load_llm_config(name), zc_share)
+        cfg = with_routing(load_llm_config(name), routing)
         if parallel is None:
             return one(cfg, batch)
         return build_parallel(cfg, parallel, batch, one, chunked=step == "mixed")

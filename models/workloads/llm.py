@@ -56,6 +56,9 @@ Conventions and assumptions
   their router columns are not counted. The weighted sum over the ``k`` slot outputs stays on
   ``expert_down``. Under expert parallelism the zero-computation experts sit on every device, so
   only the FFN slots cross the all-to-all (:mod:`models.parallel.plan`).
+- A capacity factor ``gamma`` (``capacity_factor``, GShard / Switch): every expert computes a
+  padded buffer of ``ceil(gamma T k / E)`` rows and every expert's weights are read; tokens beyond
+  a buffer are dropped (:func:`routed_rows`). 0 (the default) is dropless routing as above.
 - Tied embeddings: the LM head re-reads the embedding matrix (weight bytes) but adds no
   parameters.
 - ``footprint_B`` is each operator's own working set; the perf model serves operators that read
@@ -108,7 +111,9 @@ __all__ = [
     "available_llms",
     "expected_distinct_experts",
     "llm_active_params",
-    "with_zero_compute_experts",
+    "ROUTING_KNOBS",
+    "routed_rows",
+    "with_routing",
     "llm_decode",
     "llm_inference",
     "llm_prefill",
@@ -244,6 +249,10 @@ class LLMConfig:
     zc_share
         Share of the ``top_k`` routed slots per token taken by zero-computation experts (MoE++;
         0: a vanilla MoE). Set by the ``zc_expert_share`` algorithm knob, not read from a config.
+    capacity_factor
+        Expert capacity factor ``gamma`` (GShard / Switch): every expert computes a buffer of
+        ``ceil(gamma T k / E)`` rows, padded, tokens beyond it dropped (0: dropless, each expert
+        computes the tokens routed to it). Set by the ``expert_capacity_factor`` algorithm knob.
     notes
         What the parser ignored (fields it does not know, parts it does not model).
     source
@@ -288,6 +297,7 @@ class LLMConfig:
     qk_rope_head_dim: int = 0
     v_head_dim: int = 0
     zc_share: float = 0.0
+    capacity_factor: float = 0.0
     notes: tuple[str, ...] = ()
     source: str = ""
 
@@ -359,6 +369,13 @@ class LLMConfig:
                 0.0 <= self.zc_share <= ZC_SHARE_MAX):
             raise LLMConfigError(f"{where}: zc_share = {self.zc_share!r}; allowed: a share from 0 to {ZC_SHARE_MAX} of "
                                  "the routed slots (1 would leave the MoE layers no FFN work)", field="zc_share")
+        cf = self.capacity_factor
+        if isinstance(cf, bool) or not isinstance(cf, (int, float)) or not (cf == 0 or 1.0 <= cf <= 64.0):
+            raise LLMConfigError(f"{where}: capacity_factor = {cf!r}; allowed: 0 (dropless) or 1 to 64",
+                                 field="capacity_factor")
+        if cf and not self.is_moe:
+            raise LLMConfigError(f"{where}: capacity_factor = {cf} on a dense model; allowed: 0, or an MoE model",
+                                 field="capacity_factor")
         if self.zc_share > 0 and not self.is_moe:
             raise LLMConfigError(f"{where}: zc_share = {self.zc_share} on a dense model; zero-computation experts "
                                  "are routed slots of a mixture-of-experts layer; allowed: 0, or an MoE model",
@@ -1004,20 +1021,46 @@ def expected_distinct_experts(
     return E * (1.0 - (1.0 - k / E) ** T)
 
 
-def with_zero_compute_experts(cfg: LLMConfig, share: float) -> LLMConfig:
-    """``cfg`` with a share ``share`` of its routed slots on zero-computation experts (MoE++).
+# the routing knobs of an MoE model (algorithm knob -> LLMConfig field)
+ROUTING_KNOBS = {"zc_expert_share": "zc_share", "expert_capacity_factor": "capacity_factor"}
+
+
+def with_routing(cfg: LLMConfig, routing: Mapping[str, float] | None) -> LLMConfig:
+    """``cfg`` with the routing knobs ``routing`` (``zc_expert_share``: MoE++'s zero-computation
+    experts; ``expert_capacity_factor``: padded expert buffers), by knob name; unset or 0: as built.
 
     Raises
     ------
     ValueError
-        A positive share on a dense model (the message names the knob ``zc_expert_share``).
+        A routing knob on a dense model (the message names the knob).
     """
-    if not share:
+    changes: dict[str, Any] = {ROUTING_KNOBS[k]: float(v) for k, v in (routing or {}).items() if v}
+    if not changes:
         return cfg
     if not cfg.is_moe:
-        raise ValueError(f"algorithm knob 'zc_expert_share' = {share}: a dense model has no routed experts; "
-                         "allowed: 0, or a mixture-of-experts LLM workload")
-    return replace(cfg, zc_share=float(share))
+        k, v = next((k, v) for k, v in (routing or {}).items() if v)
+        raise ValueError(f"algorithm knob {k!r} = {v}: a dense model has no routed experts; allowed: unset, or a "
+                         "mixture-of-experts LLM workload")
+    return replace(cfg, **changes)
+
+
+def routed_rows(cfg: LLMConfig, tokens: ArrayLike, units: int = 1, skew: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, experts read)`` of the expert GEMMs of one of ``units`` expert-parallel units (each
+    holding ``E / units`` experts) when every unit routes ``tokens`` tokens.
+
+    Dropless: the unit computes its share of the group's ``T k_f`` pairs, ``(1 + skew)`` times the
+    mean on the busiest unit, and reads the distinct experts the group's ``units x T`` tokens touch
+    among its own. With a capacity factor ``gamma``: each expert computes a padded buffer of
+    ``ceil(gamma units T k_f / E)`` rows (over the group's tokens; the busiest unit's excess is
+    dropped, so the skew does not add rows) and every expert of the unit is read.
+    """
+    E, kf = cfg.n_experts, cfg.ffn_top_k
+    T = np.asarray(tokens, dtype=np.float64)
+    if cfg.capacity_factor:
+        cap = np.ceil(cfg.capacity_factor * units * T * kf / E - 1e-9)
+        return E / units * cap, np.full(T.shape, E / units)
+    return T * kf * (1.0 + skew), expected_distinct_experts(E, kf, units * T) / units
 
 
 def llm_active_params(cfg: LLMConfig) -> int:
@@ -1330,8 +1373,7 @@ def _moe(b: _Builder, tokens: np.ndarray) -> None:
     wb = bytes_per_element(b.wd)
     b.linear("router", tokens, E, h, layers=L)
     kf = cfg.ffn_top_k  # FFN slots per token: the others go to zero-computation experts (MoE++)
-    distinct = expected_distinct_experts(E, kf, tokens)
-    routed = tokens * kf  # token-FFN-expert pairs
+    routed, distinct = routed_rows(cfg, tokens)  # token-FFN-expert pairs (padded buffers with a capacity)
     shapes = (
         [("expert_gate", i, h), ("expert_up", i, h)] if cfg.gated_mlp else [("expert_fc1", i, h)]
     )

@@ -8,7 +8,7 @@ builder; numeric knobs may be arrays over design points.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,18 +56,20 @@ class WorkloadSpec:
     def defaults(self) -> dict[str, Any]:
         return {k.name: k.default for k in self.knobs}
 
-    def build(self, *, parallel: Any = None, zc_share: float = 0.0, **knobs: Any) -> OperatorTable:
+    def build(self, *, parallel: Any = None, routing: Mapping[str, float] | None = None,
+              **knobs: Any) -> OperatorTable:
         """The table at ``knobs`` (checked; defaults for the rest), one device's share under a
-        multi-device ``parallel`` plan (:class:`models.parallel.ParallelPlan`) when given, with a
-        share ``zc_share`` of the routed slots on zero-computation experts (MoE++; MoE LLMs)."""
+        multi-device ``parallel`` plan (:class:`models.parallel.ParallelPlan`) when given, with the
+        MoE ``routing`` knobs (:func:`models.workloads.llm.with_routing`; MoE LLMs)."""
         values = self.defaults()
         for name, v in knobs.items():
             values[name] = self.knob(name).check(v)
-        if zc_share:
-            if "zc_share" not in inspect.signature(self.builder).parameters:
-                raise ValueError(f"algorithm knob 'zc_expert_share': workload {self.name!r} ({self.family}) has no "
-                                 "mixture-of-experts layers; allowed: 0, or a mixture-of-experts LLM workload")
-            values["zc_share"] = zc_share
+        set_ = {k: v for k, v in (routing or {}).items() if v}
+        if set_:
+            if "routing" not in inspect.signature(self.builder).parameters:
+                raise ValueError(f"algorithm knob {next(iter(set_))!r}: workload {self.name!r} ({self.family}) has no "
+                                 "mixture-of-experts layers; allowed: unset, or a mixture-of-experts LLM workload")
+            values["routing"] = set_
         if parallel is None or parallel.trivial:
             return self.builder(**values)
         if "parallel" not in inspect.signature(self.builder).parameters:
@@ -146,14 +148,15 @@ def _maybe_train(table: OperatorTable, training: bool) -> OperatorTable:
 
 def _llm_builder(config: str) -> Callable[..., OperatorTable]:
     def build(*, batch: Any, prompt_len: Any, n_generated: Any, phase: str, weight_dtype: str,
-              act_dtype: str, kv_dtype: str, parallel: Any = None, zc_share: float = 0.0) -> OperatorTable:
+              act_dtype: str, kv_dtype: str, parallel: Any = None,
+              routing: Mapping[str, float] | None = None) -> OperatorTable:
         from models.parallel.plan import build_parallel
         from models.workloads.llm import (
             llm_decode,
             llm_inference,
             llm_prefill,
             load_llm_config,
-            with_zero_compute_experts,
+            with_routing,
         )
 
         kw = dict(weight_dtype=weight_dtype, act_dtype=act_dtype, kv_dtype=kv_dtype)
@@ -165,7 +168,7 @@ def _llm_builder(config: str) -> Callable[..., OperatorTable]:
                 return llm_decode(cfg, b, prompt_len, n_generated, **kw)
             return llm_inference(cfg, b, prompt_len, n_generated, **kw)
 
-        cfg = with_zero_compute_experts(load_llm_config(config), zc_share)
+        cfg = with_routing(load_llm_config(config), routing)
         return one(cfg, batch) if parallel is None else build_parallel(cfg, parallel, batch, one)
 
     return build

@@ -139,3 +139,35 @@ def test_serving_builds_its_steps_with_the_share():
 
     assert up_pairs(moepp) == pytest.approx(0.6 * up_pairs(vanilla))
     assert float(moepp.perf.serving["tpot_s"][0]) < float(vanilla.perf.serving["tpot_s"][0])
+
+
+# ------------------------------------------------------------------------------------------ capacity factor
+def test_a_capacity_factor_pads_every_experts_buffer_by_hand():
+    g = 1.25
+    t = build_point("mixtral-8x7b", {**KN, "expert_capacity_factor": g}, target=H100).table
+    # 4 tokens x top-2 over 8 experts: ceil(1.25 x 4 x 2 / 8) = 2 rows per expert, 16 rows, all 8 experts read
+    assert _one(t, "expert_up", "m") == 16
+    assert _one(t, "expert_up", "flop") == pytest.approx(2 * 16 * I * H)
+    assert _one(t, "expert_gate", "weight_read_B") == pytest.approx(E * I * H * 2)
+    # expert parallelism over 2 units with a skewed router: the buffers cap the busiest unit, the rest is dropped
+    ep = build_point("mixtral-8x7b", {**KN, "expert_capacity_factor": g, "expert_parallel": 2, "expert_skew": 0.5},
+                     target=H100).table
+    # the group's 8 tokens: ceil(1.25 x 8 x 2 / 8) = 3 rows for each of the unit's 4 experts
+    assert _one(ep, "expert_up", "m") == 12
+    assert _one(ep, "expert_up", "weight_read_B") == pytest.approx(4 * I * H * 2)
+    a2a = {x.name: x for x in ep.collectives}["ep_all_to_all"]
+    assert float(a2a.bytes_B) == pytest.approx(16 * H * 2)  # the device's padded buffers: 16 rows x hidden x 2 B
+    # large prefill: the padded rows are gamma times the routed pairs, so the expert time is
+    prefill = {"phase": "prefill", "batch": 16, "prompt_len": 1024}
+
+    def experts_s(settings):
+        r = evaluate_point("h100-sxm", "mixtral-8x7b", settings, detail=True)
+        names = r.perf.op_meta["name"].to_list()
+        return sum(float(r.perf.op_latency_s[0, i]) for i, n in enumerate(names)
+                   if n in ("expert_gate", "expert_up", "expert_down"))
+
+    assert experts_s({**prefill, "expert_capacity_factor": 2.0}) / experts_s(prefill) == pytest.approx(2.0, rel=0.02)
+    with pytest.raises(ValueError, match=r"expert_capacity_factor.*allowed: \[1, 64\]"):
+        build_point("mixtral-8x7b", {**KN, "expert_capacity_factor": 0.5}, target=H100)
+    with pytest.raises(ValueError, match="'expert_capacity_factor' = 1.5: a dense model has no routed experts"):
+        build_point("llama-2-7b", {**KN, "expert_capacity_factor": 1.5}, target=H100)
