@@ -93,7 +93,7 @@ def layout(state: CompareState) -> pn.Column:
     watch(state, state, targets_changed, "targets")
     guarded(state, redraw)()
     # the bars of the metrics the result is normalised on (one request, or a served stream)
-    row = pn.Row(*[pn.pane.Bokeh(f) for f, _ in figs.bars.values()])
+    row = pn.Row()
     shown_bars = {m: pn.pane.Bokeh(f) for m, (f, _) in figs.bars.items()}
 
     def pick_bars(*events: Any) -> None:
