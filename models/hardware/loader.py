@@ -20,6 +20,7 @@ from models.hardware.schema import (
     ENGINE_KIND_TABLES,
     ENGINE_KINDS,
     FIELD_SPECS,
+    HOST_CHANNEL_FIELDS,
     MEMORY_KINDS,
     OP_KINDS,
     OVERLAP_POLICIES,
@@ -203,7 +204,7 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "read_by", "capacity", "bandwidth", "energy_per_byte"},
-             {"efficiency", "per_unit_bandwidth", "sustained_bandwidth"})
+             {"efficiency", "per_unit_bandwidth", "sustained_bandwidth", *HOST_CHANNEL_FIELDS})
     name = ctx.string(raw, "name", where)
     where = f"memories.{name}."
     kind = ctx.string(raw, "kind", where, MEMORY_KINDS)
@@ -230,9 +231,23 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if "sustained_bandwidth" in raw:
         sustained, sources["sustained_bandwidth"] = ctx.quantity(
             raw["sustained_bandwidth"], where + "sustained_bandwidth", FIELD_SPECS["sustained_bandwidth"])
+    host: dict[str, float] = {}
+    given = [k for k in HOST_CHANNEL_FIELDS if k in raw]
+    if given and kind != "pim_bank":
+        raise ctx.fail(where + given[0], raw[given[0]], "a host channel belongs to a processing-in-memory level "
+                                                         "(kind = \"pim_bank\")")
+    if given and not {"host_bandwidth", "host_energy_per_byte"} <= set(given):
+        missing = sorted({"host_bandwidth", "host_energy_per_byte"} - set(given))
+        raise ctx.fail(where + given[0], raw[given[0]],
+                       f"a host channel needs {' and '.join(missing)} too (host_bandwidth, host_energy_per_byte; "
+                       "host_channels optional)")
+    for k in given:
+        host[k], sources[k] = ctx.quantity(raw[k], where + k, FIELD_SPECS[k])
     return MemoryLevel(name=name, kind=kind, capacity_B=cap, bandwidth_B_per_s=bw, energy_J_per_B=epb,
                        efficiency=eff, per_unit_bandwidth_B_per_s=per_unit,
-                       sustained_bandwidth_B_per_s=sustained, read_by=tuple(read_by), sources=sources)
+                       sustained_bandwidth_B_per_s=sustained, host_bandwidth_B_per_s=host.get("host_bandwidth"),
+                       host_energy_J_per_B=host.get("host_energy_per_byte"),
+                       host_channels=host.get("host_channels", 1.0), read_by=tuple(read_by), sources=sources)
 
 
 def _parse_link(ctx: _Ctx, data: Mapping[str, Any], sources: dict[str, str]) -> dict[str, Any]:
@@ -347,6 +362,11 @@ def check_target(t: Target, file: str) -> None:
                            "memory levels must be listed innermost first: "
                            "capacities along an engine's path must not shrink "
                            f"({', '.join(f'{m.name} {m.capacity_B:g} B' for m in path_levels)})")
+    for m in t.memories:
+        if (m.host_bandwidth_B_per_s is None) != (m.host_energy_J_per_B is None):
+            have, lack = ("host_bandwidth", "host_energy_per_byte") if m.host_energy_J_per_B is None \
+                else ("host_energy_per_byte", "host_bandwidth")
+            raise ctx.fail(f"memories.{m.name}.{have}", "<set>", f"a host channel needs {lack} too")
 
 
 def _short(value: object) -> object:
@@ -442,7 +462,7 @@ def target_to_toml(t: Target) -> str:
                   "read_by = [" + ", ".join(f'"{r}"' for r in m.read_by) + "]"]
         p = f"memories.{m.name}."
         for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency", "per_unit_bandwidth",
-                    "sustained_bandwidth"):
+                    "sustained_bandwidth", *HOST_CHANNEL_FIELDS):
             if p + key not in fields:
                 continue
             v, spec, src = fields[p + key]

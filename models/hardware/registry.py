@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from models.hardware.loader import TargetFileError, check_target, load_target_file
-from models.hardware.schema import ENGINE_KIND_TABLES, TARGET_CLASSES, Target, field_spec
+from models.hardware.schema import ENGINE_KIND_TABLES, HOST_CHANNEL_FIELDS, TARGET_CLASSES, Target, field_spec
 from models.params import did_you_mean
 
 __all__ = [
@@ -196,6 +196,8 @@ def _adds_entry(target: Target, path: str) -> bool:
         return True  # optional target fields: a design point may add them to any target
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth"):
         return parts[1] in {m.name for m in target.memories}
+    if len(parts) == 3 and parts[0] == "memories" and parts[2] in HOST_CHANNEL_FIELDS:
+        return parts[1] in {m.name for m in target.memories if m.kind == "pim_bank"}
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
         return False
     if parts[2] in ("ops_per_cycle", "energy_per_op"):
@@ -214,7 +216,8 @@ _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
                 "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency",
                 "per_unit_bandwidth": "per_unit_bandwidth_B_per_s",
-                "sustained_bandwidth": "sustained_bandwidth_B_per_s"}
+                "sustained_bandwidth": "sustained_bandwidth_B_per_s", "host_bandwidth": "host_bandwidth_B_per_s",
+                "host_energy_per_byte": "host_energy_J_per_B", "host_channels": "host_channels"}
 
 
 def _set(t: Target, path: str, value: float, source: str) -> Target:

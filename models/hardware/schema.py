@@ -45,6 +45,8 @@ ENGINE_KINDS = (
     "pim",  # processing units at the memory banks or on the memory logic die
 )
 MEMORY_KINDS = ("register", "sram", "cache", "dram", "hbm", "pim_bank")
+HOST_CHANNEL_FIELDS = ("host_bandwidth", "host_energy_per_byte", "host_channels")
+"""Optional fields of a ``pim_bank`` level: the channel its activations cross (kernel.Channel)."""
 OVERLAP_POLICIES = ("max", "sum")
 # How a target's numbers were obtained, the rungs of the calibration ladder (docs/calibration.md):
 # an ideal roofline, efficiencies from documents, measured on the device by `tradespace calibrate`,
@@ -142,6 +144,19 @@ FIELD_SPECS: dict[str, Param] = {
     "energy_per_byte": _F(name="energy_per_byte", dimension="energy_per_byte", unit="pJ/B",
                           low=0, high=1e-6, low_open=False, log=False,
                           description="dynamic energy per byte moved"),
+    # the host channel of a processing-in-memory level (kind pim_bank; kernel.Channel)
+    "host_bandwidth": _F(name="host_bandwidth", dimension="bandwidth", unit="GB/s", low=0, high=1e16,
+                         low_open=True, log=True,
+                         description="PIM banks: bandwidth of the channels between the host (or controller) and "
+                                     "the banks, all channels together, which an operator's activations in and "
+                                     "out cross (x this level's efficiency)"),
+    "host_energy_per_byte": _F(name="host_energy_per_byte", dimension="energy_per_byte", unit="pJ/B", low=0,
+                               high=1e-6, low_open=False, log=False,
+                               description="PIM banks: energy per byte crossing the host channel"),
+    "host_channels": _F(name="host_channels", dimension="count", unit="count", low=1, high=1e6, kind="int",
+                        description="PIM banks: independent channels behind the host channel; each holds its "
+                                    "rows of a matrix and receives the whole input vector, so an input "
+                                    "crosses it this many times"),
     "memory_efficiency": _F(name="efficiency", dimension="dimensionless", unit="1", low=0,
                             high=1, low_open=True, description="achievable fraction of peak bandwidth"),
 }
@@ -253,6 +268,11 @@ class MemoryLevel:
     efficiency: float = 1.0
     per_unit_bandwidth_B_per_s: float | None = None
     sustained_bandwidth_B_per_s: float | None = None
+    # processing-in-memory banks only: the host channel (None: not declared, every byte at the
+    # level's own bandwidth)
+    host_bandwidth_B_per_s: float | None = None
+    host_energy_J_per_B: float | None = None
+    host_channels: float = 1.0
     read_by: tuple[str, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -386,6 +406,10 @@ class Target:
             if m.sustained_bandwidth_B_per_s is not None:
                 put(p + "sustained_bandwidth", m.sustained_bandwidth_B_per_s,
                     m.sources.get("sustained_bandwidth", ""))
+            if m.host_bandwidth_B_per_s is not None:
+                put(p + "host_bandwidth", m.host_bandwidth_B_per_s, m.sources.get("host_bandwidth", ""))
+                put(p + "host_energy_per_byte", m.host_energy_J_per_B, m.sources.get("host_energy_per_byte", ""))
+                put(p + "host_channels", m.host_channels, m.sources.get("host_channels", "model default: 1"))
         return out
 
     def native_dtypes(self) -> tuple[str, ...]:

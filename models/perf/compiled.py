@@ -57,6 +57,10 @@ class CompiledTarget:
     stall_power_W
         ``(P,)`` power above static while an engine waits (latency - compute time), or None when
         the target declares none and no override sets it (priced as 0 W, by today's formula).
+    host_bandwidth_B_per_s, host_bandwidth_peak_B_per_s, host_energy_J_per_B, host_channels
+        ``(P, L)`` the host channel of each processing-in-memory level (bandwidth times the
+        level's efficiency, and at peak; energy per byte; channels), 0 bandwidth where a level
+        has none (:class:`models.perf.kernel.Channel`).
     """
 
     target: Target
@@ -80,6 +84,10 @@ class CompiledTarget:
     overlap: str
     area_m2: np.ndarray
     stall_power_W: np.ndarray | None = None
+    host_bandwidth_B_per_s: np.ndarray | None = None
+    host_bandwidth_peak_B_per_s: np.ndarray | None = None
+    host_energy_J_per_B: np.ndarray | None = None
+    host_channels: np.ndarray | None = None
     # the interconnect (models.parallel.collectives); None when the target declares none
     link_bandwidth_B_per_s: np.ndarray | None = None
     link_latency_s: np.ndarray | None = None
@@ -191,12 +199,21 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
     bw_e: dict[tuple[int, ...], np.ndarray] = {}
     cap_e: dict[tuple[int, ...], np.ndarray] = {}
     eb_e: dict[tuple[int, ...], np.ndarray] = {}
+    hbp_e: dict[tuple[int, ...], np.ndarray] = {}
+    hb_e: dict[tuple[int, ...], np.ndarray] = {}
+    he_e: dict[tuple[int, ...], np.ndarray] = {}
+    hc_e: dict[tuple[int, ...], np.ndarray] = {}
     for li, m in enumerate(t.memories):
         p = f"memories.{m.name}."
         bwp_e[(li,)] = get(p + "bandwidth", m.bandwidth_B_per_s)
         bw_e[(li,)] = bwp_e[(li,)] * get(p + "efficiency", m.efficiency)
         cap_e[(li,)] = get(p + "capacity", m.capacity_B)
         eb_e[(li,)] = get(p + "energy_per_byte", m.energy_J_per_B)
+        if m.host_bandwidth_B_per_s is not None:
+            hbp_e[(li,)] = get(p + "host_bandwidth", m.host_bandwidth_B_per_s)
+            hb_e[(li,)] = hbp_e[(li,)] * get(p + "efficiency", m.efficiency)
+            he_e[(li,)] = get(p + "host_energy_per_byte", m.host_energy_J_per_B or 0.0)
+            hc_e[(li,)] = get(p + "host_channels", m.host_channels)
     paths = tuple(tuple(li for li, m in enumerate(t.memories) if e.name in m.read_by) for e in t.engines)
     # what an engine's units together can draw from a level: min(n_units x per-unit bandwidth,
     # the level's sustained (core-complex) bandwidth), either term absent = no limit from it
@@ -229,6 +246,10 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         bandwidth_B_per_s=_stack((L,), bw_e, 0.0), bandwidth_peak_B_per_s=_stack((L,), bwp_e, 0.0),
         capacity_B=_stack((L,), cap_e, 0.0), unit_cap_B_per_s=_stack((E, L), cap_u, np.inf),
         energy_J_per_B=_stack((L,), eb_e, 0.0), paths=paths,
+        **({} if not hb_e else {"host_bandwidth_B_per_s": _stack((L,), hb_e, 0.0),
+                                "host_bandwidth_peak_B_per_s": _stack((L,), hbp_e, 0.0),
+                                "host_energy_J_per_B": _stack((L,), he_e, 0.0),
+                                "host_channels": _stack((L,), hc_e, 1.0)}),
         static_power_W=point(get("static_power", t.static_power_W)),
         op_overhead_s=point(get("op_overhead", t.op_overhead_s)),
         overlap=t.overlap,

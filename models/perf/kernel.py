@@ -23,7 +23,17 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
 - memory mapping: with a :class:`Split` (``memory_mapping = partitioned``) the traffic is priced
   per tensor class, each homed as above in its share ``s`` of every level (as a working set
   ``F / s``), and ``t_m`` is the sum over the classes; without one (greedy) the above, bit for bit;
-- time ``t = max(t_c, t_m) + overhead`` (overlap ``max``) or ``t_c + t_m + overhead`` (``sum``);
+- host channel (processing-in-memory engines): a PIM engine's units sit at the banks, but an
+  operator's activations do not live there. With a :class:`Channel` on the route, only the
+  resident traffic (weights, KV-cache reads) is priced on the path above; the activations in
+  (``act_read_B``, sent to each of the ``copies`` channels, every one of which needs the whole
+  input of its rows) and out (``act_write_B`` and ``kv_write_B``, results and new cache rows
+  leaving or entering the banks) cross the channel:
+  ``t_ch = (in x copies + out) / channel bandwidth``, in series with the bank-side work (an
+  input is there before the MACs start, a result leaves after them), and the same bytes at the
+  channel's energy per byte;
+- time ``t = max(t_c, t_m) + t_ch + overhead`` (overlap ``max``) or ``t_c + t_m + t_ch + overhead``
+  (``sum``), ``t_ch = 0`` without a channel;
 - dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
   from the innermost to the home`` (blended by partial residency as the time is);
 - stalled energy ``stall_power x (t - t_c)``: the device runs the job but ``e`` is not computing
@@ -55,8 +65,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Path", "Priced", "Route", "Split", "launch_time", "price",
-           "prune_routes"]
+__all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "LEVEL0", "Channel", "Path", "Priced", "Route", "Split", "launch_time",
+           "price", "prune_routes"]
 
 BOUND_COMPUTE = 0
 BOUND_OVERHEAD = 1
@@ -142,11 +152,32 @@ class Path:
 
 
 @dataclass(frozen=True, eq=False)
+class Channel:
+    """The host channel of a processing-in-memory engine (see the module docstring).
+
+    ``inv_bw`` is ``1 / bandwidth`` (s/B, aggregate over the channels), ``energy_per_B`` the
+    energy per byte crossing it, ``copies`` the number of channels each input is sent to (arrays
+    over hardware points), ``bound`` the bound code reported when the channel takes longest.
+    """
+
+    inv_bw: np.ndarray
+    energy_per_B: np.ndarray
+    copies: np.ndarray
+    bound: int
+
+    def same_as(self, other: Channel | None) -> bool:
+        return other is not None and (self is other or (
+            self.bound == other.bound and all(np.array_equal(a, b) for a, b in (
+                (self.inv_bw, other.inv_bw), (self.energy_per_B, other.energy_per_B), (self.copies, other.copies)))))
+
+
+@dataclass(frozen=True, eq=False)
 class Route:
     """One engine that may run an operator, with its rate and energy at the hardware points.
 
     ``inv_rate`` is ``1 / (peak x efficiency)`` (s per operation; ``inf`` where the engine has no
-    rate), ``half_k`` and ``half_m`` the size-curve constants (None: no curve).
+    rate), ``half_k`` and ``half_m`` the size-curve constants (None: no curve), ``channel`` the
+    host channel of a processing-in-memory engine (None: every byte is priced on ``path``).
     """
 
     engine: int
@@ -155,6 +186,13 @@ class Route:
     half_k: np.ndarray | None
     path: Path
     half_m: np.ndarray | None = None
+    channel: Channel | None = None
+
+    def same_memory(self, other: Route) -> bool:
+        """The same path and the same host channel (or none on either)."""
+        if not self.path.same_as(other.path):
+            return False
+        return other.channel is None if self.channel is None else self.channel.same_as(other.channel)
 
     @property
     def curved(self) -> bool:
@@ -211,7 +249,7 @@ def prune_routes(routes: Sequence[Route]) -> list[Route]:
     for i, r in enumerate(keep):
         dominated = False
         for j, s in enumerate(keep):
-            if i == j or r.curved or s.curved or not s.path.same_as(r.path):
+            if i == j or r.curved or s.curved or not s.same_memory(r):
                 continue
             if not (np.all(s.inv_rate <= r.inv_rate) and np.all(s.energy_per_op <= r.energy_per_op)):
                 continue
@@ -369,7 +407,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
           policy: str = "time", stall_W: np.ndarray | None = None, floor_B: np.ndarray | None = None,
           footprint_range: tuple[float, float] | None = None, count: float | None = None,
           cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False,
-          defer_stall: bool = False, split: Split | None = None) -> Priced:
+          defer_stall: bool = False, split: Split | None = None,
+          host_B: tuple[np.ndarray, np.ndarray] | None = None) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
 
     Parameters
@@ -410,6 +449,12 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         A memory mapping that prices the traffic by placement class (:class:`Split`; its bytes
         sum to ``bytes_B``) instead of homing ``footprint_B`` / ``floor_B`` as one working set;
         None: the greedy home (today's formula, bit for bit).
+    host_B
+        ``(in, out)``: the operator's activation bytes into and out of a processing-in-memory
+        engine's banks (``act_read_B``; ``act_write_B + kv_write_B``), priced on the host channel
+        of the routes that have one (their path then moves ``bytes_B - in - out``, homed greedily:
+        the banks hold the resident tensors, so a pinned mapping of on-chip buffers does not apply
+        to them); None, or a route without a channel: every byte on the path.
     """
     if count is not None and detail:
         raise ValueError("price(): count is for totals; with detail=True price one instance")
@@ -436,7 +481,20 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             t_c = _inplace(np.multiply, t_c, _curve(cache, k, r.half_k))
         if r.half_m is not None:  # tile fill: efficiency x m / (m + half_m)
             t_c = _inplace(np.multiply, t_c, _curve(cache, m, r.half_m))
-        if split is None:
+        ch = r.channel if host_B is not None else None
+        t_ch: np.ndarray | None = None
+        if ch is not None:
+            assert host_B is not None
+            b_in, b_out = host_B
+            inv_bw, eb, home = _home(r.path, footprint_B, floor_B, lo, hi, detail)
+            if c != 1.0:
+                inv_bw, eb = inv_bw * c, eb * c
+            resident = np.maximum(bytes_B - b_in - b_out, 0.0)
+            crossing = b_in * ch.copies + b_out
+            t_m = resident * inv_bw
+            t_ch = crossing * (ch.inv_bw * c if c != 1.0 else ch.inv_bw)
+            e_mem = resident * eb + crossing * (ch.energy_per_B * c if c != 1.0 else ch.energy_per_B)
+        elif split is None:
             inv_bw, eb, home = _home(r.path, footprint_B, floor_B, lo, hi, detail)
             if c != 1.0:
                 inv_bw, eb = inv_bw * c, eb * c
@@ -451,6 +509,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             t = np.maximum(t_c, t_m)
         else:  # t_c is not needed any more: reuse its memory
             t = _inplace(np.maximum, t_c, t_m)
+        if t_ch is not None:  # in series with the bank-side work
+            t = t + t_ch
         t = _inplace(np.add, t, oh)
         e = flop * (r.energy_per_op * c if c != 1.0 else r.energy_per_op)
         e = _inplace(np.add, e, e_mem)
@@ -491,6 +551,10 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         if detail:
             levels = np.asarray(r.path.levels, dtype=np.int8)
             bound = np.where(t_c >= t_m, np.int8(BOUND_COMPUTE), levels[home] + np.int8(LEVEL0))
+            if t_ch is not None:
+                assert ch is not None
+                bound = np.where(t_ch > np.maximum(t_c, t_m), np.int8(ch.bound), bound)
+                t_m = t_m + t_ch  # the memory time reported: bank side and channel together
             bound = np.where(overhead_s > np.maximum(t_c, t_m), np.int8(BOUND_OVERHEAD), bound)
             eng = np.int8(r.engine)
             if better is None:

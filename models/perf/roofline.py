@@ -31,7 +31,18 @@ from models.algorithms.memory_mapping import mapping_share, placement_classes, r
 from models.hardware.dtypes import DTYPES
 from models.hardware.schema import Target
 from models.perf.compiled import CompiledTarget, compile_target
-from models.perf.kernel import BOUND_COMPUTE, BOUND_OVERHEAD, Path, Route, Split, launch_time, price, prune_routes
+from models.perf.kernel import (
+    BOUND_COMPUTE,
+    BOUND_OVERHEAD,
+    LEVEL0,
+    Channel,
+    Path,
+    Route,
+    Split,
+    launch_time,
+    price,
+    prune_routes,
+)
 from models.workloads.kinds import OP_KINDS
 from models.workloads.table import OperatorTable, broadcast_shape
 
@@ -114,7 +125,8 @@ class PerfResult:
 
     @property
     def bound_names(self) -> tuple[str, ...]:
-        return ("compute", "overhead", *self.level_names)
+        # codes: compute, overhead, each memory level, then each level's host channel (PIM banks)
+        return ("compute", "overhead", *self.level_names, *(f"{n} host channel" for n in self.level_names))
 
     @property
     def items_per_s(self) -> np.ndarray:
@@ -275,6 +287,7 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
         idx = list(p)
         paths.append(Path.build(idx, [np.minimum(bw[:, j], ct.unit_cap_B_per_s[:, i, j]) for j in idx],
                                 [ct.energy_J_per_B[:, j] for j in idx], [ct.capacity_B[:, j] for j in idx]))
+    channels = _channels(ct, ideal)
     cache: dict[tuple[int, int, tuple[bool, ...]], tuple[Route, ...]] = {}
     routes = []
     for o in range(kinds.size):
@@ -290,12 +303,28 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
                 hk = None if ideal or not np.any(ct.half_k[:, i, kk] > 0) else ct.half_k[:, i, kk]
                 hm = None if ideal or not np.any(ct.half_m[:, i, kk] > 0) else ct.half_m[:, i, kk]
                 cand.append(Route(engine=i, inv_rate=inv, energy_per_op=ct.energy_J_per_op[:, i, d], half_k=hk,
-                                  half_m=hm, path=paths[i]))
+                                  half_m=hm, path=paths[i], channel=channels[i]))
             cache[key] = tuple(prune_routes(cand))
         routes.append(cache[key])
     overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s
     return Plan(routes=tuple(routes), overhead_s=overhead, static_W=ct.static_power_W,
                 sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W)
+
+
+def _channels(ct: CompiledTarget, ideal: bool) -> list[Channel | None]:
+    """Per engine: the host channel of the first processing-in-memory level on its path that
+    declares one (None: none)."""
+    out: list[Channel | None] = [None] * len(ct.paths)
+    hb = ct.host_bandwidth_peak_B_per_s if ideal else ct.host_bandwidth_B_per_s
+    if hb is None or ct.host_energy_J_per_B is None or ct.host_channels is None:
+        return out
+    for i, p in enumerate(ct.paths):
+        for j in p:
+            if np.any(hb[:, j] > 0):
+                out[i] = Channel(inv_bw=1.0 / hb[:, j], energy_per_B=ct.host_energy_J_per_B[:, j],
+                                 copies=ct.host_channels[:, j], bound=LEVEL0 + len(ct.level_names) + j)
+                break
+    return out
 
 
 def _range(a: np.ndarray) -> tuple[float, float]:
@@ -366,6 +395,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         d_bound = np.empty((*shape, O), dtype=np.int8)
         d_eng = np.empty((*shape, O), dtype=np.int8)
     curves: dict[tuple[int, int], np.ndarray] = {}
+    has_channel = any(r.channel is not None for rs in plan.routes for r in rs)
     share = mapping_share(table)
     resident_no_act = resident_without_activations(table) if share is not None else {}
     for o, col in enumerate(table.columns):
@@ -389,7 +419,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                    static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
                    stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
                    count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,
-                   defer_stall=defer, split=split)
+                   defer_stall=defer, split=split,
+                   host_B=(col["act_read_B"], col["act_write_B"] + col["kv_write_B"]) if has_channel else None)
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
         s_t, s_e = np.shape(t), np.shape(e)
         key = (ph, s_t if s_t == s_e else broadcast_shape((s_t, s_e)))
