@@ -25,11 +25,11 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
   ``F / s``), and ``t_m`` is the sum over the classes; without one (greedy) the above, bit for bit;
 - host channel (processing-in-memory engines): a PIM engine's units sit at the banks, but an
   operator's activations do not live there. With a :class:`Channel` on the route, only the
-  resident traffic (weights, KV-cache reads) is priced on the path above; the activations in
-  (``act_read_B``, sent to each of the ``copies`` channels, every one of which needs the whole
-  input of its rows) and out (``act_write_B`` and ``kv_write_B``, results and new cache rows
-  leaving or entering the banks) cross the channel:
-  ``t_ch = (in x copies + out) / channel bandwidth``, in series with the bank-side work (an
+  resident traffic (weights, KV-cache reads) is priced on the path above; the activations cross
+  the channel: the bytes ``b`` sent to each of the ``copies`` channels (a weight operator's input:
+  every channel holds rows of the matrix and needs all of it) and the bytes ``o`` that cross once
+  (an attention query, which goes only to the channels of its own KV rows; results and new cache
+  rows): ``t_ch = (b x copies + o) / channel bandwidth``, in series with the bank-side work (an
   input is there before the MACs start, a result leaves after them), and the same bytes at the
   channel's energy per byte;
 - time ``t = max(t_c, t_m) + t_ch + overhead`` (overlap ``max``) or ``t_c + t_m + t_ch + overhead``
@@ -212,6 +212,7 @@ class Priced:
     compute_s: np.ndarray | None = None
     memory_s: np.ndarray | None = None
     bound: np.ndarray | None = None
+    marked_s: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -408,7 +409,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
           footprint_range: tuple[float, float] | None = None, count: float | None = None,
           cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False,
           defer_stall: bool = False, split: Split | None = None,
-          host_B: tuple[np.ndarray, np.ndarray] | None = None) -> Priced:
+          host_B: tuple[np.ndarray, np.ndarray] | None = None, marked: frozenset[int] | None = None) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
 
     Parameters
@@ -450,11 +451,15 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         sum to ``bytes_B``) instead of homing ``footprint_B`` / ``floor_B`` as one working set;
         None: the greedy home (today's formula, bit for bit).
     host_B
-        ``(in, out)``: the operator's activation bytes into and out of a processing-in-memory
-        engine's banks (``act_read_B``; ``act_write_B + kv_write_B``), priced on the host channel
-        of the routes that have one (their path then moves ``bytes_B - in - out``, homed greedily:
+        ``(b, o)``: the operator's activation bytes sent to every channel of a processing-in-memory
+        engine's banks and those that cross once (``models.perf.roofline._host_bytes``), priced on
+        the host channel of the routes that have one (their path then moves ``bytes_B - b - o``, homed greedily:
         the banks hold the resident tensors, so a pinned mapping of on-chip buffers does not apply
         to them); None, or a route without a channel: every byte on the path.
+    marked
+        Engine indices whose share of the time is wanted apart: ``marked_s`` of the result is the
+        latency where the winning engine is one of them, 0 elsewhere (the PIM side of NPU/PIM
+        concurrency, :mod:`models.perf.roofline`); None: not computed.
     """
     if count is not None and detail:
         raise ValueError("price(): count is for totals; with detail=True price one instance")
@@ -464,6 +469,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
     lo, hi = footprint_range if footprint_range is not None else (None, None)
     scaled_fp = split.scaled_footprints() if split is not None else ()
     best_t: np.ndarray | None = None
+    best_mark: np.ndarray | bool = False
     best_e: np.ndarray | None = None
     best_s: np.ndarray | None = None
     best_tc: np.ndarray | None = None
@@ -522,6 +528,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             e = _inplace(np.add, e, es)
         if best_t is None:
             better = None
+            best_mark = marked is not None and r.engine in marked
             best_t, best_e, best_s, best_tc = t, e, es, t_c
             if policy == "energy":
                 best_score = e + t * static_W
@@ -543,6 +550,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 better = score < best_score
                 best_score = np.where(better, score, best_score)
             best_t = np.where(better, t, best_t)
+            if marked is not None:
+                best_mark = np.where(better, r.engine in marked, best_mark)
             best_e = np.where(better, e, best_e)
             if lazy_stall:
                 best_tc = np.asarray(np.where(better, t_c, best_tc))
@@ -566,18 +575,20 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
                 out_tm = np.where(better, t_m, out_tm)
                 out_bound = np.where(better, bound, out_bound)
     assert best_t is not None and best_e is not None, "price() needs at least one route"
+    marked_s = None if marked is None else np.where(best_mark, best_t, 0.0)
     if defer_stall:
         assert best_tc is not None
-        return Priced(latency_s=best_t, energy_J=best_e, compute_s=best_tc)
+        return Priced(latency_s=best_t, energy_J=best_e, compute_s=best_tc, marked_s=marked_s)
     if lazy_stall:
         assert best_tc is not None and stall_W is not None
         best_s = _inplace(np.multiply, best_t - best_tc, stall_W)
         best_e = best_e + best_s
     if not detail:
-        return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s)
+        return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s, marked_s=marked_s)
     assert out_eng is not None and out_tc is not None and out_tm is not None and out_bound is not None
     shp = np.shape(best_t)
-    return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s, engine=np.broadcast_to(out_eng, shp),
+    return Priced(latency_s=best_t, energy_J=best_e, stall_energy_J=best_s, marked_s=marked_s,
+                  engine=np.broadcast_to(out_eng, shp),
                   compute_s=np.broadcast_to(out_tc, shp), memory_s=np.broadcast_to(out_tm, shp),
                   bound=np.broadcast_to(out_bound, shp))
 

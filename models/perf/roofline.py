@@ -327,6 +327,30 @@ def _channels(ct: CompiledTarget, ideal: bool) -> list[Channel | None]:
     return out
 
 
+def _host_bytes(col: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(sent to every channel, crossing once)`` of an operator on a PIM engine's host channel: a
+    weight operator's input goes to every channel (each holds rows of the matrix); the query of an
+    attention (or any input of an operator without weights) only to the channels of its own KV
+    rows, once; results and new KV-cache rows cross once."""
+    w = col["weight_read_B"] > 0
+    once = col["act_write_B"] + col["kv_write_B"]
+    if np.all(w):
+        return col["act_read_B"], once
+    if not np.any(w):
+        return np.zeros(()), once + col["act_read_B"]
+    return np.where(w, col["act_read_B"], 0.0), once + np.where(w, 0.0, col["act_read_B"])
+
+
+def _pim_engines(ct: CompiledTarget) -> frozenset[int]:
+    """The engines of kind ``pim``; a ValueError when the target cannot run two sides at once."""
+    pim = frozenset(i for i, e in enumerate(ct.target.engines) if e.kind == "pim")
+    if not pim or len(pim) == len(ct.target.engines):
+        raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved' needs a target with a PIM engine and "
+                         f"another engine (NeuPIMs: an NPU beside PIM banks); target {ct.target.name!r} has "
+                         f"{', '.join(f'{e.name} ({e.kind})' for e in ct.target.engines)}")
+    return pim
+
+
 def _range(a: np.ndarray) -> tuple[float, float]:
     if a.size == 1:
         v = float(a.reshape(-1)[0])
@@ -396,6 +420,9 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         d_eng = np.empty((*shape, O), dtype=np.int8)
     curves: dict[tuple[int, int], np.ndarray] = {}
     has_channel = any(r.channel is not None for rs in plan.routes for r in rs)
+    concurrent = np.asarray(table.concurrent_pim, dtype=bool)
+    marked = _pim_engines(ct) if np.any(concurrent) else None
+    pim_sums: dict[str, np.ndarray] = {}  # per phase: the time of the operators the PIM engines won
     share = mapping_share(table)
     resident_no_act = resident_without_activations(table) if share is not None else {}
     for o, col in enumerate(table.columns):
@@ -420,8 +447,12 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                    stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
                    count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,
                    defer_stall=defer, split=split,
-                   host_B=(col["act_read_B"], col["act_write_B"] + col["kv_write_B"]) if has_channel else None)
+                   host_B=_host_bytes(col) if has_channel else None,
+                   marked=marked)
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
+        if pr.marked_s is not None:
+            ms = pr.marked_s if fold else pr.marked_s * cnt
+            pim_sums[ph] = pim_sums[ph] + ms if ph in pim_sums else np.array(ms, dtype=np.float64, copy=True)
         s_t, s_e = np.shape(t), np.shape(e)
         key = (ph, s_t if s_t == s_e else broadcast_shape((s_t, s_e)))
         acc = sums.get(key)
@@ -475,6 +506,11 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
             stalled *= plan.stall_W
             ph_dyn[ph] += stalled
             stall_sums[()] = stall_sums[()] + stalled if () in stall_sums else stalled
+    # NPU/PIM concurrency (NeuPIMs sub-batch interleaving, table.concurrent_pim): the PIM engines
+    # run one sub-batch while the other engines run the other, so a phase takes the larger side.
+    # After the stalled energy, which stays that of every operator's own wait.
+    for ph, p_s in pim_sums.items():
+        ph_lat[ph] = np.where(concurrent, np.maximum(ph_lat[ph] - p_s, p_s), ph_lat[ph])
     # host dispatch per operator and its overlap with the device (launch_mode): each phase is a
     # run of steps whose kernels the host enqueues (kernel.launch_time); none in ideal mode
     host_s = 0.0 if mode == "ideal" else float(table.host_dispatch_s)

@@ -175,6 +175,9 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     _check_serving(spec, ak)
     built = {**spec.defaults(), **wk}
     plan = _parallel_plan(spec, ak, target)
+    halves = _sub_batches(spec, ak, target, built)
+    if halves is not None:  # NeuPIMs sub-batch interleaving: the table of one half, doubled below
+        wk = {**wk, "batch": np.asarray(built["batch"], dtype=np.float64) / halves}
     try:
         table = (_scale(spec, built, ak) if any(k in ak for k in SCALING_KNOBS)
                  else spec.build(parallel=plan, routing={k: float(ak[k]) for k in ROUTING_KNOBS if k in ak}, **wk))
@@ -182,6 +185,8 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
         raise  # names its knob already (and sweeps tell a plan's infeasibility by its type)
     except ValueError as exc:
         raise ValueError(f"workload {spec.name!r}: {exc.args[0] if exc.args else exc}") from None
+    if halves is not None:
+        table = _interleaved(table, halves)
     try:  # training steps: datatypes and kernels (models.algorithms.training_precision)
         table = apply_training(table, target=target, precision=ak.get("training_precision"),
                                kernels=str(ak.get("training_kernels", "auto")))
@@ -224,6 +229,42 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
     return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak,
                       notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- NPU/PIM concurrency
+def _sub_batches(spec: WorkloadSpec, ak: Mapping[str, Any], target: Target,
+                 built: Mapping[str, Any]) -> np.ndarray | None:
+    """The number of sub-batches (2 where the batch is at least 2, else 1) with ``pim_concurrency =
+    interleaved``; None with ``blocked``. Named errors for a workload or target it cannot apply to."""
+    if ak.get("pim_concurrency", "blocked") == "blocked":
+        return None
+    if spec.family != "llm":
+        raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved': workload {spec.name!r} is not a decoder "
+                         "LLM; allowed only for decoder LLM workloads (sub-batches of requests)")
+    kinds = [e.kind for e in target.engines]
+    if "pim" not in kinds or all(k == "pim" for k in kinds):
+        raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved' needs a target with a PIM engine and "
+                         f"another engine (NeuPIMs: an NPU beside PIM banks); target {target.name!r} has "
+                         f"{', '.join(f'{e.name} ({e.kind})' for e in target.engines)}")
+    return np.where(np.asarray(built["batch"], dtype=np.float64) >= 2.0, 2.0, 1.0)
+
+
+def _interleaved(table: OperatorTable, halves: np.ndarray) -> OperatorTable:
+    """The table of one sub-batch made the table of ``halves`` independent sub-batches: every operator
+    runs once per sub-batch, the items and the KV cache and activations of all of them are held, and
+    the phases are priced with the PIM and the other engines working at once (``concurrent_pim``,
+    where there are two)."""
+    cols = tuple({**c, "count": c["count"] * halves} for c in table.columns)
+    extra = halves - 1.0
+    peak = dict(table.peak_memory_B)
+    parts = {ph: dict(d) for ph, d in table.memory_parts_B.items()}
+    for ph, d in parts.items():
+        grow = {k: np.asarray(d[k]) * extra for k in ("kv_cache", "activations") if k in d}
+        peak[ph] = peak[ph] + sum(grow.values(), np.zeros(()))
+        d.update({k: np.asarray(d[k]) + v for k, v in grow.items()})
+    comms = tuple(replace(c, count=c.count * halves) for c in table.collectives)  # each sub-batch's own
+    return replace(table, columns=cols, n_items=table.n_items * halves, peak_memory_B=peak, memory_parts_B=parts,
+                   collectives=comms, concurrent_pim=halves >= 2.0)
 
 
 # ---------------------------------------------------------------------------------- conv algorithm, sparsity

@@ -34,6 +34,9 @@ from models.workloads import WorkloadSpec, workload_spec
 from models.workloads.kinds import OP_KINDS
 from models.workloads.llm import ZC_SHARE_MAX
 
+PIM_CONCURRENCY = ("blocked", "interleaved")
+"""Values of ``pim_concurrency`` (:func:`models.point.builder.build_point`)."""
+
 __all__ = [
     "ALGORITHM_KNOBS",
     "ATTENTION_TILINGS",
@@ -41,6 +44,7 @@ __all__ = [
     "FORMAT_CHOICES",
     "SCOPES",
     "LENGTH_DISTRIBUTIONS",
+    "PIM_CONCURRENCY",
     "SERVING_KNOBS",
     "SERVING_MODES",
     "SettingError",
@@ -268,6 +272,13 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="memory_mapping = partitioned",
              help="fraction of each memory level's capacity pinned to weights and KV cache (the rest to "
                   "activations); a searchable placement"),
+        # NPU/PIM concurrency (NeuPIMs): two sub-batches pipelined on the PIM and the other engines
+        _alg(name="pim_concurrency", kind="categorical", choices=PIM_CONCURRENCY, default="blocked", structural=True,
+             applies_to="decoder LLM workloads on a target with a PIM engine beside another engine",
+             help="blocked: the PIM and the other engines take turns, every operator in series (a naive "
+                  "NPU + PIM); interleaved: NeuPIMs' dual row buffers and sub-batch interleaving, the batch in two "
+                  "halves whose operators run on the PIM and on the other engines at the same time, so a phase "
+                  "takes the larger side (a batch below 2 is not split)"),
     )
 }
 MEMORY_MAPPING_KNOBS = ("memory_mapping", "weight_capacity_share")
@@ -397,6 +408,8 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
         if name in SERVING_KNOBS and spec.family != "llm":
             continue
         if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
+            continue
+        if name == "pim_concurrency" and spec.family != "llm":
             continue
         if name in ("expert_parallel", "expert_skew", "zc_expert_share", "expert_capacity_factor",
                     "all_to_all_algorithm") and not moe:

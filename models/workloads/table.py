@@ -122,6 +122,12 @@ class OperatorTable:
         ``all_to_all_algorithm``; None: one domain), the devices of one unit (the table is one device's
         share; results report the unit's energy) and the share of a pipeline step a device computes
         (its dynamic energy; the rest is the pipeline bubble). One device: none, 0, ring, 1, 1.
+    concurrent_pim
+        The table holds two independent sub-batches (NeuPIMs sub-batch interleaving,
+        ``pim_concurrency = "interleaved"``): a target's PIM engines run one sub-batch's operators
+        while its other engines run the other's, so a phase takes the larger of the two sides'
+        times instead of their sum (:func:`models.perf.evaluate`); a bool, or a bool array over the
+        design points (a batch of one is not split). False: every operator in series.
     """
 
     workload: str
@@ -144,6 +150,7 @@ class OperatorTable:
     all_to_all_algorithm: str = "flat"
     n_devices: int = 1
     pipeline_fill: np.ndarray = field(default_factory=lambda: np.ones(()))
+    concurrent_pim: Any = False
 
     def __post_init__(self) -> None:
         # totals are at least 1-D (a table of one point has n_items of shape (1,))

@@ -15,7 +15,7 @@ import pytest
 
 from models.hardware import TargetFileError, get_target, parse_target, with_overrides
 from models.perf import compile_target, evaluate
-from models.workloads import elementwise, gemv, table_from_ops
+from models.workloads import attention_op, elementwise, gemv, table_from_ops
 
 # A host vector engine (1e12 op/s fp16) on a 100 GB/s DRAM, and a PIM engine (100 units x 10 op/clk
 # x 1 GHz = 1e12 op/s fp16) on banks of 500 GB/s behind a 100 GB/s host channel of 4 channels.
@@ -108,18 +108,30 @@ def test_without_a_channel_every_byte_is_at_bank_bandwidth():
 
 
 def test_activations_stay_off_the_banks_when_the_channel_is_slow():
-    # elementwise over 1e6 fp16 elements: 2e6 B in, 2e6 B out. On the PIM, all of it crosses the
-    # channel (2e6 x 4 + 2e6 = 1e7 B = 100 us, bound by the channel, after 1 us of compute on
-    # nothing resident); on the host 4e6 B of DRAM = 40 us. Without the channel the PIM would read
-    # it at 500 GB/s (8 us) and take it.
+    # elementwise over 1e6 fp16 elements: 2e6 B in, 2e6 B out, no weights. On the PIM all of it
+    # crosses the channel once (4e6 B = 40 us, bound by the channel, after 1 us of compute on
+    # nothing resident): 42 us; on the host 4e6 B of DRAM = 40 us + 1 us. Without the channel the
+    # PIM would read it at 500 GB/s (8 us) and take it.
     add = table_from_ops([elementwise("act", 1e6, dtype="fp16")])
     pim = evaluate(_toy(), add, engine="pim")
-    assert pim.latency_s[0] == pytest.approx(1e-6 + 100e-6 + 1e-6, rel=1e-12)
+    assert pim.latency_s[0] == pytest.approx(1e-6 + 40e-6 + 1e-6, rel=1e-12)
     assert pim.breakdown()["bound"].to_list() == ["bank host channel"]
     chosen = evaluate(_toy(), add)
     assert chosen.breakdown()["engine"].to_list() == ["vec"]
     assert chosen.latency_s[0] == pytest.approx(40e-6 + 1e-6, rel=1e-12)
     assert evaluate(_no_channel(), add).breakdown()["engine"].to_list() == ["pim"]
+
+
+def test_an_attention_query_goes_only_to_its_own_channels():
+    # decode attention of 10 sequences x 8 heads x 128 dims over 1000 cached positions (fp16):
+    # query 20,480 B and output 20,480 B cross once (not once per channel): 40,960 B = 0.4096 us;
+    # the KV cache (2 x 10 x 1000 x 8 x 128 x 2 = 40.96 MB) is resident: 81.92 us at 500 GB/s;
+    # compute 4 x 10 x 1000 x 8 x 128 = 40.96 MFLOP = 40.96 us
+    att = table_from_ops([attention_op("att", 10, 8, 1, 1000, 128, dtype="fp16", phase="decode",
+                                       kv_in_cache=True)])
+    toy = _toy(TOY.replace('runs = ["gemv", "elementwise"]', 'runs = ["gemv", "elementwise", "attention"]'))
+    r = evaluate(toy, att, engine="pim")
+    assert r.latency_s[0] == pytest.approx(81.92e-6 + 0.4096e-6 + 1e-6, rel=1e-12)
 
 
 def test_ideal_mode_uses_the_peak_channel_bandwidth():
