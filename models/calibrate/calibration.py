@@ -212,7 +212,9 @@ def _levels(host: HostInfo, quick: bool) -> tuple[dict[str, tuple[float, float]]
     cap = (1.0 if quick else 4.0) * (1 << 30)
     if host.memory_B:
         cap = min(cap, host.memory_B / 8)
-    lo, hi = (1.25, 2.0) if quick else (2.0, 4.0)  # x the last-level cache
+    # x the last-level cache: far enough beyond it that neither a larger physical cache than the OS
+    # reports (a VM sees its share of an EPYC's L3) nor a victim cache serves the traffic
+    lo, hi = (8.0, 12.0) if quick else (8.0, 16.0)
     shared["dram"] = (min(lo * llc, cap / 2), min(hi * llc, cap))
     return private, shared
 
