@@ -338,6 +338,18 @@ class Target:
         """The outermost level an engine (default: the first engine) reads from."""
         return self.path_of(engine or self.engines[0].name)[-1]
 
+    def pim_engines(self) -> frozenset[int]:
+        """Indices of the engines of kind ``pim``, for NPU/PIM concurrency (``pim_concurrency``).
+
+        Raises ValueError naming the knob when the target has no PIM engine beside another engine.
+        """
+        pim = frozenset(i for i, e in enumerate(self.engines) if e.kind == "pim")
+        if not pim or len(pim) == len(self.engines):
+            raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved' needs a target with a PIM engine and "
+                             f"another engine (NeuPIMs: an NPU beside PIM banks); target {self.name!r} has "
+                             f"{', '.join(f'{e.name} ({e.kind})' for e in self.engines)}")
+        return pim
+
     def peak_op_per_s(self, dtype: str, engine: str | None = None) -> float:
         """Native peak of one engine (default: the fastest engine for ``dtype``)."""
         if engine is not None:

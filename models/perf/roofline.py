@@ -341,16 +341,6 @@ def _host_bytes(col: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.where(w, col["act_read_B"], 0.0), once + np.where(w, 0.0, col["act_read_B"])
 
 
-def _pim_engines(ct: CompiledTarget) -> frozenset[int]:
-    """The engines of kind ``pim``; a ValueError when the target cannot run two sides at once."""
-    pim = frozenset(i for i, e in enumerate(ct.target.engines) if e.kind == "pim")
-    if not pim or len(pim) == len(ct.target.engines):
-        raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved' needs a target with a PIM engine and "
-                         f"another engine (NeuPIMs: an NPU beside PIM banks); target {ct.target.name!r} has "
-                         f"{', '.join(f'{e.name} ({e.kind})' for e in ct.target.engines)}")
-    return pim
-
-
 def _range(a: np.ndarray) -> tuple[float, float]:
     if a.size == 1:
         v = float(a.reshape(-1)[0])
@@ -421,7 +411,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     curves: dict[tuple[int, int], np.ndarray] = {}
     has_channel = any(r.channel is not None for rs in plan.routes for r in rs)
     concurrent = np.asarray(table.concurrent_pim, dtype=bool)
-    marked = _pim_engines(ct) if np.any(concurrent) else None
+    marked = ct.target.pim_engines() if np.any(concurrent) else None
     pim_sums: dict[str, np.ndarray] = {}  # per phase: the time of the operators the PIM engines won
     share = mapping_share(table)
     resident_no_act = resident_without_activations(table) if share is not None else {}

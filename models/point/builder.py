@@ -241,11 +241,7 @@ def _sub_batches(spec: WorkloadSpec, ak: Mapping[str, Any], target: Target,
     if spec.family != "llm":
         raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved': workload {spec.name!r} is not a decoder "
                          "LLM; allowed only for decoder LLM workloads (sub-batches of requests)")
-    kinds = [e.kind for e in target.engines]
-    if "pim" not in kinds or all(k == "pim" for k in kinds):
-        raise ValueError(f"algorithm knob 'pim_concurrency' = 'interleaved' needs a target with a PIM engine and "
-                         f"another engine (NeuPIMs: an NPU beside PIM banks); target {target.name!r} has "
-                         f"{', '.join(f'{e.name} ({e.kind})' for e in target.engines)}")
+    target.pim_engines()  # a named error without a PIM engine beside another one
     return np.where(np.asarray(built["batch"], dtype=np.float64) >= 2.0, 2.0, 1.0)
 
 
