@@ -114,9 +114,19 @@ def axis_choices(target: str, workload: str) -> list[AxisChoice]:
         out.append(AxisChoice(sets=f"workload.{k.name}", label=axis_label(f"workload.{k.name}"), kind=k.kind,
                               unit=k.unit, help=k.help))
     for k in applicable_knobs(spec):
+        if k.name == "pim_concurrency" and not _pim_beside_other(t):
+            continue  # NPU/PIM concurrency needs both sides on the target
         out.append(AxisChoice(sets=f"algorithm.{k.name}", label=axis_label(f"algorithm.{k.name}"), kind=k.kind,
                               unit=k.unit, help=k.help))
     return out
+
+
+def _pim_beside_other(target: Any) -> bool:
+    try:
+        target.pim_engines()
+    except ValueError:
+        return False
+    return True
 
 
 def categorical_values(sets: str, target: str, workload: str) -> list[str]:

@@ -64,6 +64,12 @@ def test_choices_follow_the_target_and_workload_and_include_categorical_ones() -
         assert h100[sets].kind == "categorical", sets
     assert m4["workload.dtype"].kind == "categorical"
     assert "algorithm.kv_format" in h100 and "algorithm.kv_format" not in m4  # a CNN has no KV cache
+    # NPU/PIM concurrency only where a PIM engine sits beside another engine
+    neupims = {a.sets: a for a in EX.axis_choices("neupims", "gpt3-7b")}
+    assert neupims["algorithm.pim_concurrency"].kind == "categorical"
+    assert "algorithm.pim_concurrency" not in h100
+    assert "algorithm.pim_concurrency" not in {a.sets for a in EX.axis_choices("gddr6-aim", "gpt3-7b")}
+    assert "target.memories.pim_bank.host_bandwidth" in neupims
     assert "h100-sxm" in EX.categorical_values("target", "h100-sxm", "llama-2-7b")
     assert "int4" in EX.categorical_values("algorithm.weight_format", "h100-sxm", "llama-2-7b")
 
