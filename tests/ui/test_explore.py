@@ -105,24 +105,26 @@ def test_target_without_hbm_gets_its_own_parameters_bounds_and_infeasible_points
 
 def test_search_draws_while_running_cancel_keeps_trials_front_is_distinct(page: Page, server: Server) -> None:
     # defect 5: nothing was drawn until the end, Cancel dropped the finished trials, the front
-    # counted a design once per trial that asked it
-    open_page(page, f"{server.url}/explore?method=search&n_trials=3000&axis1_high=32")
+    # counted a design once per trial that asked it. Far more trials than run before Cancel lands
+    # (3000 could finish on an idle machine while a loaded browser waited to click)
+    n = 30_000
+    open_page(page, f"{server.url}/explore?method=search&n_trials={n}&axis1_high=32")
     page.locator(".w-run button").click()
-    # points drawn while the search runs (the status still says "search: N of 3000")
-    text = wait_status(page, r"search: [1-9][0-9]* of 3000")
-    n_shown = int(re.search(r"search: (\d+) of 3000", text).group(1))  # type: ignore[union-attr]
+    # points drawn while the search runs (the status still says "search: N of n")
+    text = wait_status(page, rf"search: [1-9][0-9]* of {n}")
+    n_shown = int(re.search(rf"search: (\d+) of {n}", text).group(1))  # type: ignore[union-attr]
     # the trials so far are drawn (a placeholder would be one point at 1, 1)
     wait_cds(page, "energy_J_per_item", "a.length >= 2 && a.every(v => v > 0 && v < 1)", timeout=60_000)
     assert "search:" in status_text(page), status_text(page)
-    assert n_shown < 3000
+    assert n_shown < n
     page.wait_for_timeout(1500)
     page.locator(".w-cancel button").click(timeout=90_000)  # the page redraws as trials arrive
     expect(page.locator(".w-status")).to_contain_text("cancelled after", timeout=60_000)
-    m = re.search(r"cancelled after (\d+) of 3000 trials", status_text(page))
+    m = re.search(rf"cancelled after (\d+) of {n} trials", status_text(page))
     assert m, status_text(page)
     n_done = int(m.group(1))
-    assert 0 < n_done < 3000
-    expect(page.locator(".w-result")).to_contain_text(f"cancelled after {n_done} of 3000 trials")
+    assert 0 < n_done < n
+    expect(page.locator(".w-result")).to_contain_text(f"cancelled after {n_done} of {n} trials")
     # every front drawn (this one and those drawn while it ran) holds each design once; the
     # front sources are the glyphs with the parameters but no `reason` (the trial table has one)
     fronts = page.evaluate("""() => [...Bokeh.documents[0].all_models]
