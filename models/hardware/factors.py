@@ -9,7 +9,7 @@ never write files); a test checks the docs are current.
 
 from __future__ import annotations
 
-from models.hardware.registry import load_all_targets
+from models.hardware.registry import TARGETS_DIR, load_all_targets
 
 __all__ = ["BEGIN", "END", "FACTOR_LEAVES", "factor_rows", "factor_table_markdown"]
 
@@ -20,9 +20,12 @@ END = "<!-- factor-table:end -->"
 
 
 def factor_rows() -> list[tuple[str, str, float, str]]:
-    """``(target, override path, SI value, source)`` of every factor of every preset."""
+    """``(target, override path, SI value, source)`` of every factor of every shipped preset (a
+    user's saved or calibrated targets, which differ per machine, are not the docs' table)."""
     rows = []
     for t in load_all_targets():
+        if t.path is None or t.path.parent.resolve() != TARGETS_DIR.resolve():
+            continue
         for path, (value, _spec, source) in t.numeric_fields().items():
             parts = path.split(".")
             if parts[0] not in ("engines", "memories") or parts[2] not in FACTOR_LEAVES:

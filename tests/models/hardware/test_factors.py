@@ -22,3 +22,14 @@ def test_every_factor_has_a_source_and_a_sane_value():
         assert value > 0, (target, path)
         if path.endswith("efficiency") or ".efficiency_by_kind." in path:
             assert value <= 1.0, (target, path, value)
+
+
+def test_user_targets_stay_out_of_the_docs_table(tmp_path, monkeypatch):
+    # a calibrated host target in the user's folder differs per machine: the docs list the presets
+    from models.hardware.registry import TARGETS_DIR
+
+    text = (TARGETS_DIR / "jetson-orin-cpu.toml").read_text()
+    (tmp_path / "my-orin.toml").write_text(text.replace('name = "jetson-orin-cpu"', 'name = "my-orin"', 1))
+    monkeypatch.setenv("TRADESPACE_TARGETS_PATH", str(tmp_path))
+    assert "my-orin" not in {r[0] for r in factor_rows()}
+    assert "jetson-orin-cpu" in {r[0] for r in factor_rows()}
