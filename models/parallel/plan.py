@@ -290,13 +290,14 @@ def _collectives(table: OperatorTable, cfg: Any, plan: ParallelPlan) -> tuple[Co
     return tuple(out)
 
 
-def build_parallel(cfg: Any, plan: ParallelPlan, batch: Any, build: Callable[[Any, Any], OperatorTable], *,
+def build_parallel(cfg: Any, plan: ParallelPlan | None, batch: Any, build: Callable[[Any, Any], OperatorTable], *,
                    chunked: bool = False) -> OperatorTable:
     """One device's table of ``build(sharded_config, micro_batch)`` under ``plan`` (module docstring).
 
-    ``build`` builds the table of a config at a batch (the LLM builder with the other knobs bound).
+    ``build`` builds the table of a config at a batch (the LLM builder with the other knobs bound);
+    no plan (None) is the one-device table ``build(cfg, batch)``.
     """
-    if plan.trivial:
+    if plan is None or plan.trivial:
         return build(cfg, batch)
     if chunked and plan.pipeline > 1:
         raise ParallelError("algorithm knob 'pipeline_parallel' > 1 with chunked prefill (chunk_tokens): the "

@@ -152,8 +152,6 @@ def step_spec(workload: str | WorkloadSpec) -> WorkloadSpec:
             return llm_serving_step(cfg, b, context, chunk, past, **kw)
 
         cfg = with_routing(load_llm_config(name), routing)
-        if parallel is None:
-            return one(cfg, batch)
         return build_parallel(cfg, parallel, batch, one, chunked=step == "mixed")
 
     def dt(n: str) -> Param:

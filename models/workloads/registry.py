@@ -169,7 +169,7 @@ def _llm_builder(config: str) -> Callable[..., OperatorTable]:
             return llm_inference(cfg, b, prompt_len, n_generated, **kw)
 
         cfg = with_routing(load_llm_config(config), routing)
-        return one(cfg, batch) if parallel is None else build_parallel(cfg, parallel, batch, one)
+        return build_parallel(cfg, parallel, batch, one)
 
     return build
 
