@@ -150,13 +150,15 @@ def evaluate_group(space: DesignSpace, group: Group, knobs: Mapping[str, Any], c
         the built table (:meth:`OperatorTable.total` ``"mac"`` over ``n_items``; the ``macs``
         constraint) broadcast to its shape.
     """
-    from models.serving import evaluate_serving, serving_mode
+    from models.systems import evaluate_system
 
     merged = {**group.knobs, **knobs}
-    if serving_mode(merged) != "off":
-        # a request stream (models.serving): its steps go through build_point and evaluate each
-        r, built = evaluate_serving(ct, group.target, group.workload, merged, engine=group.engine or None,
-                                    policy=space.policy, mode=space.mode, detail=detail)
+    # a system model (models.systems: a request stream, an agent's task, federated rounds): its
+    # tables go through build_point and evaluate each
+    layered = evaluate_system(ct, group.target, group.workload, merged, engine=group.engine or None,
+                              policy=space.policy, mode=space.mode, detail=detail)
+    if layered is not None:
+        r, built = layered
         return (r, np.broadcast_to(built.error_proxy, r.shape), np.broadcast_to(ct.area_m2, r.shape),
                 np.full(r.shape, np.nan))
     built = build_point(group.workload, merged, target=group.target)
@@ -328,7 +330,8 @@ def _to_length(r: PerfResult, n: int) -> PerfResult:
                    memory_capacity_B=b(r.memory_capacity_B), n_points=n,
                    phase_latency_s={k: b(v) for k, v in r.phase_latency_s.items()},
                    phase_energy_J={k: b(v) for k, v in r.phase_energy_J.items()},
-                   serving={k: b(v) for k, v in r.serving.items()})
+                   serving={k: b(v) for k, v in r.serving.items()},
+                   system={k: b(v) for k, v in r.system.items()})
 
 
 def point_result(space: DesignSpace, row: Mapping[str, Any]) -> PerfResult:

@@ -338,13 +338,14 @@ class DesignSpace:
         for w in self.workloads():
             item = workload_spec(w).item_name
             extra += [f"{item}s_per_s", f"energy_J_per_{item}", f"{item}s_per_s_per_device"]
-        from models.serving import SERVING_METRICS
-
         if any(c.kind == "macs" for c in self.constraints) or any(o.metric == "mac_per_item" for o in self.objectives):
             extra.append("mac_per_item")  # the MAC budget's column, or an objective (models.dse.evaluator)
-        if self.algorithm_knobs.get("serving", "off") != "off" or any(
-                p.sets == "algorithm.serving" for p in self.parameters):
-            extra += list(SERVING_METRICS)
+        from models.systems import SYSTEM_SWITCHES, system_metrics
+
+        for switch in SYSTEM_SWITCHES:
+            if self.algorithm_knobs.get(switch, "off") != "off" or any(
+                    p.sets == f"algorithm.{switch}" for p in self.parameters):
+                extra += list(system_metrics(switch))
         return tuple(dict.fromkeys((*METRICS, *extra)))
 
     # ------------------------------------------------------------------ points

@@ -131,12 +131,14 @@ def evaluate_point(target: str | Target, workload: str | WorkloadSpec, settings:
     else:
         force = {**dict(engine or {}), **eng} or None
     tt = with_overrides(t, ov) if ov else t
-    from models.serving import evaluate_serving, serving_mode  # above models.perf: imported when called
+    from models.systems import evaluate_system  # above models.perf: imported when called
 
-    if serving_mode(knobs) != "off":
-        # a request stream: the server's steps, each built and priced along this same path
-        r, built = evaluate_serving(compile_target(tt), t, spec, knobs, engine=force, policy=policy, mode=mode,
-                                    detail=detail)
+    # a system model (a request stream, an agent's task, federated rounds): its tables are built and
+    # priced along this same path
+    layered = evaluate_system(compile_target(tt), t, spec, knobs, engine=force, policy=policy, mode=mode,
+                              detail=detail)
+    if layered is not None:
+        r, built = layered
         return PointResult(perf=r, built=built, target=tt, overrides=ov,
                            engine={"*": force} if isinstance(force, str) else dict(force or {}))
     # the table is built from the preset's facts, as a sweep over the overridden fields builds it

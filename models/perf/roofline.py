@@ -110,6 +110,9 @@ class PerfResult:
     # serving metrics of a request stream (models.serving: TTFT, TPOT, rates, goodput...), by
     # unit-suffixed name; empty for one request
     serving: Mapping[str, np.ndarray] = field(default_factory=dict)
+    # metrics of a system model above the one-request tables (models.systems: an agent's function
+    # calls, federated rounds...), by unit-suffixed name; empty otherwise
+    system: Mapping[str, np.ndarray] = field(default_factory=dict)
     # devices that produce these totals: a multi-device plan's unit (t x p devices, models.parallel;
     # energy and rates are the unit's), 1 for one device
     n_devices: int = 1
@@ -175,6 +178,7 @@ class PerfResult:
         for ph, v in self.phase_energy_J.items():
             d[f"{ph}_energy_J"] = v
         d.update(self.serving)
+        d.update(self.system)
         shp = self.shape
         return {k: np.broadcast_to(np.asarray(v, dtype=np.float64), shp) for k, v in d.items()}
 

@@ -36,12 +36,20 @@ from models.workloads.llm import ZC_SHARE_MAX
 
 PIM_CONCURRENCY = ("blocked", "interleaved")
 """Values of ``pim_concurrency`` (:func:`models.point.builder.build_point`)."""
+FUNCTION_CALLING_MODES = ("off", "sequential", "parallel")
+FEDERATED_ALGORITHMS = ("off", "fedavg", "async", "fedbuff", "fedfix")
+"""Values of ``federated`` (:mod:`models.systems.federated`)."""
+"""Values of ``function_calling`` (:mod:`models.systems.function_calling`)."""
 
 __all__ = [
     "ALGORITHM_KNOBS",
     "ATTENTION_TILINGS",
     "applicable_knobs",
+    "FEDERATED_ALGORITHMS",
+    "FEDERATED_KNOBS",
     "FORMAT_CHOICES",
+    "FUNCTION_CALLING_KNOBS",
+    "FUNCTION_CALLING_MODES",
     "SCOPES",
     "LENGTH_DISTRIBUTIONS",
     "PIM_CONCURRENCY",
@@ -89,6 +97,17 @@ def _format_problem(name: object) -> str | None:
         get_format(str(name))
     except KeyError as exc:
         return str(exc.args[0]) if exc.args else "unknown format"
+    return None
+
+
+def _call_graph_problem(text: object) -> str | None:
+    """None when ``text`` is a call graph :func:`models.systems.dag.parse_call_graph` takes."""
+    from models.systems.dag import CallGraphError, parse_call_graph
+
+    try:
+        parse_call_graph(str(text))
+    except CallGraphError as exc:
+        return str(exc)
     return None
 
 
@@ -272,6 +291,69 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="memory_mapping = partitioned",
              help="fraction of each memory level's capacity pinned to weights and KV cache (the rest to "
                   "activations); a searchable placement"),
+        # an LLM agent's function calls (models.systems.function_calling): ReAct against LLMCompiler
+        _alg(name="function_calling", kind="categorical", choices=FUNCTION_CALLING_MODES, default="off",
+             applies_to="decoder LLM workloads (models.systems.function_calling)",
+             help="off: one request; sequential: a ReAct agent, one LLM invocation per tool call over the growing "
+                  "history; parallel: LLMCompiler, a planner writes the call graph, calls run as soon as their "
+                  "dependencies are done, a joiner answers"),
+        _alg(name="n_calls", kind="int", low=1, high=256, default=1, unit="count", structural=True, log=True,
+             applies_to="function_calling (call_graph = layered)", help="tool calls the task needs"),
+        _alg(name="call_depth", kind="int", low=1, high=256, default=1, unit="count", structural=True,
+             applies_to="function_calling (call_graph = layered)",
+             help="levels of the layered call graph (1: every call independent; n_calls: a chain); each call "
+                  "depends on every call of the level before"),
+        _alg(name="call_graph", kind="categorical", choices=("layered",), default="layered", structural=True,
+             accepts=_call_graph_problem, accepts_help="an edge list '<call>><call>,...' over calls numbered from 0 "
+                                                       "(e.g. '0>2,1>2'), without cycles",
+             applies_to="function_calling",
+             help="layered: n_calls in call_depth levels; or an explicit DAG as an edge list ('0>2,1>2': calls 0 "
+                  "and 1 before call 2)"),
+        _alg(name="tool_latency_s", kind="float", low=0.0, high=3600.0, default=0.0, unit="s", dimension="time",
+             applies_to="function_calling", help="latency of one tool call (a search API, a code run...)"),
+        _alg(name="call_tokens", kind="int", low=1, high=65536, default=32, unit="tokens", log=True,
+             applies_to="function_calling",
+             help="tokens the LLM writes per call (ReAct's thought and action; one line of LLMCompiler's plan)"),
+        _alg(name="observation_tokens", kind="int", low=0, high=1 << 20, default=64, unit="tokens",
+             applies_to="function_calling", help="tokens a tool's result adds to the LLM's context"),
+        *(_alg(name=f"{io}_price_usd_per_Mtok", kind="float", low=0.0, high=1e4, unit="1",
+               applies_to="function_calling (cost_usd)",
+               help=f"price of the LLM's {io} tokens, USD per million (an API price list); both prices or neither")
+          for io in ("input", "output")),
+        # federated training with heterogeneous clients (models.systems.federated): training steps
+        _alg(name="federated", kind="categorical", choices=FEDERATED_ALGORITHMS, default="off",
+             applies_to="training steps (workloads with training = true; models.systems.federated)",
+             help="off: one training step; fedavg: synchronous rounds that wait for the slowest sampled client; "
+                  "async: every client update applied on arrival; fedbuff: a server update per fl_buffer client "
+                  "updates; fedfix: a server update every fl_period_s with the clients that finished"),
+        _alg(name="fl_clients", kind="int", low=1, high=100_000, default=10, unit="count", structural=True, log=True,
+             applies_to="federated", help="clients in the population"),
+        _alg(name="fl_sampled", kind="int", low=1, high=100_000, unit="count", structural=True, log=True,
+             applies_to="federated = fedavg", help="clients sampled per round (uniformly, without replacement); "
+                                                    "default: all"),
+        _alg(name="fl_buffer", kind="int", low=1, high=100_000, unit="count", structural=True, log=True,
+             applies_to="federated = fedbuff", help="client updates the server buffers before each server update "
+                                                    "(at most fl_clients); default: 1"),
+        _alg(name="fl_period_s", kind="float", low=0.0, low_open=True, high=1e7, unit="s", dimension="time", log=True,
+             applies_to="federated = fedfix", help="fixed time between FedFix aggregations (needed)"),
+        _alg(name="fl_local_steps", kind="int", low=1, high=1e6, default=1, unit="count", log=True,
+             applies_to="federated", help="local training steps (batches) per client update"),
+        _alg(name="fl_server_updates", kind="int", low=1, high=1e9, default=100, unit="count", log=True,
+             applies_to="federated", help="server updates (aggregations) the clock runs to"),
+        _alg(name="fl_speed_sigma", kind="float", low=0.0, high=4.0, default=0.0,
+             applies_to="federated", help="lognormal shape of the clients' slowdown factors (median 1; 0: identical "
+                                          "clients)"),
+        _alg(name="fl_speed_range", kind="float", low=0.0, high=0.99,
+             applies_to="federated (instead of fl_speed_sigma)",
+             help="FedFix's F-X population: update times evenly from the slowest client (1) to the fastest (1 - X)"),
+        _alg(name="fl_slow_share", kind="float", low=0.0, high=1.0, default=0.0,
+             applies_to="federated", help="share of the clients (the slowest) that are stragglers"),
+        _alg(name="fl_slowdown", kind="float", low=1.0, high=1e4, default=1.0, log=True,
+             applies_to="federated (fl_slow_share)", help="how many times slower a straggler computes"),
+        _alg(name="fl_client_bandwidth", kind="float", low=0.0, low_open=True, high=1e12, unit="MB/s",
+             dimension="bandwidth", log=True, applies_to="federated",
+             help="each client's link to the server (the model goes down and back up every update); default: "
+                  "no transfer time"),
         # NPU/PIM concurrency (NeuPIMs): two sub-batches pipelined on the PIM and the other engines
         _alg(name="pim_concurrency", kind="categorical", choices=PIM_CONCURRENCY, default="blocked", structural=True,
              applies_to="decoder LLM workloads on a target with a PIM engine beside another engine",
@@ -290,6 +372,11 @@ TRAINING_KNOBS = ("training_precision", "training_kernels")
 SHIFTADD_KNOBS = ("vit_mult_primitive", "shift_expert_fraction")
 SPARSITY_KNOBS = ("act_sparsity", "sparsity_mode")
 SCALING_KNOBS = ("scaling_strategy", "scaling_factor", "scaling_alpha")
+FUNCTION_CALLING_KNOBS = ("function_calling", "n_calls", "call_depth", "call_graph", "tool_latency_s", "call_tokens",
+                          "observation_tokens", "input_price_usd_per_Mtok", "output_price_usd_per_Mtok")
+FEDERATED_KNOBS = ("federated", "fl_clients", "fl_sampled", "fl_buffer", "fl_period_s", "fl_local_steps",
+                   "fl_server_updates", "fl_speed_sigma", "fl_speed_range", "fl_slow_share", "fl_slowdown",
+                   "fl_client_bandwidth")
 SERVING_KNOBS = ("serving", "length_dist", "prompt_p99", "output_p99", "chunk_tokens", "ttft_sla_s", "tpot_sla_s",
                  "serving_devices", "prefill_fraction")
 
@@ -406,6 +493,10 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
         if name in SCALING_KNOBS and not spec.name.startswith("regnetx-"):
             continue
         if name in SERVING_KNOBS and spec.family != "llm":
+            continue
+        if name in FUNCTION_CALLING_KNOBS and spec.family != "llm":
+            continue
+        if name in FEDERATED_KNOBS and "training" not in {k.name for k in spec.knobs}:
             continue
         if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
             continue

@@ -370,7 +370,7 @@ def _specs() -> dict[str, WorkloadSpec]:
     add("animatediff-sd15", "diffusion", "AnimateDiff video diffusion on the SD1.5 UNet, denoising loop "
         "(models.workloads.video_diffusion); feature slicing, operator grouping, step rehash", "video",
         (_knob(name="batch", kind="int", default=1, low=1, high=64, unit="count", description="videos per run"),
-         _knob(name="frames", kind="int", default=16, low=1, high=1024, unit="frames", description="frames per video"),
+         _knob(name="frames", kind="int", default=16, low=1, high=65536, unit="frames", description="frames per video"),
          _knob(name="height", kind="int", default=512, low=64, high=4096, unit="px",
                description="output height (a multiple of 64)"),
          _knob(name="width", kind="int", default=512, low=64, high=4096, unit="px",
@@ -387,7 +387,15 @@ def _specs() -> dict[str, WorkloadSpec]:
                            "full tensors (peak memory)"),
          _knob(name="step_rehash", kind="float", default=0.0, low=0.0, high=1.0, unit="1",
                description="Step Rehash: fraction of the steps (< 1) that reuse the deep features (deep blocks "
-                           "skipped)")),
+                           "skipped)"),
+         _knob(name="clip_devices", kind="int", default=1, low=1, high=4096, unit="count", structural=True,
+               description="Video-Infinity clip parallelism: devices that each denoise ceil(frames / N) frames and "
+                           "exchange temporal context on the interconnect"),
+         _knob(name="local_context_frames", kind="int", default=8, low=0, high=1024, unit="frames",
+               description="clip parallelism: frames of keys and values taken from each neighbouring clip "
+                           "(Video-Infinity: 8)"),
+         _knob(name="global_context_frames", kind="int", default=16, low=0, high=4096, unit="frames",
+               description="clip parallelism: frames sampled from every clip, seen by all (Video-Infinity: 16)")),
         _vision("models.workloads.video_diffusion.animatediff"))
     return specs
 

@@ -31,6 +31,25 @@ Diffusion 1.5 UNet) as an operator table, with the three training-free technique
   reading of the paper's description (reuse of deep features, as DeepCache does); the paper's
   key-step search (its Algorithm 1) is not modelled: ``r`` is given.
 
+**Clip parallelism** (*Video-Infinity: Distributed Long Video Generation*, Tan et al. 2024, arXiv
+2406.16260, sec. 4) as workload knobs: ``clip_devices`` ``N`` devices each denoise a clip of
+``F_c = ceil(frames / N)`` frames (the table is one device's: spatial layers run on its frames
+alone). Each temporal attention (Dual-scope attention) attends over its clip's frames plus a
+local context of ``c_l`` frames from each neighbouring clip (``local_context_frames``; the
+paper's 8 + 8) and a global context of ``c_g`` frames sampled from every clip
+(``global_context_frames``; 16), so its keys and values span ``F_c + 2 c_l + c_g`` frames. Before
+each temporal attention the devices exchange those frames' keys and values (``2 x C`` channels
+at every spatial position of the ``2 B`` (guided) videos): an all-gather of the global frames
+(``N`` contributions of ``c_g / N`` frames; the gathered ``c_g`` frames are the payload) and the
+paper's two interleaved neighbour rounds, a send of ``c_l`` frames to each side. The collectives
+run on the target's interconnect (:mod:`models.parallel.collectives`), in series with compute (the
+released code synchronises after each exchange), once per temporal attention per UNet evaluation
+(deep ones skipped on rehashed steps). The table's energy is that of the ``N`` devices. The
+interior device (two neighbours) is the one priced. Not modelled: the temporal convolutions and
+GroupNorm synchronisation of the paper's sec. 4.2 (AnimateDiff's motion modules have no temporal
+convolution; the released code leaves GroupNorm unsynchronised), and the timestep-dependent
+attention bias (it changes no cost).
+
 Architecture (diffusers ``UNet2DConditionModel`` config of SD1.5 and ``MotionAdapter`` v1-5-2):
 channels (320, 640, 1280, 1280), two ResNet layers per down block and three per up block,
 one transformer (self-attention over ``h x w`` tokens, cross-attention over 77 text tokens of
@@ -49,7 +68,7 @@ frame (AnimateDiff repeats the prompt embedding for every frame).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -88,8 +107,12 @@ class _Row:
 
 
 class _UNet:
-    def __init__(self, n_img: np.ndarray, n_vid: np.ndarray, frames: np.ndarray, dtype: str) -> None:
+    def __init__(self, n_img: np.ndarray, n_vid: np.ndarray, frames: np.ndarray, dtype: str,
+                 context_frames: ArrayLike = 0.0) -> None:
         self.n_img, self.n_vid, self.frames, self.dtype = n_img, n_vid, frames, dtype
+        self.context = np.asarray(context_frames, dtype=np.float64)  # extra key/value frames (clip parallelism)
+        # temporal attentions: (keys and values of one frame at every position, bytes; deep)
+        self.temporal: list[tuple[np.ndarray, bool]] = []
         self.b = bytes_per_element(dtype)
         self.rows: list[_Row] = []
         self.skips: list[np.ndarray] = []
@@ -183,7 +206,8 @@ class _UNet:
         self.gn(f"{tag}.norm", hw, c, x)
         self.linear(f"{tag}.proj_in", rows, c, c, x)
         for i in (1, 2):
-            self._attn(f"{tag}.temporal{i}", rows, c, positions, self.frames, self.frames, x)
+            self._attn(f"{tag}.temporal{i}", rows, c, positions, self.frames, self.frames + self.context, x)
+            self.temporal.append((positions * 2.0 * c * self.b, self.deep))
         self._ff(f"{tag}.ff", rows, c, x)
         self.linear(f"{tag}.proj_out", rows, c, c, x)
         self.add(f"{tag}.residual", rows * c, x)
@@ -201,7 +225,8 @@ def _sliced(op: Op, s: np.ndarray) -> Op:
 
 def animatediff(batch: ArrayLike = 1, frames: ArrayLike = 16, height: ArrayLike = 512, width: ArrayLike = 512,
                 steps: ArrayLike = 25, *, cfg: bool = True, dtype: str = "fp16", feature_slices: ArrayLike = 1,
-                operator_grouping: bool = False, step_rehash: ArrayLike = 0.0,
+                operator_grouping: bool = False, step_rehash: ArrayLike = 0.0, clip_devices: int = 1,
+                local_context_frames: ArrayLike = 8, global_context_frames: ArrayLike = 16,
                 workload: str = "animatediff-sd15") -> OperatorTable:
     """The denoising loop of AnimateDiff on SD1.5 (see the module docstring).
 
@@ -219,6 +244,9 @@ def animatediff(batch: ArrayLike = 1, frames: ArrayLike = 16, height: ArrayLike 
         Run each block slice by slice (only its input and output are full tensors).
     step_rehash
         Fraction ``0 <= r < 1`` of the steps on which the deep blocks are skipped.
+    clip_devices, local_context_frames, global_context_frames
+        Clip parallelism (module docstring): devices ``1 <= N <= frames`` (a whole number, one per
+        table), neighbour frames per side and global frames (whole numbers >= 0).
 
     Raises
     ------
@@ -243,9 +271,27 @@ def animatediff(batch: ArrayLike = 1, frames: ArrayLike = 16, height: ArrayLike 
     if not np.all(np.isfinite(r)) or np.any(r < 0) or np.any(r >= 1):
         raise ValueError(f"step_rehash={r.tolist()!r}: allowed a fraction of the steps in [0, 1) (the key steps "
                          "compute the deep features)")
+    n_dev = np.asarray(clip_devices)
+    if n_dev.size != 1 or int(n_dev.reshape(-1)[0]) != float(n_dev.reshape(-1)[0]) or n_dev.reshape(-1)[0] < 1:
+        raise ValueError(f"clip_devices={n_dev.reshape(-1)[:3].tolist()!r}: allowed one whole number of devices >= 1 "
+                         "per table")
+    N = int(n_dev.reshape(-1)[0])
+    if np.any(frames < N):
+        raise ValueError(f"clip_devices={N} is more than frames={frames.astype(int).tolist()!r}: every device needs a "
+                         "clip of at least one frame; allowed: 1 <= clip_devices <= frames")
+    c_l = np.asarray(local_context_frames, dtype=np.float64)
+    c_g = np.asarray(global_context_frames, dtype=np.float64)
+    for name, v in (("local_context_frames", c_l), ("global_context_frames", c_g)):
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
+            raise ValueError(f"{name}={v.tolist()!r}: allowed a whole number of frames >= 0")
+    clip = np.ceil(frames / N)
+    if N > 1 and np.any(s > clip):
+        raise ValueError(f"feature_slices={s.astype(int).tolist()!r} must be at most the clip of "
+                         f"{clip.astype(int).tolist()!r} frames per device; allowed: 1 <= feature_slices <= "
+                         "ceil(frames / clip_devices)")
     n_vid = batch * (2.0 if cfg else 1.0)
-    n_img = n_vid * frames
-    u = _UNet(n_img, n_vid, frames, dtype)
+    n_img = n_vid * clip
+    u = _UNet(n_img, n_vid, clip, dtype, context_frames=(2.0 * c_l + c_g) if N > 1 else 0.0)
     h0, w0 = h_px / 8.0, w_px / 8.0
     # time embedding (per sample) and conv_in
     u.linear("time_embedding.linear_1", n_img, CHANNELS[0], TIME_DIM, 0.0)
@@ -311,10 +357,22 @@ def animatediff(batch: ArrayLike = 1, frames: ArrayLike = 16, height: ArrayLike 
         per_step = steps * (1.0 - r) if row.deep else steps
         ops.append(_sliced(row.op, s).replace(count=row.reps * s * per_step))
     act_peak = broadcast_max(live)
-    knobs = {"batch": batch, "frames": frames, "height": h_px, "width": w_px, "steps": steps,
-             "feature_slices": s, "step_rehash": r}
+    knobs: dict[str, float | np.ndarray] = {"batch": batch, "frames": frames, "height": h_px, "width": w_px,
+                                            "steps": steps, "feature_slices": s, "step_rehash": r,
+                                            "clip_devices": float(N)}
     table = table_from_ops(ops, workload=workload, n_items=batch, item_name="video",
                            peak_memory_B={"forward": weights + act_peak}, knobs=knobs,
                            stored_params=float(np.max(params)),
                            memory_parts_B={"forward": {"weights": weights, "activations": act_peak}})
-    return table
+    if N == 1:
+        return table
+    from models.parallel.collectives import Collective
+
+    colls: list[Collective] = []
+    for frame_kv_B, deep in u.temporal:
+        count = steps * (1.0 - r) if deep else steps
+        colls.append(Collective(name="clip_global_allgather", phase="forward", op="all_gather", group=N,
+                                bytes_B=c_g * frame_kv_B, count=count))
+        colls.append(Collective(name="clip_neighbour_send", phase="forward", op="send", group=2,
+                                bytes_B=c_l * frame_kv_B, count=2.0 * count))
+    return replace(table, collectives=tuple(colls), n_devices=N)
