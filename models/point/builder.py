@@ -81,7 +81,14 @@ from models.algorithms.training_precision import apply_training
 from models.hardware import Target
 from models.hardware.dtypes import DTYPE_BITS
 from models.parallel.plan import ParallelError
-from models.point.knobs import ALGORITHM_KNOBS, PARALLEL_KNOB_NAMES, SCALING_KNOBS, SERVING_KNOBS, split_settings
+from models.point.knobs import (
+    ALGORITHM_KNOBS,
+    DATA_PARALLEL_KNOBS,
+    PARALLEL_KNOB_NAMES,
+    SCALING_KNOBS,
+    SERVING_KNOBS,
+    split_settings,
+)
 from models.workloads import (
     ARRAY_FIELDS,
     OperatorTable,
@@ -192,6 +199,8 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
                                kernels=str(ak.get("training_kernels", "auto")))
     except ValueError as exc:
         raise ValueError(f"workload {spec.name!r}: {exc.args[0] if exc.args else exc}") from None
+    if any(k in ak for k in DATA_PARALLEL_KNOBS):  # data-parallel workers and their aggregation rule
+        table = _data_parallel(table, ak, built)
     meta = table.meta
     wf = ak.get("weight_format") or format_of_dtype(_first(meta["weight_dtype"].to_list(), "bf16"))
     af = ak.get("act_format") or format_of_dtype(_first(meta["act_dtype"].to_list(), "bf16"))
@@ -229,6 +238,31 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
     return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak,
                       notes=tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- data parallelism
+def _data_parallel(table: OperatorTable, ak: Mapping[str, Any], built: Mapping[str, Any]) -> OperatorTable:
+    """Workers and aggregation rule of a training step (:mod:`models.parallel.data_parallel`)."""
+    from models.parallel.data_parallel import AggregationError, apply_data_parallel
+
+    if not built.get("training", False):
+        raise AggregationError("algorithm knob 'data_parallel' / 'aggregation_rule' needs workload knob training = "
+                               "true (the workers combine gradients)", knob="data_parallel")
+
+    def whole(name: str, default: int | None) -> int | None:
+        if name not in ak:
+            return default
+        a = np.asarray(ak[name])
+        if a.size != 1:
+            raise AggregationError(f"algorithm knob {name!r}: got {a.reshape(-1)[:3].tolist()}; allowed: one whole "
+                                   "number per design point (a structural knob)", knob=name)
+        return int(a.reshape(-1)[0])
+
+    n = whole("data_parallel", 1)
+    assert n is not None
+    return apply_data_parallel(table, workers=n, rule=str(ak.get("aggregation_rule", "mean")),
+                               failed=whole("failed_workers", 0) or 0, flag_rank=whole("flag_rank", None),
+                               flag_iterations=whole("flag_iterations", 1) or 1)
 
 
 # ---------------------------------------------------------------------------------- NPU/PIM concurrency

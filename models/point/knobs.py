@@ -28,6 +28,7 @@ from models.algorithms.sparsity import SPARSITY_MODES
 from models.algorithms.training_precision import TRAINING_KERNELS, TRAINING_PRECISIONS
 from models.hardware import Target, field_spec
 from models.parallel.collectives import ALL_TO_ALL_ALGORITHMS
+from models.parallel.data_parallel import AGGREGATION_RULES
 from models.parallel.links import load_links
 from models.params import Param, did_you_mean
 from models.workloads import WorkloadSpec, workload_spec
@@ -45,6 +46,7 @@ __all__ = [
     "ALGORITHM_KNOBS",
     "ATTENTION_TILINGS",
     "applicable_knobs",
+    "DATA_PARALLEL_KNOBS",
     "FEDERATED_ALGORITHMS",
     "FEDERATED_KNOBS",
     "FORMAT_CHOICES",
@@ -320,6 +322,23 @@ ALGORITHM_KNOBS: dict[str, Param] = {
                applies_to="function_calling (cost_usd)",
                help=f"price of the LLM's {io} tokens, USD per million (an API price list); both prices or neither")
           for io in ("input", "output")),
+        # data-parallel training steps with an aggregation rule (models.parallel.data_parallel)
+        _alg(name="data_parallel", kind="int", low=1, high=4096, default=1, unit="count", structural=True, log=True,
+             applies_to="training steps (workloads with training = true; models.parallel.data_parallel)",
+             help="workers that each train on their own batch and combine their gradients every step"),
+        _alg(name="aggregation_rule", kind="categorical", choices=AGGREGATION_RULES, default="mean", structural=True,
+             applies_to="data_parallel", help="mean: a ring all-reduce; median / trimmed_mean: coordinate-wise over "
+                                               "the all-gathered gradients; flag: Flag Aggregator's SVD-based subspace "
+                                               "of the gradients"),
+        _alg(name="failed_workers", kind="int", low=0, high=4095, default=0, unit="count", structural=True,
+             applies_to="data_parallel", help="Byzantine workers (they send wrong gradients): the trimmed mean drops "
+                                               "this many from each end; median and trimmed mean need 2f < n"),
+        _alg(name="flag_rank", kind="int", low=1, high=4096, unit="count", structural=True,
+             applies_to="aggregation_rule = flag", help="subspace dimension r of Flag Aggregator; default ceil(n / 2) "
+                                                        "(the released scripts: 8 for 15 workers, 16 for 30)"),
+        _alg(name="flag_iterations", kind="int", low=1, high=1000, default=1, unit="count", structural=True,
+             applies_to="aggregation_rule = flag", help="reweighting iterations of Flag Aggregator per step (one SVD "
+                                                        "each; the released aggregator: 1)"),
         # federated training with heterogeneous clients (models.systems.federated): training steps
         _alg(name="federated", kind="categorical", choices=FEDERATED_ALGORITHMS, default="off",
              applies_to="training steps (workloads with training = true; models.systems.federated)",
@@ -374,6 +393,7 @@ SPARSITY_KNOBS = ("act_sparsity", "sparsity_mode")
 SCALING_KNOBS = ("scaling_strategy", "scaling_factor", "scaling_alpha")
 FUNCTION_CALLING_KNOBS = ("function_calling", "n_calls", "call_depth", "call_graph", "tool_latency_s", "call_tokens",
                           "observation_tokens", "input_price_usd_per_Mtok", "output_price_usd_per_Mtok")
+DATA_PARALLEL_KNOBS = ("data_parallel", "aggregation_rule", "failed_workers", "flag_rank", "flag_iterations")
 FEDERATED_KNOBS = ("federated", "fl_clients", "fl_sampled", "fl_buffer", "fl_period_s", "fl_local_steps",
                    "fl_server_updates", "fl_speed_sigma", "fl_speed_range", "fl_slow_share", "fl_slowdown",
                    "fl_client_bandwidth")
@@ -496,7 +516,7 @@ def applicable_knobs(workload: str | WorkloadSpec) -> list[Param]:
             continue
         if name in FUNCTION_CALLING_KNOBS and spec.family != "llm":
             continue
-        if name in FEDERATED_KNOBS and "training" not in {k.name for k in spec.knobs}:
+        if name in (*FEDERATED_KNOBS, *DATA_PARALLEL_KNOBS) and "training" not in {k.name for k in spec.knobs}:
             continue
         if name in PARALLEL_KNOB_NAMES and spec.family != "llm":  # multi-device plans of decoder LLMs
             continue

@@ -27,6 +27,7 @@ EXPECTED = [
     "08-sparsity-and-convolution-algorithms",
     "09-training-on-mcus",
     "10-multiplier-free-arithmetic",
+    "11-systems-of-many-devices",
 ]
 CELL_TIMEOUT_S = 120
 
