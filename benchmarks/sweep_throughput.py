@@ -15,6 +15,14 @@
   devices infeasible) x 28 batch sizes (32 log-spaced integers, repeats merged) x 16 link bandwidths
   x 8 link latencies (114,688 points):
   one operator table per plan, the batch and the link vectorised inside it.
+- **agent grid** (``points_per_s_agent_grid``): LLaMA-2-70B on 2 A100s answering a task with tool
+  calls (``models.systems.function_calling``): ReAct or LLMCompiler x 1..16 calls (5 values) x 32
+  tool latencies x 16 HBM bandwidths (5,120 points); every LLM invocation of a task priced.
+- **federated grid** (``points_per_s_federated_grid``): ResNet-18 clients on the Jetson Orin GPU
+  (``models.systems.federated``, 50 clients): FedAvg or asynchronous x 32 client spreads x 32 link
+  bandwidths x 16 local step counts (32,768 points), each a population of 50 clients.
+- **clip grid** (``points_per_s_clip_grid``): Video-Infinity clip parallelism on the RTX 6000 Ada
+  (1..16 devices, 5 values) x 64 frame counts x 16 link bandwidths (5,120 points).
 
 Each sweep returns every point as a polars frame (the default ``keep``); the figure is the best
 of ``--repeats`` runs (the machine's other load only ever slows a run down). Runs on one core
@@ -125,6 +133,68 @@ def parallel_grid(n_batch: int = 32, n_bw: int = 16, n_lat: int = 8) -> DesignSp
     }, source="benchmarks/sweep_throughput.py")
 
 
+def agent_grid() -> DesignSpace:
+    """LLaMA-2-70B on 2 A100s: ReAct or LLMCompiler x calls x tool latency x HBM bandwidth."""
+    return parse_space({
+        "name": "llama-2-70b-2xa100-agent-grid",
+        "target": "a100-80gb",
+        "workload": "llama-2-70b",
+        "workload_knobs": {"prompt_len": 400, "n_generated": 68, "weight_dtype": "fp16", "act_dtype": "fp16",
+                           "kv_dtype": "fp16"},
+        "algorithm_knobs": {"tensor_parallel": 2, "call_tokens": 6, "observation_tokens": 244,
+                            "input_price_usd_per_Mtok": 1.0, "output_price_usd_per_Mtok": 2.0},
+        "parameters": [
+            {"name": "mode", "sets": "algorithm.function_calling", "kind": "categorical",
+             "choices": ["sequential", "parallel"]},
+            {"name": "calls", "sets": "algorithm.n_calls", "kind": "int", "values": [1, 2, 4, 8, 16]},
+            {"name": "tool_s", "sets": "algorithm.tool_latency_s", "kind": "float", "bounds": [0.01, 10], "unit": "s",
+             "log": True, "n_grid": 32},
+            {"name": "hbm_bw", "sets": "target.memories.hbm.bandwidth", "kind": "float", "bounds": [1, 4],
+             "unit": "TB/s", "n_grid": 16},
+        ],
+        "objectives": [{"metric": "latency_s"}, {"metric": "cost_usd"}],
+    }, source="benchmarks/sweep_throughput.py")
+
+
+def federated_grid() -> DesignSpace:
+    """50 ResNet-18 clients on a Jetson Orin GPU: FedAvg or async x spread x link x local steps."""
+    return parse_space({
+        "name": "resnet-18-orin-federated-grid",
+        "target": "jetson-orin-gpu",
+        "workload": "resnet-18",
+        "workload_knobs": {"training": True, "batch": 64, "resolution": 32},
+        "algorithm_knobs": {"fl_clients": 50, "fl_server_updates": 100},
+        "parameters": [
+            {"name": "algorithm", "sets": "algorithm.federated", "kind": "categorical", "choices": ["fedavg", "async"]},
+            {"name": "sigma", "sets": "algorithm.fl_speed_sigma", "kind": "float", "bounds": [0, 2], "n_grid": 32},
+            {"name": "link", "sets": "algorithm.fl_client_bandwidth", "kind": "float", "bounds": [1, 1000],
+             "unit": "MB/s", "log": True, "n_grid": 32},
+            {"name": "steps", "sets": "algorithm.fl_local_steps", "kind": "int", "bounds": [1, 1000], "log": True,
+             "n_grid": 16},
+        ],
+        "objectives": [{"metric": "time_to_updates_s"}, {"metric": "total_bytes_B"}],
+    }, source="benchmarks/sweep_throughput.py")
+
+
+def clip_grid() -> DesignSpace:
+    """Video-Infinity on RTX 6000 Ada: devices x frames x link bandwidth."""
+    return parse_space({
+        "name": "videoinfinity-rtx6000ada-clip-grid",
+        "target": "rtx-6000-ada",
+        "workload": "animatediff-sd15",
+        "workload_knobs": {"height": 320, "width": 512, "steps": 30},
+        "parameters": [
+            {"name": "devices", "sets": "workload.clip_devices", "kind": "int", "values": [1, 2, 4, 8, 16]},
+            {"name": "frames", "sets": "workload.frames", "kind": "int", "bounds": [64, 4096], "log": True,
+             "n_grid": 64},
+            {"name": "link_bw", "sets": "target.link_bandwidth", "kind": "float", "bounds": [16, 450], "unit": "GB/s",
+             "log": True, "n_grid": 16},
+        ],
+        "objectives": [{"metric": "latency_s"}, {"metric": "energy_J"}],
+        "constraints": [{"kind": "memory"}],
+    }, source="benchmarks/sweep_throughput.py")
+
+
 def measure(space: DesignSpace, repeats: int, **kw: Any) -> float:
     n = space.n_grid_points
     best = float("inf")
@@ -146,10 +216,16 @@ def main() -> None:
     wl = measure(workload_grid(), a.repeats)
     sv = measure(serving_grid(), a.repeats)
     pl_ = measure(parallel_grid(), a.repeats)
+    ag = measure(agent_grid(), a.repeats)
+    fd = measure(federated_grid(), a.repeats)
+    cl = measure(clip_grid(), a.repeats)
     print(f"points_per_s_hardware_grid={hw:.0f}")
     print(f"points_per_s_workload_grid={wl:.0f}")
     print(f"points_per_s_serving_grid={sv:.0f}")
     print(f"points_per_s_parallel_grid={pl_:.0f}")
+    print(f"points_per_s_agent_grid={ag:.0f}")
+    print(f"points_per_s_federated_grid={fd:.0f}")
+    print(f"points_per_s_clip_grid={cl:.0f}")
 
 
 if __name__ == "__main__":

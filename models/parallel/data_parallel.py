@@ -26,8 +26,8 @@ bytes of the update row's datatype). Rows and collectives added to the ``update`
     symmetric eigensolver, not a measured count), the singular vectors ``Y = G V Sigma^-1`` (a GEMM,
     ``2 p n r``) and the projections ``Y^T g_i`` that set the workers' weights (a GEMM, ``2 r n
     p``); then the output ``Y (Y^T sum_i g_i) / r`` (a sum over the ``n`` gradients and two GEMVs).
-    These rows run in fp32 (the SVD's datatype). Default rank: ``ceil(n / 2)``, read off the
-    released experiment scripts (``r`` = 8 for 15 workers, 16 for 30, 32 for 60).
+    These rows run in fp32 (the SVD's datatype). Default rank: ``2^ceil(log2(n / 2))`` (at most
+    ``n``), which gives the released experiment scripts' ``r`` = 8 for 15 workers, 16 for 30, 32 for 60.
 
 Failures are Byzantine (``failed_workers`` f): every worker sends a gradient, so the cost does not
 depend on f, except the trimmed mean's trimming; f sets which rules are allowed: the median and the
@@ -61,8 +61,11 @@ class AggregationError(ValueError):
 
 
 def default_flag_rank(workers: int) -> int:
-    """``ceil(n / 2)``: the released Flag Aggregator scripts' ranks (8, 16, 32 for 15, 30, 60 workers)."""
-    return max(1, math.ceil(workers / 2))
+    """``2^ceil(log2(n / 2))``, at most ``n``: the released Flag Aggregator scripts' ranks (8, 16, 32 for
+    15, 30, 60 workers)."""
+    if workers < 2:
+        return 1
+    return min(workers, 2 ** math.ceil(math.log2(workers / 2)))
 
 
 def _check(workers: int, rule: str, failed: int, rank: int | None, iterations: int) -> None:
@@ -84,6 +87,9 @@ def _check(workers: int, rule: str, failed: int, rank: int | None, iterations: i
         why = "needs aggregation_rule = flag" if rule != "flag" else f"allowed: a whole number from 1 to {workers}"
         raise AggregationError(f"flag_rank = {rank!r}: {why} (the subspace of the workers' gradients)",
                                knob="flag_rank")
+    if iterations != 1 and rule != "flag":
+        raise AggregationError(f"flag_iterations = {iterations!r}: needs aggregation_rule = flag",
+                               knob="flag_iterations")
     if int(iterations) != iterations or iterations < 1:
         raise AggregationError(f"flag_iterations = {iterations!r}; allowed: a whole number >= 1",
                                knob="flag_iterations")

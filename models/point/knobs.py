@@ -334,8 +334,9 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="data_parallel", help="Byzantine workers (they send wrong gradients): the trimmed mean drops "
                                                "this many from each end; median and trimmed mean need 2f < n"),
         _alg(name="flag_rank", kind="int", low=1, high=4096, unit="count", structural=True,
-             applies_to="aggregation_rule = flag", help="subspace dimension r of Flag Aggregator; default ceil(n / 2) "
-                                                        "(the released scripts: 8 for 15 workers, 16 for 30)"),
+             applies_to="aggregation_rule = flag",
+             help="subspace dimension r of Flag Aggregator; default 2^ceil(log2(n / 2)) (the released scripts: 8, "
+                  "16, 32 for 15, 30, 60 workers)"),
         _alg(name="flag_iterations", kind="int", low=1, high=1000, default=1, unit="count", structural=True,
              applies_to="aggregation_rule = flag", help="reweighting iterations of Flag Aggregator per step (one SVD "
                                                         "each; the released aggregator: 1)"),

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
 from models.hardware import get_target
 from models.parallel.collectives import collective_cost
-from models.parallel.data_parallel import AggregationError, apply_data_parallel
+from models.parallel.data_parallel import AggregationError, apply_data_parallel, default_flag_rank
 from models.perf import evaluate, evaluate_point
 from models.point import build_point
 
@@ -58,7 +56,7 @@ def test_median_sorts_the_gathered_gradients():
 
 def test_flag_rows_by_hand():
     n, r = 15, 8
-    rows = _added(_table(data_parallel=n, aggregation_rule="flag"))  # default rank ceil(15 / 2) = 8
+    rows = _added(_table(data_parallel=n, aggregation_rule="flag"))  # default rank 2^ceil(log2 7.5) = 8
     assert float(rows["dp.flag.gram"]["flop"]) == 2 * P * n * n
     assert float(rows["dp.flag.singular_vectors"]["flop"]) == 2 * P * r * n
     assert float(rows["dp.flag.projections"]["flop"]) == 2 * r * n * P
@@ -101,7 +99,14 @@ def test_bad_settings_are_named():
         evaluate_point(T, W, {"data_parallel": 4})
     with pytest.raises(ValueError, match="data_parallel"):
         evaluate_point(T, W, {**STEP, "data_parallel": 0})
-    assert math.ceil(15 / 2) == 8  # the default rank of the flag case above
+    with pytest.raises(AggregationError, match="flag_iterations = 3: needs aggregation_rule = flag"):
+        apply_data_parallel(t, workers=4, rule="median", flag_iterations=3)
+
+
+def test_default_flag_rank_is_the_released_scripts():
+    # the released experiment scripts: r = 8, 16, 32 for 15, 30, 60 workers
+    assert [default_flag_rank(n) for n in (15, 30, 60)] == [8, 16, 32]
+    assert default_flag_rank(1) == 1 and default_flag_rank(3) == 2
 
 
 def test_a_sweep_over_batch_equals_point_by_point():
