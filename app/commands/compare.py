@@ -102,6 +102,14 @@ def _run(args: argparse.Namespace) -> int:
     item = workload_spec(args.workload).item_name  # an unknown workload is bad input for every column
     res = [_evaluate(c, args.workload, args.mode, engine) for c in cols]
     base = next(r for r in res if r["name"] == baseline)
+    # a system model reports per its own item (an agent's task, a server update): the columns compare per
+    # the baseline's, and a column of another item has no comparable rates
+    item = base["item"] if base["ok"] else item
+    for r in res:
+        if r["ok"] and r["item"] != item:
+            r.update(ok=False, reason=f"its rates are per {r['item']}, the baseline's per {item} (a system model "
+                                      "such as function_calling or federated changes the item); allowed: columns "
+                                      "of the same kind, e.g. the switch set in --set for all of them")
     keys = _keys(item)
     for r in res:
         if r["ok"] and base["ok"]:

@@ -9,6 +9,7 @@ from app.commands._common import print_json, print_table
 from models.hardware import field_spec, get_target
 from models.perf import evaluate_point
 from models.point import knob, setting
+from models.systems import system_metrics, system_model
 from models.units import format_si, si_name
 from models.workloads import workload_spec
 from models.workloads.onnx_import import is_onnx_path, read_onnx
@@ -58,6 +59,16 @@ def evaluation_summary(target_name: str, workload: str, settings: dict[str, Any]
     return out
 
 
+def _shown(name: str, v: float) -> str:
+    """A unit-suffixed metric for display (a plain number for counts and ratios)."""
+    if "_per_s" in name:
+        return f"{v:.4g} /s"
+    for part, unit in (("_J", "J"), ("_W", "W"), ("_B", "B")):
+        if part in name:
+            return format_si(v, unit)
+    return format_si(v, "s") if name.endswith("_s") else f"{v:.4g}"
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise ValueError(f"--top {args.top}: allowed: an integer >= 0")
@@ -99,6 +110,12 @@ def _run(args: argparse.Namespace) -> int:
     fits = "fits" if tt["fits_in_memory"] else "DOES NOT FIT"
     print(f"  peak memory  {format_si(tt['peak_memory_B'], 'B')} ({fits} in {format_si(tt['memory_capacity_B'], 'B')})")
     print(f"  error proxy  {tt['error_proxy']:.4g} (relative L2 error of the formats)")
+    switch = system_model({**out["algorithm"]})
+    if switch is not None:  # a system model's own figures (a request stream, an agent's task, federated rounds)
+        print(f"  {switch}:")
+        for k in system_metrics(switch):
+            if k in tt:
+                print(f"    {k:<34} {_shown(k, float(tt[k]))}")
     if args.top == 0:
         return 0
     ops = sorted(out["operators"], key=lambda o: -o["total_latency_s"])[: args.top]

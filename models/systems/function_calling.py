@@ -203,5 +203,5 @@ def evaluate_function_calling(ct: CompiledTarget, target: Target, workload: str 
         memory_capacity_B=bc(r_end.memory_capacity_B), host_wait_s=bc(0.0),
         phase_latency_s={"llm": bc(llm_s), "tools": bc(wait)},
         phase_energy_J={"llm": bc(e_llm["energy_J"]), "tools": bc(idle_J)}, system=system)
-    built = replace(b_end, algorithm={**ak, **fc})
+    built = replace(b_end, knobs=user, algorithm={**ak, **fc})
     return result, built

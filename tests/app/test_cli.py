@@ -191,3 +191,26 @@ def test_evaluate_knob_errors_are_the_space_files(capsys, name, bad):
     with pytest.raises(SpaceError) as info:
         parse_space({"name": "s", "workload": workload, "parameters": [param], "objectives": [{"metric": "latency_s"}]})
     assert allowed.split(", or ")[0] in str(info.value)
+
+
+def test_evaluate_prints_a_system_models_figures_and_the_users_knobs(capsys):
+    code, out, _ = run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "llama-2-7b", "--top", "0",
+                       "--set", "function_calling=sequential", "--set", "n_calls=2", "--set", "prompt_len=100",
+                       "--set", "tool_latency_s=0.5")
+    assert code == 0
+    # the knobs line is the user's (not the last invocation's grown context)
+    assert "prompt_len=100," in out.splitlines()[0]
+    assert "function_calling:" in out and "tool_wait_s" in out
+    # two tools of 0.5 s in turn
+    assert "tool_wait_s                        1 s" in out
+    js = json.loads(run(capsys, "evaluate", "--target", "h100-sxm", "--workload", "llama-2-7b", "--json",
+                        "--set", "function_calling=sequential", "--set", "n_calls=2", "--set", "prompt_len=100")[1])
+    assert js["item"] == "task" and js["totals"]["llm_invocations"] == 3.0
+
+
+def test_compare_refuses_columns_of_another_item_by_name(capsys):
+    code, out, _ = run(capsys, "compare", "--workload", "llama-2-7b", "--target", "h100-sxm",
+                       "--set", "function_calling=sequential", "--set", "n_calls=2",
+                       "--vs", "function_calling=parallel", "--vs", "function_calling=off")
+    assert "function_calling=off: its rates are per token, the baseline's per task" in out
+    assert "tasks/s" in out
