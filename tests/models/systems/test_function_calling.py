@@ -111,3 +111,33 @@ def test_a_sweep_equals_point_by_point():
                                     "tool_latency_s": row["tool"], "target.memories.hbm.bandwidth": row["bw"]})
         assert row["latency_s"] == pytest.approx(_m(one, "latency_s"), rel=1e-12)
         assert row["energy_J"] == pytest.approx(_m(one, "energy_J"), rel=1e-12)
+
+
+def test_a_search_finds_parallel_calls_on_the_front(tmp_path):
+    from models.dse import pareto_front, search
+
+    space = parse_space({
+        "name": "agent-search", "target": T, "workload": W,
+        "workload_knobs": {"prompt_len": 100, "n_generated": 5},
+        "algorithm_knobs": {"call_tokens": 10, "observation_tokens": 20, "input_price_usd_per_Mtok": 1.0,
+                            "output_price_usd_per_Mtok": 2.0},
+        "parameters": [
+            {"name": "mode", "sets": "algorithm.function_calling", "kind": "categorical",
+             "choices": ["sequential", "parallel"]},
+            {"name": "calls", "sets": "algorithm.n_calls", "kind": "int", "values": [4]},
+            {"name": "tool", "sets": "algorithm.tool_latency_s", "kind": "float", "bounds": [0.1, 2.0], "unit": "s"},
+        ],
+        "objectives": [{"metric": "latency_s"}, {"metric": "cost_usd"}],
+    })
+    df = search(space, 24, storage=f"sqlite:///{tmp_path / 'agent.db'}", seed=1, progress=False)
+    assert df.height == 24 and set(df["mode"].to_list()) == {"sequential", "parallel"}
+    for row in df.head(6).iter_rows(named=True):
+        one = evaluate_point(T, W, {**BASE, "n_calls": 4, "function_calling": row["mode"],
+                                    "tool_latency_s": row["tool"], "input_price_usd_per_Mtok": 1.0,
+                                    "output_price_usd_per_Mtok": 2.0})
+        assert row["latency_s"] == pytest.approx(_m(one, "latency_s"), rel=1e-12)
+        assert row["cost_usd"] == pytest.approx(_m(one, "cost_usd"), rel=1e-12)
+    # the cost depends on the tokens only, and the planned graph reads fewer: the front's cheapest point is parallel
+    front = pareto_front(df, space.objectives)
+    assert front.sort("cost_usd")["mode"][0] == "parallel"
+    assert front.height >= 1 and set(front["mode"].to_list()) <= {"sequential", "parallel"}
