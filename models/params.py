@@ -21,7 +21,7 @@ import numpy as np
 
 from models.units import UNITS, UnitError, si_name, to_si
 
-__all__ = ["KINDS", "Param", "ParamError", "did_you_mean"]
+__all__ = ["KINDS", "Param", "ParamError", "did_you_mean", "single_whole"]
 
 KINDS = ("int", "float", "categorical", "bool")
 _TRUE = ("true", "1", "yes", "on")
@@ -40,6 +40,19 @@ def did_you_mean(name: object, choices: Iterable[object]) -> str:
     longer = sorted((c for c in names if text and c.startswith(text) and c != text), key=len)
     close = longer[:1] or difflib.get_close_matches(text, names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def single_whole(value: Any, name: str, error: Callable[[str], Exception]) -> int:
+    """The one whole number a structural knob holds per design point (sweeps group points by it).
+
+    ``error`` builds the exception to raise (the caller's error class, with its knob) from the
+    message when ``value`` holds more than one number.
+    """
+    a = np.asarray(value)
+    if a.size != 1:
+        raise error(f"algorithm knob {name!r}: got {a.reshape(-1)[:3].tolist()}; allowed: one whole number per "
+                    "design point (a structural knob: sweeps group points by it)")
+    return int(a.reshape(-1)[0])
 
 
 class ParamError(ValueError):

@@ -153,9 +153,6 @@ def apply_data_parallel(table: OperatorTable, *, workers: int, rule: str = "mean
         extra = table_from_ops(ops, workload=table.workload, n_items=table.n_items, item_name=table.item_name,
                                peak_memory_B={"update": np.asarray(table.peak_memory_B.get("update", 0.0))
                                               + (n - 1) * G})
-        out = concat_tables([table, extra])
-        # the gathered gradients are resident while they are aggregated
-        out = replace(out, peak_memory_B={**out.peak_memory_B, "update": np.maximum(
-            np.asarray(table.peak_memory_B.get("update", 0.0)), np.asarray(extra.peak_memory_B["update"]))})
+        out = concat_tables([table, extra])  # the larger update peak: the gathered gradients are resident
     return replace(out, collectives=(*table.collectives, *colls), n_devices=n,
                    n_items=np.asarray(table.n_items, dtype=np.float64) * n)

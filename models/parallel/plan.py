@@ -91,12 +91,9 @@ class ParallelPlan:
 
 
 def _degree(ak: Mapping[str, Any], name: str) -> int:
-    v = ak.get(name, 1)
-    a = np.asarray(v)
-    if a.size != 1:
-        raise ParallelError(f"algorithm knob {name!r}: got {a.reshape(-1)[:3].tolist()}; allowed: one whole number per "
-                            "design point (a structural knob: sweeps group points by it)", knob=name)
-    return int(a.reshape(-1)[0])
+    from models.params import single_whole
+
+    return single_whole(ak.get(name, 1), name, lambda msg: ParallelError(msg, knob=name))
 
 
 def plan_of(ak: Mapping[str, Any]) -> ParallelPlan:

@@ -81,6 +81,7 @@ from models.algorithms.training_precision import apply_training
 from models.hardware import Target
 from models.hardware.dtypes import DTYPE_BITS
 from models.parallel.plan import ParallelError
+from models.params import single_whole
 from models.point.knobs import (
     ALGORITHM_KNOBS,
     DATA_PARALLEL_KNOBS,
@@ -249,20 +250,13 @@ def _data_parallel(table: OperatorTable, ak: Mapping[str, Any], built: Mapping[s
         raise AggregationError("algorithm knob 'data_parallel' / 'aggregation_rule' needs workload knob training = "
                                "true (the workers combine gradients)", knob="data_parallel")
 
-    def whole(name: str, default: int | None) -> int | None:
-        if name not in ak:
-            return default
-        a = np.asarray(ak[name])
-        if a.size != 1:
-            raise AggregationError(f"algorithm knob {name!r}: got {a.reshape(-1)[:3].tolist()}; allowed: one whole "
-                                   "number per design point (a structural knob)", knob=name)
-        return int(a.reshape(-1)[0])
+    def whole(name: str, default: int) -> int:
+        return single_whole(ak.get(name, default), name, lambda msg: AggregationError(msg, knob=name))
 
-    n = whole("data_parallel", 1)
-    assert n is not None
-    return apply_data_parallel(table, workers=n, rule=str(ak.get("aggregation_rule", "mean")),
-                               failed=whole("failed_workers", 0) or 0, flag_rank=whole("flag_rank", None),
-                               flag_iterations=whole("flag_iterations", 1) or 1)
+    rank = whole("flag_rank", 0) if "flag_rank" in ak else None
+    return apply_data_parallel(table, workers=whole("data_parallel", 1), rule=str(ak.get("aggregation_rule", "mean")),
+                               failed=whole("failed_workers", 0), flag_rank=rank,
+                               flag_iterations=whole("flag_iterations", 1))
 
 
 # ---------------------------------------------------------------------------------- NPU/PIM concurrency

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from models.hardware import Target
+from models.params import single_whole
 from models.perf.compiled import CompiledTarget
 from models.perf.roofline import PerfResult, evaluate
 from models.point import BuiltPoint, build_point
@@ -165,11 +166,7 @@ def federated_clock(algorithm: str, tau_s: np.ndarray, *, updates: Any, sampled:
 
 
 def _whole(v: Any, name: str) -> int:
-    a = np.asarray(v)
-    if a.size != 1:
-        raise FederatedError(f"algorithm knob {name!r}: got {a.reshape(-1)[:3].tolist()}; allowed: one whole number "
-                             "per design point (a structural knob: sweeps group points by it)", knob=name)
-    return int(a.reshape(-1)[0])
+    return single_whole(v, name, lambda msg: FederatedError(msg, knob=name))
 
 
 def evaluate_federated(ct: CompiledTarget, target: Target, workload: str | WorkloadSpec, knobs: Mapping[str, Any], *,

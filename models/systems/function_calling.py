@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from models.hardware import Target
+from models.params import single_whole
 from models.perf.compiled import CompiledTarget
 from models.perf.roofline import PerfResult, evaluate
 from models.point import BuiltPoint, build_point
@@ -82,11 +83,7 @@ def call_graph_of(fc: Mapping[str, Any]) -> Deps:
 
 
 def _whole(fc: Mapping[str, Any], name: str, default: int) -> int:
-    a = np.asarray(fc.get(name, default))
-    if a.size != 1:
-        raise CallGraphError(f"algorithm knob {name!r}: got {a.reshape(-1)[:3].tolist()}; allowed: one whole number "
-                             "per design point (a structural knob: sweeps group points by it)", knob=name)
-    return int(a.reshape(-1)[0])
+    return single_whole(fc.get(name, default), name, lambda msg: CallGraphError(msg, knob=name))
 
 
 def _lead(k: int, ndim: int) -> np.ndarray:
