@@ -27,8 +27,10 @@ The algorithm knobs are applied in a fixed order, each by a public function of
    after the formats.
 3. ``attention_tiling`` / ``attention_sram_B``: self-attention rows (prefill / forward; decode rows
    read a KV cache and are left as built) move the main-memory bytes of
-   :func:`models.algorithms.standard_attention` (S and P through main memory, and their memory)
-   or :func:`models.algorithms.flash_attention` (K/V re-read per query block); ``flat`` / ``fusemax``
+   :func:`models.algorithms.standard_attention` (S and P through main memory, and their memory:
+   the unfused operators an eager framework runs, ``.qk`` and ``.pv`` GEMMs and a ``.softmax``
+   pass, :func:`_unfused_rows`) or :func:`models.algorithms.flash_attention` (K/V re-read per query
+   block); ``flat`` / ``fusemax``
    (:func:`models.algorithms.attention.spatial_attention`) keep the scores on chip and put the softmax's
    per-score operations in a ``softmax`` row (FLAT: the engine serving softmax, a 1D array) or in the
    attention row itself (FuseMax: the matmuls' 2D array).
@@ -574,6 +576,7 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
     cols = [dict(c) for c in table.columns]
     extra_resident: dict[str, np.ndarray] = {}
     scores: list[tuple[int, np.ndarray, np.ndarray]] = []  # (row, score elements, footprint of the scores)
+    unfused: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, str]] = []  # standard: (row, B x H, N, d, dtype)
     spatial: list[tuple[int, np.ndarray, str]] = []  # FLAT: (row, softmax ops, datatype)
     sram = None
     for i in att:
@@ -588,11 +591,9 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
         tile = np.zeros(())
         if not decode and tiling == "standard":
             st = standard_attention(bh, 1.0, n, n, k, bytes_per_element=b, causal=causal)
-            extra = st.dram_B - st.compulsory_B  # S and P written and read: 4 N^2 b per (batch, head)
-            share = 0.5 if variant is not None else 1.0  # with a softmax row, that row moves S in and P out
-            cols[i]["act_write_B"] = c["act_write_B"] + extra * share / 2.0
-            cols[i]["act_read_B"] = c["act_read_B"] + extra * share / 2.0
-            cols[i]["footprint_B"] = c["footprint_B"] + st.extra_memory_B
+            # unfused: S = Q K^T and O = P V are two batched GEMMs, the softmax between them a third
+            # operator (_unfused_rows); S and P written and read once each: 4 N^2 b per (batch, head)
+            unfused.append((i, bh, n, k, act_dt[i] or meta["compute_dtype"][i]))
             ph = phases[i]
             extra_resident[ph] = np.maximum(extra_resident.get(ph, np.zeros(())), st.extra_memory_B)
         elif not decode and tiling in ("flash1", "flash2"):
@@ -620,6 +621,8 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
                       if ph in extra_resident else d) for ph, d in table.memory_parts_B.items()}
         table = replace(table, peak_memory_B=peak, memory_parts_B=parts)
     out = replace(table, columns=tuple(cols))
+    if unfused:
+        out = _unfused_rows(out, unfused, with_softmax=variant is None)
     if spatial:
         out = _flat_softmax_rows(out, spatial)
     if variant is None:
@@ -634,6 +637,46 @@ def _attention(table: OperatorTable, target: Target, tiling: str, sram_B: Any, v
         parts_tables.append(replace(sm, peak_memory_B={}, memory_parts_B={}, n_items=out.n_items,
                                     item_name=out.item_name, knobs=out.knobs))
     return concat_tables([out, *parts_tables], workload=table.workload)
+
+
+def _unfused_rows(table: OperatorTable, rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, str]], *,
+                  with_softmax: bool) -> OperatorTable:
+    """Standard (unfused) attention as the operators an eager framework runs: each attention row
+    becomes ``name.qk`` (``S = Q K^T``: a GEMM of ``B H N x d`` by ``d x N``, writing S) and
+    ``name.pv`` (``O = P V``: ``B H N x N`` by ``N x d``, reading P), both kind ``gemm`` with no
+    weights, and, without a ``softmax_variant`` (whose passes then price it), ``name.softmax``:
+    one pass over the scores reading S and writing P, with an exp and 3 other vector slots per
+    score (max, subtract-and-sum, scale; :data:`models.algorithms.softmax.EXP_SLOTS`). The
+    matmuls run over the whole score matrix (a causal mask is applied to S, not skipped), so
+    their FLOP are ``4 B H N^2 d`` whether or not the attention is causal. Traffic: Q, K, V, O
+    once and S and P written and read once each, :func:`models.algorithms.standard_attention`'s
+    ``b (4 N d + 4 N^2)`` per (batch, head)."""
+    from models.algorithms.softmax import EXP_SLOTS, FLOP_PER_SLOT
+    from models.workloads import gemm as gemm_op
+
+    meta = table.meta
+    names, phases = meta["name"].to_list(), meta["phase"].to_list()
+    keep = np.ones(table.n_ops, dtype=bool)
+    ops = []
+    for i, bh, n, d, dt in rows:
+        c = table.columns[i]
+        ph, cnt = phases[i], c["count"]
+        b = DTYPE_BITS[dt] / 8.0
+        for nm, nn, kk, second in (("qk", n, d, bh * d * n * b), ("pv", d, n, bh * n * d * b)):
+            # a batched GEMM of B H heads: each head has its own second operand (K^T, V)
+            g = gemm_op(f"{names[i]}.{nm}", bh * n, nn, kk, dtype=dt, count=cnt, phase=ph, weights=False)
+            first, out_b = bh * n * kk * b, bh * n * nn * b
+            ops.append(type(g)(meta=g.meta, values={**g.values, "act_read_B": first + second,
+                                                    "footprint_B": first + second + out_b}))
+        if with_softmax:
+            e = elementwise(f"{names[i]}.softmax", bh * n * n, dtype=dt, kind="softmax", count=cnt, phase=ph)
+            slots = FLOP_PER_SLOT * (EXP_SLOTS + 3.0)
+            ops.append(type(e)(meta=e.meta, values={**e.values, "flop": slots * bh * n * n}))
+        keep[i] = False
+    parts = table_from_ops(ops, workload=table.workload)
+    parts = replace(parts, peak_memory_B={}, memory_parts_B={}, n_items=table.n_items, item_name=table.item_name,
+                    knobs=table.knobs)
+    return concat_tables([table.select(keep), parts], workload=table.workload)
 
 
 def _flat_softmax_rows(table: OperatorTable, rows: list[tuple[int, np.ndarray, str]]) -> OperatorTable:

@@ -123,8 +123,27 @@ def test_flash1_and_standard_attention_traffic():
     assert _bytes(_row(fused, "attention")) == 4 * 1024 * 128 * 2 * 32
     # standard: S and P (N x N, fp16) written and read once each on top: 4 N^2 b x 32 =
     # 268,435,456 B more; their 2 N^2 b x 32 = 134,217,728 B are resident at the softmax
+    # Unfused, as an eager framework runs it: S = Q K^T (reads Q, K, writes S), the softmax
+    # (reads S, writes P), O = P V (reads P, V, writes O), per head 2 N d b + N^2 b each for the
+    # matmuls and 2 N^2 b for the softmax
     std = build_point("llama-2-7b", {**knobs, "attention_tiling": "standard"}, target=H100).table
-    assert _bytes(_row(std, "attention")) == 33_554_432 + 268_435_456
+    nd, nn = 1024 * 128 * 2 * 32, 1024 * 1024 * 2 * 32
+    assert _bytes(_row(std, "attention.qk")) == 2 * nd + nn
+    assert _bytes(_row(std, "attention.pv")) == 2 * nd + nn
+    assert _bytes(_row(std, "attention.softmax")) == 2 * nn
+    assert sum(_bytes(_row(std, f"attention.{x}")) for x in ("qk", "pv", "softmax")) == 33_554_432 + 268_435_456
+    assert "attention" not in std.meta["name"].to_list()
+    # the matmuls are GEMMs over the whole score matrix (the causal mask is applied, not skipped):
+    # 2 N N d per head each, 4 N^2 d in all where the fused causal row counts half of that
+    qk, pv = _row(std, "attention.qk"), _row(std, "attention.pv")
+    assert float(np.ravel(qk["flop"])[0]) == float(np.ravel(pv["flop"])[0]) == 2.0 * 1024 * 1024 * 128 * 32
+    assert float(np.ravel(qk["k"])[0]) == 128 and float(np.ravel(pv["k"])[0]) == 1024
+    kinds = dict(zip(std.meta["name"].to_list(), std.meta["kind"].to_list(), strict=True))
+    assert (kinds["attention.qk"], kinds["attention.pv"], kinds["attention.softmax"]) == ("gemm", "gemm", "softmax")
+    # with a softmax variant its passes price the softmax: no default softmax row
+    var = build_point("llama-2-7b", {**knobs, "attention_tiling": "standard", "softmax_variant": "two_pass"},
+                      target=H100).table
+    assert "attention.softmax" not in var.meta["name"].to_list()
     assert float(std.peak_memory()[0] - fused.peak_memory()[0]) == 134_217_728
     # FlashAttention-1 (outer loop over K/V blocks, Bc = 64, Tc = 16, 8 under the mask):
     # b (2 N d + 3 N d x 8) + 8 N x 8 = 2 (262,144 + 3,145,728) + 65,536 = 6,881,280 per head
