@@ -14,6 +14,10 @@ implies. :mod:`models.calibrate.fit` turns them into target fields.
 - :func:`gemm`: GEMM rate per datatype over a range of square sizes: numpy BLAS for fp32 and
   fp64, PyTorch for bf16, fp16 and int8 (``torch._int_mm``) when it is installed.
 - :func:`gemv`: matrix-vector rate per datatype at sizes inside and beyond the caches.
+- :func:`conv_k_curve`: pointwise convolutions over a range of channel counts: a convolution's
+  size curve against its reduction length.
+- :func:`weight_stream`: skinny GEMMs (``torch.nn.functional.linear``) whose weights stream from a
+  shared cache level or main memory: the bandwidth a GEMV-class kernel really draws there.
 - :func:`exp_rate`: ``numpy.exp`` throughput on an in-cache fp32 vector.
 - :func:`overhead`: the fixed time of one tiny call, numpy and PyTorch.
 
@@ -29,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["best_time", "exp_rate", "gemm", "gemm_m_curve", "gemv", "kind_rates", "overhead", "stream"]
+__all__ = ["best_time", "conv_k_curve", "exp_rate", "gemm", "gemm_m_curve", "gemv", "kind_rates", "overhead",
+           "stream", "weight_stream"]
 
 STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
 # arrays read + written per element by each kernel as numpy runs it (triad is two passes:
@@ -233,6 +238,42 @@ def gemv(sizes: list[int], dtypes: list[str], *, min_s: float = 0.03, repeats: i
     return rows
 
 
+def weight_stream(working_sets: dict[str, float], dtypes: list[str], ms: list[int], *, k: int = 1024,
+                  min_s: float = 0.05, repeats: int = 3, seed: int = 4) -> list[dict[str, Any]]:
+    """Skinny GEMMs that stream their weights from one memory level: ``torch.nn.functional.linear``
+    (the call an inference runtime makes for a decode step) of ``m x k`` activations by ``n x k``
+    weights, ``n`` chosen so that the weights fill the level's working set (``working_sets``:
+    level name -> bytes; a shared cache level or main memory), for each datatype (fp32, bf16,
+    fp16) and output rows ``m``. Each row has the weights' bytes over the time in
+    ``bytes_per_s``: what a GEMV-class kernel draws from that level, set against what a STREAM
+    loop draws there (:func:`stream`)."""
+    torch = _torch()
+    import torch.nn.functional as F
+
+    tdts = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    with torch.inference_mode():
+        for level, ws in working_sets.items():
+            for d in dtypes:
+                if d not in tdts:
+                    raise ValueError(f"weight_stream: datatype {d!r}; allowed: {', '.join(tdts)}")
+                width = 4 if d == "fp32" else 2
+                n = max(1, int(ws // (k * width)))
+                w = torch.randn((n, k), generator=g).to(tdts[d])
+                for m in ms:
+                    x = torch.randn((m, k), generator=g).to(tdts[d])
+
+                    def call(x: Any = x, w: Any = w) -> Any:
+                        return F.linear(x, w)
+
+                    t = best_time(call, min_s=min_s, repeats=repeats)
+                    rows.append({"level": level, "dtype": d, "m": m, "k": k, "n": n, "weight_B": float(n * k * width),
+                                 "time_s": t, "bytes_per_s": n * k * width / t, "library": "torch"})
+                del w
+    return rows
+
+
 def exp_rate(n_elements: int = 4096, *, min_s: float = 0.05, repeats: int = 3) -> dict[str, Any]:
     """``numpy.exp`` of an in-cache fp32 vector: exponentials per second (fixed call cost removed
     by the slope between ``n`` and ``4 n`` elements)."""
@@ -291,6 +332,32 @@ def gemm_m_curve(ms: list[int], k: int = 512, n: int = 512, *, dtype: str = "fp3
     return rows
 
 
+def conv_k_curve(channels: list[int], hw: int = 28, *, min_s: float = 0.03, repeats: int = 3,
+                 seed: int = 5) -> list[dict[str, Any]]:
+    """Pointwise (1x1) PyTorch fp32 convolutions of ``c -> c`` channels at ``hw x hw`` for each
+    ``c`` in ``channels``: the reduction length of the implicit GEMM is ``k = c``, so the rows
+    trace a convolution's size curve (``rate(k)``) the way :func:`gemm` traces a GEMM's. Each
+    row: ``k``, the operations the tables count (``2 c^2 hw^2``), the best time, their rate."""
+    torch = _torch()
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    with torch.inference_mode():
+        for c in channels:
+            x = torch.randn((1, c, hw, hw), generator=g)
+            w = torch.randn((c, c, 1, 1), generator=g)
+
+            def call(x: Any = x, w: Any = w) -> Any:
+                return F.conv2d(x, w)
+
+            t = best_time(call, min_s=min_s, repeats=repeats)
+            ops = 2.0 * c * c * hw * hw
+            rows.append({"what": f"conv2d 1x1, {c} -> {c} channels, {hw} x {hw}", "k": c, "dtype": "fp32",
+                         "op": ops, "time_s": t, "op_per_s": ops / t, "library": "torch"})
+    return rows
+
+
 def kind_rates(*, min_s: float = 0.05, repeats: int = 3, seed: int = 3) -> dict[str, dict[str, Any]]:
     """One PyTorch fp32 operator of each kind the GEMM benchmark does not cover, at a generic size:
     a 3x3 convolution (128 -> 128 channels, 28 x 28), a depthwise 3x3 convolution (256 channels,
@@ -319,5 +386,5 @@ def kind_rates(*, min_s: float = 0.05, repeats: int = 3, seed: int = 3) -> dict[
         for kind, (fn, ops, what) in calls.items():
             t = best_time(fn, min_s=min_s, repeats=repeats)
             out[kind] = {"what": what, "dtype": "fp32", "op": ops, "time_s": t, "op_per_s": ops / t,
-                         "library": "torch"}
+                         "library": "torch", **({"k": 9 * c} if kind == "conv" else {})}
     return out

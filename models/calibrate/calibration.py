@@ -87,15 +87,17 @@ def default_out_path(name: str = "host") -> Path:
     return user_targets_dir() / f"{name}.toml"
 
 
-def fit_size_curve(sizes: Sequence[float], rates: Sequence[float]) -> tuple[float, float | None]:
+def fit_size_curve(sizes: Sequence[float], rates: Sequence[float], *, floor: float = 0.25,
+                   weight_power: float = 2.0) -> tuple[float, float | None]:
     """``(R, h)`` of ``rate(n) = R x n / (n + h)``, least squares of the relative error.
 
-    Each size's relative error is weighted by ``n^2`` (large operators are most of the time of a
-    real workload, and small sizes are the most disturbed by other processes). For a given
+    Each size's relative error is weighted by ``n^weight_power`` (default 2: large operators are
+    most of the time of a real workload, and small sizes are the most disturbed by other
+    processes). For a given
     ``h`` the best ``R`` has a closed form (``R = sum(w f/r) / sum(w f^2/r^2)`` with
     ``f = n / (n + h)``); ``h`` is searched on a log grid from 0.01 to 4 x the largest size.
-    Sizes below a quarter of the best rate are left out (another regime: the matrices are too
-    small to spread over the threads), so are sizes larger than the best one (the curve never
+    Sizes below ``floor`` x the best rate (default a quarter) are left out (another regime: the
+    matrices are too small to spread over the threads), so are sizes larger than the best one (the curve never
     falls), and ``R`` is kept within 1.5 x the best rate measured
     (an asymptote far above every measurement would be an extrapolation).
     ``h`` is None (and ``R`` the best rate) with fewer than two sizes, or when no curve fits
@@ -110,11 +112,11 @@ def fit_size_curve(sizes: Sequence[float], rates: Sequence[float]) -> tuple[floa
     # the measurements but the curve rate(n) = R n / (n + h) never falls
     top = int(np.argmax(r))
     n, r = n[:top + 1], r[:top + 1]
-    keep = r >= 0.25 * r.max()
+    keep = r >= floor * r.max()
     n, r = n[keep], r[keep]
     if len(n) < 2 or np.ptp(n) == 0:
         return float(r.max()), None
-    w = n ** 2 / (n ** 2).sum()
+    w = n ** weight_power / (n ** weight_power).sum()
     hs = np.concatenate(([0.0], np.geomspace(0.01, 4.0 * n.max(), 400)))
     f = n[None, :] / (n[None, :] + hs[:, None])
     R = np.clip((w * f / r).sum(1) / (w * f ** 2 / r ** 2).sum(1), r.max(), 1.5 * r.max())
@@ -158,6 +160,35 @@ def half_m_from_curve(rows: list[Mapping[str, Any]], rate_fp32: float, half_k: f
     return h if h <= 4.0 * max(float(r["m"]) for r in rows) else None
 
 
+def conv_size_curve(rows: Sequence[Mapping[str, Any]], three_by_three: Mapping[str, Any] | None,
+                    rate_fp32: float, overhead_s: float) -> tuple[float, float] | None:
+    """``(efficiency_by_kind.conv, efficiency_half_k.conv)`` from the pointwise-convolution rows
+    (:func:`models.calibrate.bench.conv_k_curve`) and the 3x3 convolution of the kind benchmark
+    (``k = 9 c``): :func:`fit_size_curve` of the net rates against ``k``, every size weighted alike
+    and none left out (a convolution layer with few input channels is common, and is the regime
+    the curve is for); efficiency = fitted asymptote / fp32 GEMM asymptote; where that exceeds 1
+    the efficiency is 1 and ``h`` is refitted with the asymptote held at the GEMM's. None
+    without two sizes or when no curve fits better than a flat rate (then the one-size
+    efficiency of :func:`kind_efficiencies` stands)."""
+    pts = [(float(r["k"]), _net_rate(r, float(r["op"]), overhead_s)) for r in rows]
+    if three_by_three is not None and "k" in three_by_three:
+        pts.append((float(three_by_three["k"]), _net_rate(three_by_three, float(three_by_three["op"]), overhead_s)))
+    if len(pts) < 2:
+        return None
+    R, h = fit_size_curve([k for k, _ in pts], [r for _, r in pts], floor=0.0, weight_power=0.0)
+    if h is None:
+        return None
+    if R <= rate_fp32:
+        return R / rate_fp32, h
+    # an asymptote above the GEMM's: efficiency 1 (the field's range), and h refitted with the
+    # asymptote held at the GEMM's (least squares of the relative error, every size alike)
+    k = np.array([p[0] for p in pts])
+    r = np.array([p[1] for p in pts])
+    grid = np.geomspace(0.01, 4.0 * k.max(), 400)
+    resid = ((rate_fp32 * k[None, :] / (k[None, :] + grid[:, None]) / r[None, :] - 1.0) ** 2).sum(1)
+    return 1.0, float(grid[int(np.argmin(resid))])
+
+
 def kind_efficiencies(rows: Mapping[str, Mapping[str, Any]], rate_fp32: float,
                       overhead_s: float) -> dict[str, float]:
     """``efficiency_by_kind`` of the operator kinds of :func:`models.calibrate.bench.kind_rates`: each
@@ -178,6 +209,63 @@ _TORCH_DTYPE_FLAGS = {
 }
 
 
+# a weight-streaming row whose time is within 10% of its compute time is compute-bound
+COMPUTE_BOUND_MARGIN = 1.1
+
+
+def weight_stream_fit(rows: Sequence[Mapping[str, Any]], bandwidth_B_per_s: Mapping[str, float],
+                      compute_s: Callable[[Mapping[str, Any]], float]) -> tuple[str, dict[str, tuple[float, str]],
+                                                                                dict[str, float]]:
+    """The overlap policy and each level's GEMM streaming efficiency from the weight-streaming rows.
+
+    Each row (:func:`models.calibrate.bench.weight_stream`: a GEMM of ``m`` rows streaming its
+    ``weight_B`` from one level) has a measured time ``T`` and a compute time ``t_c`` the target
+    already prices (``compute_s(row)``: the fitted rate on its size and tile-fill curves). Under
+    overlap ``max`` the model prices it ``max(t_c, B / (e bw))``, under ``sum`` ``t_c + B / (e bw)``.
+    For each policy, each level's ``e`` is the median over its rows of what the row implies
+    (``B / (T bw)``, or ``B / ((T - t_c) bw)``; rows within :data:`COMPUTE_BOUND_MARGIN` of their
+    compute time, ``T <= 1.1 t_c``, are compute-bound and say nothing about memory),
+    at most 1; the policy kept is the one whose predictions of all rows have the smaller median
+    |relative error| (one policy for the whole target: it is a property of how the runtime's
+    kernels issue memory traffic, not of one level). Returns the policy, ``{level: (e, how)}``
+    and the median error of each policy. ``("max", {}, {})`` without rows."""
+    levels = [lv for lv in dict.fromkeys(str(r["level"]) for r in rows) if bandwidth_B_per_s.get(lv, 0) > 0]
+    if not levels:
+        return "max", {}, {}
+    tc = {id(r): compute_s(r) for r in rows}
+    effs: dict[str, dict[str, float]] = {"max": {}, "sum": {}}
+    errs: dict[str, float] = {}
+    for policy in ("max", "sum"):
+        rel = []
+        for lv in levels:
+            mine = [r for r in rows if r["level"] == lv]
+            bw = bandwidth_B_per_s[lv]
+            implied = [float(r["weight_B"]) / ((float(r["time_s"]) - (tc[id(r)] if policy == "sum" else 0.0)) * bw)
+                       for r in mine if float(r["time_s"]) > COMPUTE_BOUND_MARGIN * tc[id(r)]]
+            e = min(1.0, statistics.median(implied)) if implied else 1.0
+            effs[policy][lv] = e
+            for r in mine:
+                t_m = float(r["weight_B"]) / (e * bw)
+                pred = tc[id(r)] + t_m if policy == "sum" else max(tc[id(r)], t_m)
+                rel.append(abs(pred / float(r["time_s"]) - 1.0))
+        errs[policy] = float(statistics.median(rel))
+    best = "sum" if errs["sum"] < errs["max"] else "max"
+    out = {}
+    for lv in levels:
+        mine = [r for r in rows if r["level"] == lv]
+        ms = sorted({int(r["m"]) for r in mine})
+        dts = sorted({str(r["dtype"]) for r in mine})
+        ws = max(float(r["weight_B"]) for r in mine)
+        out[lv] = (effs[best][lv], (
+            f"torch linear m x {mine[0]['k']} by n x {mine[0]['k']} weights streamed from this level ({ws / 1e6:.4g} "
+            f"MB), m = {', '.join(map(str, ms))}, {', '.join(dts)}: median over them of the bandwidth each implies "
+            f"under overlap {best!r} (" + ("bytes / (time - compute time)" if best == "sum" else "bytes / time")
+            + f") / the level's STREAM bandwidth {bandwidth_B_per_s[lv] / 1e9:.4g} GB/s; overlap {best!r} kept: "
+            f"median error over every streamed row {errs[best]:.3g} against "
+            f"{errs['max' if best == 'sum' else 'sum']:.3g}"))
+    return best, out, errs
+
+
 def torch_dtypes(host: HostInfo) -> list[str]:
     """The low-precision datatypes this CPU runs natively (by its ISA flags)."""
     return [d for d, flags in _TORCH_DTYPE_FLAGS.items() if any(f in host.flags for f in flags)]
@@ -192,6 +280,10 @@ M_CURVE = [1, 2, 4, 8, 16, 32, 64, 128]
 M_CURVE_KN = 512
 # square GEMM and GEMV sizes, by quick
 GEMM_SIZES = {True: [64, 128, 256, 512, 1024], False: [64, 128, 256, 512, 1024, 1536, 2048]}
+# channel counts (the reduction length k) of the pointwise-convolution size curve
+CONV_K_CHANNELS = {True: [16, 64, 256], False: [16, 32, 64, 128, 256, 512]}
+# output rows of the weight-streaming GEMMs: decode batch sizes up to prefill-like tiles
+WEIGHT_STREAM_M = {True: [1, 4, 16, 64], False: [1, 2, 4, 8, 16, 32, 64, 128]}
 GEMV_SIZES = {True: [256, 1024, 4096], False: [256, 512, 1024, 2048, 4096, 8192]}
 
 
@@ -272,21 +364,33 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
                                             repeats=reps)
     say("conv, depthwise conv, attention (torch fp32)")
     out["kinds"] = bench.kind_rates(min_s=0.03 if quick else 0.08, repeats=reps)
+    say(f"conv size curve: torch fp32 1x1 conv, c = {CONV_K_CHANNELS[quick]}")
+    out["conv_k"] = bench.conv_k_curve(CONV_K_CHANNELS[quick], min_s=0.02 if quick else 0.05, repeats=reps)
     gv = GEMV_SIZES[quick]
     say(f"gemv: n = {gv}")
     out["gemv"] = bench.gemv(gv, [d for d in dtypes if d != "int8"], min_s=0.02, repeats=reps)
+    # GEMV-class kernels streaming their weights from each shared level (the last cache at the
+    # upper working set of its STREAM run, main memory at the lower one)
+    streamed = {lv: (ws[0] if lv == "dram" else ws[1]) for lv, ws in shared.items()}
+    sd = ["fp32", *[d for d in torch_dtypes(host) if d != "int8"]]
+    say(f"weight streaming: torch linear {', '.join(sd)} at m = {WEIGHT_STREAM_M[quick]} from "
+        f"{', '.join(streamed)}")
+    out["weight_stream"] = bench.weight_stream(streamed, sd, WEIGHT_STREAM_M[quick], min_s=0.02 if quick else 0.05,
+                                               repeats=reps)
     # a second pass of the short torch benchmarks, seconds later: on shared cores a two-thread
     # call can wait a scheduler slice on every repeat of one pass; each row keeps its best pass
     say("gemm tile fill, conv, attention: second pass")
     again = bench.gemm_m_curve(M_CURVE, M_CURVE_KN, M_CURVE_KN, min_s=0.02 if quick else 0.05, repeats=reps)
     out["gemm_m"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(out["gemm_m"], again, strict=True)]
     kinds2 = bench.kind_rates(min_s=0.03 if quick else 0.08, repeats=reps)
+    conv2 = bench.conv_k_curve(CONV_K_CHANNELS[quick], min_s=0.02 if quick else 0.05, repeats=reps)
+    out["conv_k"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(out["conv_k"], conv2, strict=True)]
     out["kinds"] = {k: v if v["time_s"] <= kinds2[k]["time_s"] else kinds2[k] for k, v in out["kinds"].items()}
     say("exp throughput")
     out["exp"] = bench.exp_rate(repeats=reps)
     say("done")
     names = ["setup", "overhead", "stream_private", "stream_shared", "gemm", *(["gemm_emulated"] if emulated else []),
-             "gemm_m", "kinds", "gemv", "second_pass", "exp"]
+             "gemm_m", "kinds", "conv_k", "gemv", "weight_stream", "second_pass", "exp"]
     out["step_s"] = {names[int(k)] if int(k) < len(names) else k: v for k, v in steps.items()}
     out["elapsed_s"] = time.perf_counter() - t0
     return out
@@ -401,6 +505,17 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
         engine["efficiency_by_kind"][kind] = _q(eff, None, (
             f"{on}: {row['what']} ({row['library']} {row['dtype']}) {row['op_per_s'] / 1e9:.4g} GOP/s, the fixed "
             f"call cost removed, / fp32 GEMM asymptote {rates['fp32'] / 1e9:.4g} GOP/s"))
+    curve = conv_size_curve(meas.get("conv_k", []), meas.get("kinds", {}).get("conv"), rates["fp32"], t_oh)
+    if curve is not None:
+        eff_c, h_c = curve
+        ks = ", ".join(str(r["k"]) for r in meas["conv_k"])
+        three = meas.get("kinds", {}).get("conv")
+        how = (f"torch fp32 conv2d 1x1 c -> c at {meas['conv_k'][0]['what'].rsplit(', ', 1)[-1]}, k = c = {ks}"
+               + (f", and the {three['what']} (k = {three['k']})" if three and "k" in three else "")
+               + ": fit of rate(k) = R x k / (k + h), every size weighted alike, the fixed call cost removed")
+        engine["efficiency_by_kind"]["conv"] = _q(eff_c, None, f"{on}: {how}; R / fp32 GEMM asymptote "
+                                                               f"{rates['fp32'] / 1e9:.4g} GOP/s")
+        engine.setdefault("efficiency_half_k", {})["conv"] = _q(h_c, None, f"{on}: {how}; h")
     # --- memories
     rows = meas.get("stream", [])
     levels: list[str] = []
@@ -413,6 +528,7 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
     ref_caches = [m for m in ref.memories if m.kind == "cache"]
     ref_dram = ref.memories[-1]
     memories = []
+    bw_of: dict[str, float] = {}
     for i, lv in enumerate(levels):
         per_thr: dict[int, float] = {}
         private = len({r["threads"] for r in rows if r["level"] == lv}) == 1
@@ -451,19 +567,39 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
         mem["per_unit_bandwidth"] = _q(one / 1e9, "GB/s", f"{on}: 1 thread: {how}")
         mem["efficiency"] = _q(1.0, None, f"{on}: the bandwidths are achieved figures, so the achievable fraction "
                                           "of them is 1 by construction")
+        bw_of[lv] = float(mem["bandwidth"]["value"]) * 1e9
         rm = ref_dram if lv == "dram" else ref_caches[min(i, len(ref_caches) - 1)]
         mem["energy_per_byte"] = _q(rm.energy_J_per_B * 1e12, "pJ/B",
                                     f"derived (no energy counter on this host): {ref.name}'s {rm.name} figure "
                                     f"({rm.sources.get('energy_per_byte', '')})")
         memories.append(mem)
+    # --- the overlap policy and the GEMM streaming efficiency of the shared levels
+
+    def gemm_compute_s(r: Mapping[str, Any]) -> float:
+        k, m_ = float(r["k"]), float(r["m"])
+        rate = rates.get(str(r["dtype"]), rates["fp32"]) * (k / (k + h32) if h32 else 1.0)
+        rate *= m_ / (m_ + hm) if hm else 1.0
+        return 2.0 * m_ * float(r["n"]) * k / rate
+
+    overlap, streamed, overlap_errs = weight_stream_fit(meas.get("weight_stream", []), bw_of, gemm_compute_s)
+    for mem in memories:
+        if mem["name"] in streamed:
+            eff, how_ws = streamed[mem["name"]]
+            mem["efficiency_by_kind"] = {kind: _q(eff, None, f"{on}: {how_ws}") for kind in ("gemm", "gemv")}
+    overlap_how = ("" if not overlap_errs else
+                   f" Overlap {overlap!r} chosen from the weight-streaming GEMMs (median error "
+                   f"{overlap_errs[overlap]:.3g}"
+                   f" against {overlap_errs['max' if overlap == 'sum' else 'sum']:.3g} for "
+                   f"{'max' if overlap == 'sum' else 'sum'}).")
     # --- target level
     doc: dict[str, Any] = {
         "name": name,
         "display_name": f"This host ({host.cpu_model}, {n} cores), calibrated {date}",
         "class": "cpu",
         "description": (f"Measured by tradespace calibrate{' --quick' if meas.get('quick') else ''} on {date}: "
-                        f"{host.describe()}; raw measurements in {name}.measurements.json beside this file."),
-        "overlap": "max",
+                        f"{host.describe()}; raw measurements in {name}.measurements.json beside this file."
+                        + overlap_how),
+        "overlap": overlap,
         "provenance": "calibrated-microbenchmark",
         "clock": _q(clock / 1e9, "GHz", clock_src),
         "tdp": _q(ref.tdp_W * per_core * n, "W", f"derived (no power counter on this host): {ref.name}'s TDP "

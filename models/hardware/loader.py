@@ -204,7 +204,7 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "read_by", "capacity", "bandwidth", "energy_per_byte"},
-             {"efficiency", "per_unit_bandwidth", "sustained_bandwidth", *HOST_CHANNEL_FIELDS})
+             {"efficiency", "efficiency_by_kind", "per_unit_bandwidth", "sustained_bandwidth", *HOST_CHANNEL_FIELDS})
     name = ctx.string(raw, "name", where)
     where = f"memories.{name}."
     kind = ctx.string(raw, "kind", where, MEMORY_KINDS)
@@ -223,6 +223,7 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if "efficiency" in raw:
         eff, sources["efficiency"] = ctx.quantity(raw["efficiency"], where + "efficiency",
                                                   FIELD_SPECS["memory_efficiency"])
+    eff_kind = _per_kind(ctx, raw, "efficiency_by_kind", where, FIELD_SPECS["memory_efficiency"], sources)
     per_unit = None
     if "per_unit_bandwidth" in raw:
         per_unit, sources["per_unit_bandwidth"] = ctx.quantity(
@@ -244,7 +245,7 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     for k in given:
         host[k], sources[k] = ctx.quantity(raw[k], where + k, FIELD_SPECS[k])
     return MemoryLevel(name=name, kind=kind, capacity_B=cap, bandwidth_B_per_s=bw, energy_J_per_B=epb,
-                       efficiency=eff, per_unit_bandwidth_B_per_s=per_unit,
+                       efficiency=eff, efficiency_by_kind=eff_kind, per_unit_bandwidth_B_per_s=per_unit,
                        sustained_bandwidth_B_per_s=sustained, host_bandwidth_B_per_s=host.get("host_bandwidth"),
                        host_energy_J_per_B=host.get("host_energy_per_byte"),
                        host_channels=host.get("host_channels", 1.0), read_by=tuple(read_by), sources=sources)
@@ -469,4 +470,10 @@ def target_to_toml(t: Target) -> str:
             if key == "efficiency" and "efficiency" not in m.sources:
                 continue
             lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
+        items = [(k[len(p + "efficiency_by_kind") + 1:], fields[k]) for k in fields
+                 if k.startswith(p + "efficiency_by_kind.")]
+        if items:
+            inner = ", ".join(f"{d} = {_q(v, FIELD_SPECS['memory_efficiency'].unit, s)}"  # type: ignore[arg-type]
+                              for d, (v, _, s) in items)
+            lines.append(f"efficiency_by_kind = {{ {inner} }}")
     return "\n".join(lines) + "\n"

@@ -196,6 +196,8 @@ def _adds_entry(target: Target, path: str) -> bool:
         return True  # optional target fields: a design point may add them to any target
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth"):
         return parts[1] in {m.name for m in target.memories}
+    if len(parts) == 4 and parts[0] == "memories" and parts[2] == "efficiency_by_kind":
+        return parts[1] in {m.name for m in target.memories} and parts[3] in OP_KINDS
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in HOST_CHANNEL_FIELDS:
         return parts[1] in {m.name for m in target.memories if m.kind == "pim_bank"}
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
@@ -244,5 +246,10 @@ def _set(t: Target, path: str, value: float, source: str) -> Target:
         m = t.memory(parts[1])
         changes = {_MEMORY_ATTR[parts[2]]: value, "sources": {**m.sources, parts[2]: source}}
         m2 = dataclasses.replace(m, **changes)
+        return dataclasses.replace(t, memories=tuple(m2 if x.name == m.name else x for x in t.memories))
+    if parts[0] == "memories" and len(parts) == 4 and parts[2] == "efficiency_by_kind":
+        m = t.memory(parts[1])
+        m2 = dataclasses.replace(m, efficiency_by_kind={**m.efficiency_by_kind, parts[3]: value},
+                                 sources={**m.sources, f"efficiency_by_kind.{parts[3]}": source})
         return dataclasses.replace(t, memories=tuple(m2 if x.name == m.name else x for x in t.memories))
     raise KeyError(f"unknown field {path!r}; allowed: {', '.join(sorted(t.numeric_fields()))}")

@@ -186,6 +186,8 @@ def _leaf_spec(path: str) -> Param:
         return FIELD_SPECS[leaf]
     if parts[0] == "memories" and len(parts) == 3:
         return FIELD_SPECS["memory_efficiency" if parts[2] == "efficiency" else parts[2]]
+    if parts[0] == "memories" and len(parts) == 4 and parts[2] == "efficiency_by_kind":
+        return FIELD_SPECS["memory_efficiency"]
     return FIELD_SPECS[parts[0]]
 
 
@@ -258,6 +260,14 @@ class MemoryLevel:
     units gets ``min(bandwidth x efficiency, n x per_unit, sustained)``, so a single CPU core
     cannot stream at the whole socket's DRAM bandwidth, and adding cores stops helping once
     the core complex saturates.
+
+    ``efficiency_by_kind`` (optional) refines ``efficiency`` per operator kind, as an engine's
+    table does for its rate: an operator of a listed kind draws ``bandwidth x
+    efficiency_by_kind[kind]`` from this level (under the same caps) in place of ``bandwidth x
+    efficiency``. It is what a kernel class really streams, measured or documented: a runtime's
+    GEMV can read weights from DRAM at a fraction of what a STREAM loop draws (it blocks,
+    packs or prefetches differently), which one level-wide efficiency cannot say without
+    slowing every other kind too.
     """
 
     name: str
@@ -266,6 +276,7 @@ class MemoryLevel:
     bandwidth_B_per_s: float
     energy_J_per_B: float
     efficiency: float = 1.0
+    efficiency_by_kind: Mapping[str, float] = field(default_factory=dict)
     per_unit_bandwidth_B_per_s: float | None = None
     sustained_bandwidth_B_per_s: float | None = None
     # processing-in-memory banks only: the host channel (None: not declared, every byte at the
@@ -413,6 +424,8 @@ class Target:
             put(p + "bandwidth", m.bandwidth_B_per_s, m.sources.get("bandwidth", ""))
             put(p + "energy_per_byte", m.energy_J_per_B, m.sources.get("energy_per_byte", ""))
             put(p + "efficiency", m.efficiency, m.sources.get("efficiency", "model default: 1.0 (ideal)"))
+            for k, v in m.efficiency_by_kind.items():
+                put(p + f"efficiency_by_kind.{k}", v, m.sources.get(f"efficiency_by_kind.{k}", ""))
             if m.per_unit_bandwidth_B_per_s is not None:
                 put(p + "per_unit_bandwidth", m.per_unit_bandwidth_B_per_s, m.sources.get("per_unit_bandwidth", ""))
             if m.sustained_bandwidth_B_per_s is not None:

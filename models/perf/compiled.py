@@ -46,6 +46,10 @@ class CompiledTarget:
         ``(P, E, D)`` energy per operation of the resolved datatype.
     bandwidth_B_per_s, capacity_B, energy_J_per_B
         ``(P, L)``; bandwidth already multiplied by the level's efficiency.
+    bandwidth_by_kind_B_per_s
+        ``(P, L, K)`` bandwidth per operator kind: the level's peak times its
+        ``efficiency_by_kind`` entry for the kind, or ``bandwidth_B_per_s`` where it has none;
+        None when no level declares a kind entry (every kind draws ``bandwidth_B_per_s``).
     unit_cap_B_per_s
         ``(P, E, L)`` bandwidth cap of each engine at each level: ``min(n_units x the level's
         per-unit bandwidth, the level's sustained bandwidth)`` (a missing term does not limit;
@@ -84,6 +88,7 @@ class CompiledTarget:
     overlap: str
     area_m2: np.ndarray
     stall_power_W: np.ndarray | None = None
+    bandwidth_by_kind_B_per_s: np.ndarray | None = None
     host_bandwidth_B_per_s: np.ndarray | None = None
     host_bandwidth_peak_B_per_s: np.ndarray | None = None
     host_energy_J_per_B: np.ndarray | None = None
@@ -197,6 +202,7 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                 hm_e[i, kk] = get(p + f"efficiency_half_m.{kind}", e.efficiency_half_m[kind])
     bwp_e: dict[tuple[int, ...], np.ndarray] = {}
     bw_e: dict[tuple[int, ...], np.ndarray] = {}
+    bwk_e: dict[tuple[int, ...], np.ndarray] = {}
     cap_e: dict[tuple[int, ...], np.ndarray] = {}
     eb_e: dict[tuple[int, ...], np.ndarray] = {}
     hbp_e: dict[tuple[int, ...], np.ndarray] = {}
@@ -207,6 +213,9 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         p = f"memories.{m.name}."
         bwp_e[(li,)] = get(p + "bandwidth", m.bandwidth_B_per_s)
         bw_e[(li,)] = bwp_e[(li,)] * get(p + "efficiency", m.efficiency)
+        for kk, kind in enumerate(OP_KINDS):
+            if kind in m.efficiency_by_kind:
+                bwk_e[li, kk] = bwp_e[(li,)] * get(p + f"efficiency_by_kind.{kind}", m.efficiency_by_kind[kind])
         cap_e[(li,)] = get(p + "capacity", m.capacity_B)
         eb_e[(li,)] = get(p + "energy_per_byte", m.energy_J_per_B)
         if m.host_bandwidth_B_per_s is not None:
@@ -246,6 +255,8 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         bandwidth_B_per_s=_stack((L,), bw_e, 0.0), bandwidth_peak_B_per_s=_stack((L,), bwp_e, 0.0),
         capacity_B=_stack((L,), cap_e, 0.0), unit_cap_B_per_s=_stack((E, L), cap_u, np.inf),
         energy_J_per_B=_stack((L,), eb_e, 0.0), paths=paths,
+        bandwidth_by_kind_B_per_s=None if not bwk_e else _stack(
+            (L, K), {**{(li, kk): bw_e[(li,)] for li in range(L) for kk in range(K)}, **bwk_e}, 0.0),
         **({} if not hb_e else {"host_bandwidth_B_per_s": _stack((L,), hb_e, 0.0),
                                 "host_bandwidth_peak_B_per_s": _stack((L,), hbp_e, 0.0),
                                 "host_energy_J_per_B": _stack((L,), he_e, 0.0),

@@ -14,8 +14,10 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
 - home level: the innermost level of ``e``'s memory path whose capacity holds the operator's
   working set ``F`` (the outermost when none does);
 - memory time ``t_m = bytes x max over the levels from the innermost to the home of
-  1 / bandwidth``, a level's bandwidth capped at ``min(n_units x per_unit_bandwidth,
-  sustained_bandwidth)`` for ``e`` (its units share the core complex's sustained limit);
+  1 / bandwidth``, a level's bandwidth (peak x its efficiency, or x its ``efficiency_by_kind``
+  entry for the operator's kind: what that kernel class streams) capped at
+  ``min(n_units x per_unit_bandwidth, sustained_bandwidth)`` for ``e`` (its units share the core
+  complex's sustained limit);
 - partial residency: a level ``j`` inside the home (capacity ``C_j < F``) serves the fraction
   ``H_j = C_j / F`` of the traffic (0 below ``RESIDENCY_CUTOFF``, with a linear ramp), priced
   at the path up to ``j``; with one such level ``t_m = bytes x (H / bw_in + (1 - H) / bw_out)``

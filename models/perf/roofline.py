@@ -286,11 +286,23 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
                          f"in {meta['compute_dtype'][j]!r} or any fallback of it (engines: "
                          f"{', '.join(ct.engine_names)})")
     bw = ct.bandwidth_peak_B_per_s if ideal else ct.bandwidth_B_per_s
-    paths = []
-    for i, p in enumerate(ct.paths):
-        idx = list(p)
-        paths.append(Path.build(idx, [np.minimum(bw[:, j], ct.unit_cap_B_per_s[:, i, j]) for j in idx],
-                                [ct.energy_J_per_B[:, j] for j in idx], [ct.capacity_B[:, j] for j in idx]))
+
+    def build_path(i: int, bw_levels: np.ndarray) -> Path:
+        idx = list(ct.paths[i])
+        return Path.build(idx, [np.minimum(bw_levels[:, j], ct.unit_cap_B_per_s[:, i, j]) for j in idx],
+                          [ct.energy_J_per_B[:, j] for j in idx], [ct.capacity_B[:, j] for j in idx])
+
+    paths = [build_path(i, bw) for i in range(len(ct.paths))]
+    # a level's efficiency_by_kind: the engines that read it get a path of their own for that kind
+    bwk = None if ideal else ct.bandwidth_by_kind_B_per_s
+    kind_paths: dict[tuple[int, int], Path] = {}
+
+    def path_for(i: int, kk: int) -> Path:
+        if bwk is None or all(np.array_equal(bwk[:, j, kk], bw[:, j]) for j in ct.paths[i]):
+            return paths[i]
+        if (i, kk) not in kind_paths:
+            kind_paths[i, kk] = build_path(i, bwk[:, :, kk])
+        return kind_paths[i, kk]
     channels = _channels(ct, ideal)
     cache: dict[tuple[int, int, tuple[bool, ...]], tuple[Route, ...]] = {}
     routes = []
@@ -307,7 +319,7 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
                 hk = None if ideal or not np.any(ct.half_k[:, i, kk] > 0) else ct.half_k[:, i, kk]
                 hm = None if ideal or not np.any(ct.half_m[:, i, kk] > 0) else ct.half_m[:, i, kk]
                 cand.append(Route(engine=i, inv_rate=inv, energy_per_op=ct.energy_J_per_op[:, i, d], half_k=hk,
-                                  half_m=hm, path=paths[i], channel=channels[i]))
+                                  half_m=hm, path=path_for(i, kk), channel=channels[i]))
             cache[key] = tuple(prune_routes(cand))
         routes.append(cache[key])
     overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s

@@ -317,6 +317,102 @@ def test_kind_efficiencies_refuse_an_unknown_kind() -> None:
     assert kind_efficiencies({"conv": {"op": 1e12, "time_s": 1.0}}, 1e11, 0.0) == {"conv": 1.0}
 
 
+def _streamed(policy: str, effs: dict[str, float]) -> list[dict]:
+    """Weight-streaming rows priced by the calibrated target's own compute curve under ``policy``."""
+    _, t = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    bw = {"l3": 50e9, "dram": 20e9}  # the STREAM figures of _meas (best thread count)
+    rows = []
+    for lv, eff in effs.items():
+        for m in (1, 16, 64, 128):
+            k, n = 1024, 8192
+            rate = e.n_units * e.ops_per_cycle["fp32"] * t.clock_Hz * k / (k + e.efficiency_half_k["gemm"]) \
+                * m / (m + e.efficiency_half_m["gemm"])
+            t_c, t_m = 2.0 * m * n * k / rate, n * k * 4.0 / (eff * bw[lv])
+            time_s = t_c + t_m if policy == "sum" else max(t_c, t_m)
+            rows.append({"level": lv, "dtype": "fp32", "m": m, "k": k, "n": n, "weight_B": n * k * 4.0,
+                         "time_s": time_s, "bytes_per_s": n * k * 4.0 / time_s, "library": "torch"})
+    return rows
+
+
+@pytest.mark.parametrize("policy", ["sum", "max"])
+def test_weight_streaming_sets_the_overlap_and_the_level_kind_efficiency(policy: str) -> None:
+    m = _meas_plus()
+    # rows made under one policy with DRAM drawing 0.25 and the L3 0.5 of their STREAM figure:
+    # the fit finds that policy and those fractions (each row implies exactly them)
+    m["weight_stream"] = _streamed(policy, {"dram": 0.25, "l3": 0.5})
+    _, t = build_target(HOST, m, name="probe", date="2026-01-02")
+    assert t.overlap == policy
+    dram, l3 = t.memory("dram"), t.memory("l3")
+    assert dram.efficiency_by_kind == pytest.approx({"gemm": 0.25, "gemv": 0.25}, rel=1e-6)
+    assert l3.efficiency_by_kind == pytest.approx({"gemm": 0.5, "gemv": 0.5}, rel=1e-6)
+    src = dram.sources["efficiency_by_kind.gemm"]
+    assert "torch linear" in src and "m = 1, 16, 64, 128" in src and f"overlap {policy!r} kept" in src
+    assert f"Overlap {policy!r} chosen" in t.description
+    # private levels were not streamed: no entry; without the benchmark, no entry and overlap max
+    assert t.memory("l1").efficiency_by_kind == {}
+    _, t0 = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    assert all(not lv.efficiency_by_kind for lv in t0.memories) and t0.overlap == "max"
+
+
+def test_weight_stream_fit_by_hand() -> None:
+    from models.calibrate.calibration import weight_stream_fit
+
+    # two rows of 1 GB from a 10 GB/s level, compute 0.05 s each: times 0.15 and 0.25 s. Under
+    # sum they imply 1 / 0.1 and 1 / 0.2 GB/s -> median 7.5 GB/s (0.75); under max 1 / 0.15 and
+    # 1 / 0.25 -> 5.333 GB/s (0.5333)
+    rows = [{"level": "dram", "dtype": "fp32", "m": 1, "k": 1, "n": 1, "weight_B": 1e9, "time_s": ts}
+            for ts in (0.15, 0.25)]
+    policy, effs, errs = weight_stream_fit(rows, {"dram": 10e9}, lambda r: 0.05)
+    # sum predicts 0.05 + 1 / 7.5 = 0.1833 for both: errors 0.222, 0.267 -> median 0.244;
+    # max predicts 1 / 5.333 = 0.1875: errors 0.25, 0.25 -> 0.25; sum is kept
+    sum_pred = 0.05 + 1 / 7.5
+    assert errs == pytest.approx({"sum": (abs(sum_pred / 0.15 - 1) + abs(sum_pred / 0.25 - 1)) / 2, "max": 0.25})
+    assert policy == "sum" and effs["dram"][0] == pytest.approx(0.75)
+    # a row slower than its memory could ever be (faster than STREAM) is capped at 1
+    fast = [{**rows[0], "time_s": 0.06}]
+    assert weight_stream_fit(fast, {"dram": 10e9}, lambda r: 0.0)[1]["dram"][0] == 1.0
+    assert weight_stream_fit([], {"dram": 10e9}, lambda r: 0.0) == ("max", {}, {})
+
+
+def test_conv_size_curve_lands_in_half_k_conv() -> None:
+    from models.calibrate.calibration import conv_size_curve
+
+    m = _meas_plus()
+    # pointwise convs on rate(k) = 2e11 k / (k + 64) (below the 4e11 GEMM asymptote), the 2 us
+    # call cost added; the kind benchmark's 3x3 conv is on the same curve at k = 1152
+    curve = lambda k: 2e11 * k / (k + 64.0)  # noqa: E731
+    m["conv_k"] = [{"what": f"conv2d 1x1, {c} -> {c} channels, 28 x 28", "k": c, "dtype": "fp32", "op": 1e7,
+                    "time_s": 1e7 / curve(c) + 2e-6, "op_per_s": 0.0, "library": "torch"} for c in (16, 64, 256)]
+    m["kinds"]["conv"] = {**m["kinds"]["conv"], "k": 1152, "time_s": 1e6 / curve(1152) + 2e-6}
+    _, t = build_target(HOST, m, name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    assert e.efficiency_by_kind["conv"] == pytest.approx(0.5, rel=0.02)
+    assert e.efficiency_half_k["conv"] == pytest.approx(64.0, rel=0.05)
+    assert "k = c = 16, 64, 256" in e.sources["efficiency_half_k.conv"]
+    # an asymptote above the GEMM's: efficiency 1, h refitted with R held at the GEMM's 4e11
+    fast = lambda k: 8e11 * k / (k + 300.0)  # noqa: E731
+    rows = [{"k": c, "op": 1e7, "time_s": 1e7 / fast(c)} for c in (16, 64, 256, 1024)]
+    eff, h = conv_size_curve(rows, None, 4e11, 0.0)
+    assert eff == 1.0 and 0 < h < 300.0
+    # one size: no curve (the one-size efficiency of the kind benchmark stands)
+    assert conv_size_curve(rows[:1], None, 4e11, 0.0) is None
+    _, t0 = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    assert "conv" not in t0.engine("simd").efficiency_half_k
+
+
+def test_weight_stream_benchmark_sizes_the_weights_to_the_level() -> None:
+    pytest.importorskip("torch")
+    rows = bench.weight_stream({"l3": 1 << 20}, ["fp32", "bf16"], [1, 2], k=256, min_s=1e-4, repeats=1)
+    assert [(r["dtype"], r["m"]) for r in rows] == [("fp32", 1), ("fp32", 2), ("bf16", 1), ("bf16", 2)]
+    # 1 MiB of weights: n = 1 MiB / (256 x 4 B) = 1024 rows in fp32, 2048 in bf16
+    assert [r["n"] for r in rows] == [1024, 1024, 2048, 2048]
+    assert all(r["weight_B"] == 1 << 20 and r["bytes_per_s"] == pytest.approx(r["weight_B"] / r["time_s"])
+               for r in rows)
+    with pytest.raises(ValueError, match="'int8'; allowed: fp32, bf16, fp16"):
+        bench.weight_stream({"l3": 1 << 20}, ["int8"], [1])
+
+
 def test_emulated_datatype_takes_the_largest_size_rate() -> None:
     _, t = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
     e = t.engine("simd")
@@ -331,6 +427,8 @@ def test_new_benchmarks_run_and_refuse_bad_input() -> None:
     assert [r["m"] for r in rows] == [1, 4] and all(r["op_per_s"] > 0 and r["dtype"] == "fp32" for r in rows)
     with pytest.raises(ValueError, match="'int4'; allowed: fp32, bf16, fp16"):
         bench.gemm_m_curve([1], 64, 64, dtype="int4")
+    conv = bench.conv_k_curve([8, 16], hw=8, min_s=1e-4, repeats=1)
+    assert [r["k"] for r in conv] == [8, 16] and conv[1]["op"] == 2.0 * 16 * 16 * 8 * 8
     kinds = bench.kind_rates(min_s=1e-4, repeats=1)
     assert set(kinds) == {"conv", "dwconv", "attention"}
     # the operations the tables count: a 3x3 conv of 128 -> 128 channels at 28 x 28
