@@ -8,7 +8,6 @@ check plot data without a browser and a notebook can call them directly.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from models.hardware import Target, get_target, target_to_toml, with_overrides
+from models.hardware.registry import user_targets_dir
 from models.io import atomic_write
 from models.perf import evaluate
 from models.units import from_si, to_si
@@ -414,12 +414,6 @@ def compare_normalized(frame: pl.DataFrame, baseline: str) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------------------------- targets page
-def user_targets_dir() -> Path:
-    """Folder where edited target copies are saved (``TRADESPACE_USER_TARGETS`` or ~/.tradespace/targets)."""
-    env = os.environ.get("TRADESPACE_USER_TARGETS")
-    return Path(env) if env else Path.home() / ".tradespace" / "targets"
-
-
 def target_fields_frame(target: Target) -> pl.DataFrame:
     """Every numeric field of ``target`` in its display unit, with bounds and source.
 

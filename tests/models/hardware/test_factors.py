@@ -33,3 +33,25 @@ def test_user_targets_stay_out_of_the_docs_table(tmp_path, monkeypatch):
     monkeypatch.setenv("TRADESPACE_TARGETS_PATH", str(tmp_path))
     assert "my-orin" not in {r[0] for r in factor_rows()}
     assert "jetson-orin-cpu" in {r[0] for r in factor_rows()}
+
+
+def test_a_broken_user_file_does_not_stop_the_table(tmp_path, monkeypatch):
+    # a host.toml written by another version of the schema: the presets' table is still listed,
+    # and a listing of every target still names the broken file
+    import pytest
+
+    from models.hardware.loader import TargetFileError
+    from models.hardware.registry import load_all_targets
+
+    (tmp_path / "host.toml").write_text('name = "host"\nbogus = 1\n')
+    monkeypatch.setenv("TRADESPACE_USER_TARGETS", str(tmp_path))
+    assert factor_table_markdown() == _table_without_user_folder(monkeypatch)
+    with pytest.raises(TargetFileError, match="host.toml"):
+        load_all_targets()
+
+
+def _table_without_user_folder(monkeypatch) -> str:
+    with monkeypatch.context() as m:
+        m.delenv("TRADESPACE_USER_TARGETS")
+        m.setenv("TRADESPACE_USER_TARGETS", "/nonexistent-user-targets")
+        return factor_table_markdown()
