@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -222,13 +223,15 @@ def weight_stream_fit(rows: Sequence[Mapping[str, Any]], bandwidth_B_per_s: Mapp
     ``weight_B`` from one level) has a measured time ``T`` and a compute time ``t_c`` the target
     already prices (``compute_s(row)``: the fitted rate on its size and tile-fill curves). Under
     overlap ``max`` the model prices it ``max(t_c, B / (e bw))``, under ``sum`` ``t_c + B / (e bw)``.
-    For each policy, each level's ``e`` is the median over its rows of what the row implies
+    For each policy, each level's ``e`` is the geometric mean over its rows of what the row implies
     (``B / (T bw)``, or ``B / ((T - t_c) bw)``; rows within :data:`COMPUTE_BOUND_MARGIN` of their
     compute time, ``T <= 1.1 t_c``, are compute-bound and say nothing about memory),
-    at most 1; the policy kept is the one whose predictions of all rows have the smaller median
-    |relative error| (one policy for the whole target: it is a property of how the runtime's
-    kernels issue memory traffic, not of one level). Returns the policy, ``{level: (e, how)}``
-    and the median error of each policy. ``("max", {}, {})`` without rows."""
+    at most 1; the policy kept is the one whose predictions of all rows have the smaller mean
+    ``|log(predicted / measured)|`` (symmetric in over- and under-prediction, and every row
+    counts: with a median the two policies tie on bimodal rows; one policy for the whole
+    target: it is a property of how the runtime's kernels issue memory traffic, not of one
+    level). Returns the policy, ``{level: (e, how)}`` and the error of each policy.
+    ``("max", {}, {})`` without rows."""
     levels = [lv for lv in dict.fromkeys(str(r["level"]) for r in rows) if bandwidth_B_per_s.get(lv, 0) > 0]
     if not levels:
         return "max", {}, {}
@@ -242,13 +245,15 @@ def weight_stream_fit(rows: Sequence[Mapping[str, Any]], bandwidth_B_per_s: Mapp
             bw = bandwidth_B_per_s[lv]
             implied = [float(r["weight_B"]) / ((float(r["time_s"]) - (tc[id(r)] if policy == "sum" else 0.0)) * bw)
                        for r in mine if float(r["time_s"]) > COMPUTE_BOUND_MARGIN * tc[id(r)]]
-            e = min(1.0, statistics.median(implied)) if implied else 1.0
+            # geometric mean: the rows are often bimodal (MKL's fp32 GEMV at m = 1 against its packing
+            # GEMM at m >= 2), where a median jumps from one mode to the other between runs
+            e = min(1.0, float(np.exp(np.mean(np.log(implied))))) if implied else 1.0
             effs[policy][lv] = e
             for r in mine:
                 t_m = float(r["weight_B"]) / (e * bw)
                 pred = tc[id(r)] + t_m if policy == "sum" else max(tc[id(r)], t_m)
-                rel.append(abs(pred / float(r["time_s"]) - 1.0))
-        errs[policy] = float(statistics.median(rel))
+                rel.append(abs(math.log(pred / float(r["time_s"]))))
+        errs[policy] = float(np.mean(rel))
     best = "sum" if errs["sum"] < errs["max"] else "max"
     out = {}
     for lv in levels:
@@ -258,10 +263,11 @@ def weight_stream_fit(rows: Sequence[Mapping[str, Any]], bandwidth_B_per_s: Mapp
         ws = max(float(r["weight_B"]) for r in mine)
         out[lv] = (effs[best][lv], (
             f"torch linear m x {mine[0]['k']} by n x {mine[0]['k']} weights streamed from this level ({ws / 1e6:.4g} "
-            f"MB), m = {', '.join(map(str, ms))}, {', '.join(dts)}: median over them of the bandwidth each implies "
+            f"MB), m = {', '.join(map(str, ms))}, {', '.join(dts)}: geometric mean over them of the bandwidth each "
+            f"implies "
             f"under overlap {best!r} (" + ("bytes / (time - compute time)" if best == "sum" else "bytes / time")
             + f") / the level's STREAM bandwidth {bandwidth_B_per_s[lv] / 1e9:.4g} GB/s; overlap {best!r} kept: "
-            f"median error over every streamed row {errs[best]:.3g} against "
+            f"mean |log(predicted / measured)| over every streamed row {errs[best]:.3g} against "
             f"{errs['max' if best == 'sum' else 'sum']:.3g}"))
     return best, out, errs
 
@@ -358,10 +364,10 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
         out["gemm"] += [{**r, "native": False} for r in bench.gemm(small, emulated, min_s=0.05, repeats=reps)]
     say(f"gemm tile fill: torch fp32 m = {M_CURVE} x {M_CURVE_KN} x {M_CURVE_KN}")
     out["gemm_m"] = bench.gemm_m_curve(M_CURVE, M_CURVE_KN, M_CURVE_KN, min_s=0.02 if quick else 0.05, repeats=reps)
-    # the same curve in bf16, kept in the measurements only: the schema has one tile curve per
-    # operator kind, not per datatype, and the fp32 one is written (docs/calibration.md, Limits)
-    out["gemm_m_bf16"] = bench.gemm_m_curve(M_CURVE[:5], M_CURVE_KN, M_CURVE_KN, dtype="bf16", min_s=0.02,
-                                            repeats=reps)
+    # the same curve in bf16: its own tile fill (efficiency_half_m_by_dtype.bf16.gemm) where the
+    # CPU runs bf16 natively
+    bf_ms = M_CURVE[:7] if "bf16" in dtypes else M_CURVE[:5]
+    out["gemm_m_bf16"] = bench.gemm_m_curve(bf_ms, M_CURVE_KN, M_CURVE_KN, dtype="bf16", min_s=0.02, repeats=reps)
     say("conv, depthwise conv, attention (torch fp32)")
     out["kinds"] = bench.kind_rates(min_s=0.03 if quick else 0.08, repeats=reps)
     say(f"conv size curve: torch fp32 1x1 conv, c = {CONV_K_CHANNELS[quick]}")
@@ -382,6 +388,10 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
     say("gemm tile fill, conv, attention: second pass")
     again = bench.gemm_m_curve(M_CURVE, M_CURVE_KN, M_CURVE_KN, min_s=0.02 if quick else 0.05, repeats=reps)
     out["gemm_m"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(out["gemm_m"], again, strict=True)]
+    if "bf16" in dtypes:
+        again_bf = bench.gemm_m_curve(bf_ms, M_CURVE_KN, M_CURVE_KN, dtype="bf16", min_s=0.02, repeats=reps)
+        out["gemm_m_bf16"] = [a if a["time_s"] <= b["time_s"] else b
+                              for a, b in zip(out["gemm_m_bf16"], again_bf, strict=True)]
     kinds2 = bench.kind_rates(min_s=0.03 if quick else 0.08, repeats=reps)
     conv2 = bench.conv_k_curve(CONV_K_CHANNELS[quick], min_s=0.02 if quick else 0.05, repeats=reps)
     out["conv_k"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(out["conv_k"], conv2, strict=True)]
@@ -495,6 +505,16 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
         engine["efficiency_half_m"] = {"gemm": _q(hm, None, (
             f"{on}: torch fp32 linear m x {kn} x {kn} (weights in cache), m = {ms}; median over m of "
             f"m x (R_k / rate(m) - 1), R_k = fp32 asymptote x k / (k + half_k), the fixed call cost removed"))}
+    # bf16's own tile fill, where the CPU runs bf16 natively (its rate is then a fitted asymptote)
+    bf_rows = [r for r in meas.get("gemm_m_bf16", []) if r["dtype"] == "bf16"]
+    bf_native = bool(by_dtype.get("bf16")) and by_dtype["bf16"][0].get("native", True)
+    hm_bf = half_m_from_curve(bf_rows, rates["bf16"], h32, t_oh) if bf_rows and bf_native else None
+    if hm_bf is not None:
+        ms_bf = ", ".join(str(r["m"]) for r in bf_rows)
+        kn = bf_rows[0]["k"]
+        engine["efficiency_half_m_by_dtype"] = {"bf16": {"gemm": _q(hm_bf, None, (
+            f"{on}: torch bf16 linear m x {kn} x {kn} (weights in cache), m = {ms_bf}; median over m of "
+            f"m x (R_k / rate(m) - 1), R_k = bf16 asymptote x k / (k + half_k), the fixed call cost removed"))}}
     exp_per_s = float(meas["exp"]["exp_per_s"])
     soft = min(1.0, exp_per_s * EXP_SLOTS * FLOP_PER_SLOT / rates["fp32"])
     engine["efficiency_by_kind"] = {"softmax": _q(soft, None, (
@@ -578,7 +598,8 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
     def gemm_compute_s(r: Mapping[str, Any]) -> float:
         k, m_ = float(r["k"]), float(r["m"])
         rate = rates.get(str(r["dtype"]), rates["fp32"]) * (k / (k + h32) if h32 else 1.0)
-        rate *= m_ / (m_ + hm) if hm else 1.0
+        h_m = hm_bf if str(r["dtype"]) == "bf16" and hm_bf is not None else hm
+        rate *= m_ / (m_ + h_m) if h_m else 1.0
         return 2.0 * m_ * float(r["n"]) * k / rate
 
     overlap, streamed, overlap_errs = weight_stream_fit(meas.get("weight_stream", []), bw_of, gemm_compute_s)
@@ -587,7 +608,7 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
             eff, how_ws = streamed[mem["name"]]
             mem["efficiency_by_kind"] = {kind: _q(eff, None, f"{on}: {how_ws}") for kind in ("gemm", "gemv")}
     overlap_how = ("" if not overlap_errs else
-                   f" Overlap {overlap!r} chosen from the weight-streaming GEMMs (median error "
+                   f" Overlap {overlap!r} chosen from the weight-streaming GEMMs (mean |log error| "
                    f"{overlap_errs[overlap]:.3g}"
                    f" against {overlap_errs['max' if overlap == 'sum' else 'sum']:.3g} for "
                    f"{'max' if overlap == 'sum' else 'sum'}).")

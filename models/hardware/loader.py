@@ -143,8 +143,8 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "n_units", "efficiency", "ops_per_cycle", "energy_per_op"},
-             {"clock", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "runs",
-              "zero_skip_efficiency", "zero_skip_index_bits"})
+             {"clock", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m", "efficiency_half_m_by_dtype",
+              "runs", "zero_skip_efficiency", "zero_skip_index_bits"})
     name = ctx.string(raw, "name", where)
     where = f"engines.{name}."
     kind = ctx.string(raw, "kind", where, ENGINE_KINDS)
@@ -169,6 +169,19 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
     by_kind = _per_kind(ctx, raw, "efficiency_by_kind", where, FIELD_SPECS["efficiency"], sources)
     half_k = _per_kind(ctx, raw, "efficiency_half_k", where, FIELD_SPECS["half_k"], sources)
     half_m = _per_kind(ctx, raw, "efficiency_half_m", where, FIELD_SPECS["half_m"], sources)
+    half_m_dt: dict[str, dict[str, float]] = {}
+    if "efficiency_half_m_by_dtype" in raw:
+        key = "efficiency_half_m_by_dtype"
+        tbl = raw[key]
+        if not isinstance(tbl, Mapping):
+            raise ctx.fail(where + key, tbl, "a table keyed by datatype, each a table keyed by operator kind, "
+                                             "is required")
+        for d, inner in tbl.items():
+            if d not in DTYPES:
+                raise ctx.fail(f"{where}{key}.{d}", d, f"unknown datatype; allowed: {', '.join(DTYPES)}")
+            got: dict[str, str] = {}
+            half_m_dt[d] = _per_kind(ctx, {d: inner}, d, f"{where}{key}.", FIELD_SPECS["half_m"], got)
+            sources.update({f"{key}.{k}": v for k, v in got.items()})
     runs = OP_KINDS
     if "runs" in raw:
         r = raw["runs"]
@@ -195,7 +208,8 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
                                                                 FIELD_SPECS["zero_skip_index_bits"])
     return Engine(name=name, kind=kind, n_units=n_units, clock_Hz=clock, ops_per_cycle=rates,
                   energy_J_per_op=energies, efficiency=eff, efficiency_by_kind=by_kind,
-                  efficiency_half_k=half_k, efficiency_half_m=half_m, runs=runs,
+                  efficiency_half_k=half_k, efficiency_half_m=half_m, efficiency_half_m_by_dtype=half_m_dt,
+                  runs=runs,
                   sources=sources, zero_skip_efficiency=zs_eff, zero_skip_index_bits=zs_bits)
 
 
@@ -458,6 +472,16 @@ def target_to_toml(t: Target) -> str:
                 inner = ", ".join(f"{d} = {_q(v, field_spec(p + tbl + '.' + d).unit, s)}"  # type: ignore[arg-type]
                                   for d, (v, _, s) in items)
                 lines.append(f"{tbl} = {{ {inner} }}")
+        by_dt = "efficiency_half_m_by_dtype"
+        if e.efficiency_half_m_by_dtype:
+            outer = []
+            for d, kinds in e.efficiency_half_m_by_dtype.items():
+                cells = []
+                for k in kinds:
+                    v, spec, src = fields[p + f"{by_dt}.{d}.{k}"]
+                    cells.append(f"{k} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]
+                outer.append(f"{d} = {{ {', '.join(cells)} }}")
+            lines.append(f"{by_dt} = {{ {', '.join(outer)} }}")
     for m in t.memories:
         lines += ["", "[[memories]]", f'name = "{esc(m.name)}"', f'kind = "{m.kind}"',
                   "read_by = [" + ", ".join(f'"{r}"' for r in m.read_by) + "]"]

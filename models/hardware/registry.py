@@ -200,6 +200,8 @@ def _adds_entry(target: Target, path: str) -> bool:
         return parts[1] in {m.name for m in target.memories} and parts[3] in OP_KINDS
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in HOST_CHANNEL_FIELDS:
         return parts[1] in {m.name for m in target.memories if m.kind == "pim_bank"}
+    if len(parts) == 5 and parts[0] == "engines" and parts[2] == "efficiency_half_m_by_dtype":
+        return parts[1] in {e.name for e in target.engines} and parts[3] in DTYPE_INDEX and parts[4] in OP_KINDS
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
         return False
     if parts[2] in ("ops_per_cycle", "energy_per_op"):
@@ -229,6 +231,13 @@ def _set(t: Target, path: str, value: float, source: str) -> Target:
     if len(parts) == 1 and parts[0] in _TARGET_ATTR:
         changes = {_TARGET_ATTR[parts[0]]: value, "sources": {**t.sources, parts[0]: source}}
         return dataclasses.replace(t, **changes)
+    if parts[0] == "engines" and len(parts) == 5 and parts[2] == "efficiency_half_m_by_dtype":
+        e = t.engine(parts[1])
+        by_dt = {d: dict(v) for d, v in e.efficiency_half_m_by_dtype.items()}
+        by_dt.setdefault(parts[3], {})[parts[4]] = value
+        e2 = dataclasses.replace(e, efficiency_half_m_by_dtype=by_dt,
+                                 sources={**e.sources, ".".join(parts[2:]): source})
+        return dataclasses.replace(t, engines=tuple(e2 if x.name == e.name else x for x in t.engines))
     if parts[0] == "engines" and len(parts) in (3, 4):
         e = t.engine(parts[1])
         leaf = parts[2]

@@ -180,6 +180,8 @@ def _leaf_spec(path: str) -> Param:
         leaf = parts[2]
         if leaf == "clock":
             return FIELD_SPECS["engine_clock"]
+        if leaf == "efficiency_half_m_by_dtype" and len(parts) == 5:
+            return FIELD_SPECS["half_m"]
         if leaf in ("ops_per_cycle", "energy_per_op") + ENGINE_KIND_TABLES and len(parts) == 4:
             return FIELD_SPECS[{"efficiency_by_kind": "efficiency", "efficiency_half_k": "half_k",
                                 "efficiency_half_m": "half_m"}.get(leaf, leaf)]
@@ -213,6 +215,10 @@ class Engine:
         Optional tile-fill curve per operator kind: the efficiency is multiplied by
         ``m / (m + half_m)``, ``m`` being the operator's output rows (tokens x batch of a
         projection): a matrix engine pads small ``m`` to its tile height.
+    efficiency_half_m_by_dtype
+        Optional tile-fill curves of one datatype (``{dtype: {kind: half_m}}``), in place of
+        ``efficiency_half_m[kind]`` for operators the engine computes in that datatype: a CPU
+        runtime's bf16 kernels can fill their tiles at another ``m`` than its fp32 ones.
     runs
         Operator kinds the engine can execute (tensor cores run matrix kinds only; a vector
         unit runs everything). Default: every kind.
@@ -228,6 +234,7 @@ class Engine:
     efficiency_by_kind: Mapping[str, float] = field(default_factory=dict)
     efficiency_half_k: Mapping[str, float] = field(default_factory=dict)
     efficiency_half_m: Mapping[str, float] = field(default_factory=dict)
+    efficiency_half_m_by_dtype: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     runs: tuple[str, ...] = OP_KINDS
     sources: Mapping[str, str] = field(default_factory=dict)
     # zero-skipping (models.algorithms.sparsity): None is a dense engine
@@ -411,6 +418,10 @@ class Target:
                 put(p + f"efficiency_half_k.{k}", v, e.sources.get(f"efficiency_half_k.{k}", ""))
             for k, v in e.efficiency_half_m.items():
                 put(p + f"efficiency_half_m.{k}", v, e.sources.get(f"efficiency_half_m.{k}", ""))
+            for d, tbl in e.efficiency_half_m_by_dtype.items():
+                for k, v in tbl.items():
+                    key = f"efficiency_half_m_by_dtype.{d}.{k}"
+                    put(p + key, v, e.sources.get(key, ""))
             for d, v in e.ops_per_cycle.items():
                 put(p + f"ops_per_cycle.{d}", v, e.sources.get(f"ops_per_cycle.{d}", ""))
             for d, v in e.energy_J_per_op.items():

@@ -42,6 +42,9 @@ class CompiledTarget:
     half_k, half_m
         ``(P, E, K)`` size-curve constants (0: no curve): efficiency x k / (k + half_k) and
         x m / (m + half_m).
+    half_m_by_dtype
+        ``(P, E, K, D)`` the tile-fill constant of each datatype an engine computes in: its
+        ``efficiency_half_m_by_dtype`` entry, else ``half_m``; None when no engine declares one.
     energy_J_per_op
         ``(P, E, D)`` energy per operation of the resolved datatype.
     bandwidth_B_per_s, capacity_B, energy_J_per_B
@@ -78,6 +81,7 @@ class CompiledTarget:
     half_m: np.ndarray
     energy_J_per_op: np.ndarray
     bandwidth_B_per_s: np.ndarray
+    half_m_by_dtype: np.ndarray | None
     bandwidth_peak_B_per_s: np.ndarray
     capacity_B: np.ndarray
     unit_cap_B_per_s: np.ndarray
@@ -176,6 +180,7 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
     eff_e: dict[tuple[int, ...], np.ndarray] = {}
     hk_e: dict[tuple[int, ...], np.ndarray] = {}
     hm_e: dict[tuple[int, ...], np.ndarray] = {}
+    hmd_e: dict[tuple[int, ...], np.ndarray] = {}
     for i, e in enumerate(t.engines):
         p = f"engines.{e.name}."
         if set(e.ops_per_cycle) != set(e.energy_J_per_op):
@@ -200,6 +205,9 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                 hk_e[i, kk] = get(p + f"efficiency_half_k.{kind}", e.efficiency_half_k[kind])
             if kind in e.efficiency_half_m:
                 hm_e[i, kk] = get(p + f"efficiency_half_m.{kind}", e.efficiency_half_m[kind])
+            for d, kinds in e.efficiency_half_m_by_dtype.items():
+                if kind in kinds:
+                    hmd_e[i, kk, DTYPE_INDEX[d]] = get(p + f"efficiency_half_m_by_dtype.{d}.{kind}", kinds[kind])
     bwp_e: dict[tuple[int, ...], np.ndarray] = {}
     bw_e: dict[tuple[int, ...], np.ndarray] = {}
     bwk_e: dict[tuple[int, ...], np.ndarray] = {}
@@ -252,6 +260,8 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         target=t, n_points=P, engine_names=enames, level_names=lnames, peak_op_per_s=_stack((E, D), peak_e, 0.0),
         resolved_dtype=resolved, efficiency=_stack((E, K), eff_e, 0.0), half_k=_stack((E, K), hk_e, 0.0),
         half_m=_stack((E, K), hm_e, 0.0), energy_J_per_op=_stack((E, D), energy_e, 0.0),
+        half_m_by_dtype=None if not hmd_e else _stack(
+            (E, K, D), {**{(i, kk, j): v for (i, kk), v in hm_e.items() for j in range(D)}, **hmd_e}, 0.0),
         bandwidth_B_per_s=_stack((L,), bw_e, 0.0), bandwidth_peak_B_per_s=_stack((L,), bwp_e, 0.0),
         capacity_B=_stack((L,), cap_e, 0.0), unit_cap_B_per_s=_stack((E, L), cap_u, np.inf),
         energy_J_per_B=_stack((L,), eb_e, 0.0), paths=paths,

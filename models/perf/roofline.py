@@ -317,7 +317,10 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
                 with np.errstate(divide="ignore"):
                     inv = np.where(rate > 0, 1.0 / np.where(rate > 0, rate, 1.0), np.inf)
                 hk = None if ideal or not np.any(ct.half_k[:, i, kk] > 0) else ct.half_k[:, i, kk]
-                hm = None if ideal or not np.any(ct.half_m[:, i, kk] > 0) else ct.half_m[:, i, kk]
+                # the tile fill of the datatype the engine really computes d in (its own curve, if any)
+                hm_arr = ct.half_m[:, i, kk] if ct.half_m_by_dtype is None \
+                    else ct.half_m_by_dtype[:, i, kk, int(ct.resolved_dtype[i, d])]
+                hm = None if ideal or not np.any(hm_arr > 0) else hm_arr
                 cand.append(Route(engine=i, inv_rate=inv, energy_per_op=ct.energy_J_per_op[:, i, d], half_k=hk,
                                   half_m=hm, path=path_for(i, kk), channel=channels[i]))
             cache[key] = tuple(prune_routes(cand))

@@ -16,10 +16,16 @@ energy_per_byte = { value = 1, unit = "pJ/B", source = "test" }
 
 
 def toy_target(name: str, *, ops_per_cycle: float = 1000, n_units: int = 1, sram: bool = True,
-               dram_extra: str = "") -> str:
+               dram_extra: str = "", bf16_ops_per_cycle: float | None = None, engine_extra: str = "",
+               dram_GB_per_s: float = 100) -> str:
     """TOML text of the toy: a 1 GHz vector engine of ``n_units`` cores x ``ops_per_cycle`` fp32
-    FLOP/cycle (1 pJ/op), a 1 MB SRAM at 1 TB/s (1 pJ/B) when ``sram``, over an 8 GB DRAM at
-    100 GB/s (10 pJ/B) with ``dram_extra`` fields."""
+    FLOP/cycle (1 pJ/op; bf16 natively at ``bf16_ops_per_cycle`` when given) with
+    ``engine_extra`` fields, a 1 MB SRAM at 1 TB/s (1 pJ/B) when ``sram``, over an 8 GB DRAM at
+    ``dram_GB_per_s`` (10 pJ/B) with ``dram_extra`` fields."""
+    bf16_ops = "" if bf16_ops_per_cycle is None else \
+        f'ops_per_cycle.bf16 = {{ value = {bf16_ops_per_cycle:g}, source = "test" }}'
+    bf16_energy = "" if bf16_ops_per_cycle is None else \
+        'energy_per_op.bf16 = { value = 1, unit = "pJ/op", source = "test" }'
     return f"""
 name = "{name}"
 display_name = "Toy {name}"
@@ -37,14 +43,17 @@ name = "simd"
 kind = "vector"
 n_units = {{ value = {n_units}, source = "test" }}
 efficiency = {{ value = 1.0, source = "test" }}
-ops_per_cycle = {{ fp32 = {{ value = {ops_per_cycle:g}, source = "test" }} }}
-energy_per_op = {{ fp32 = {{ value = 1, unit = "pJ/op", source = "test" }} }}
+ops_per_cycle.fp32 = {{ value = {ops_per_cycle:g}, source = "test" }}
+{bf16_ops}
+energy_per_op.fp32 = {{ value = 1, unit = "pJ/op", source = "test" }}
+{bf16_energy}
+{engine_extra}
 {SRAM if sram else ""}
 [[memories]]
 name = "dram"
 kind = "dram"
 read_by = ["simd"]
 capacity = {{ value = 8, unit = "GB", source = "test" }}
-bandwidth = {{ value = 100, unit = "GB/s", source = "test" }}
+bandwidth = {{ value = {dram_GB_per_s:g}, unit = "GB/s", source = "test" }}
 energy_per_byte = {{ value = 10, unit = "pJ/B", source = "test" }}
 {dram_extra}"""

@@ -358,17 +358,23 @@ def test_weight_streaming_sets_the_overlap_and_the_level_kind_efficiency(policy:
 def test_weight_stream_fit_by_hand() -> None:
     from models.calibrate.calibration import weight_stream_fit
 
-    # two rows of 1 GB from a 10 GB/s level, compute 0.05 s each: times 0.15 and 0.25 s. Under
-    # sum they imply 1 / 0.1 and 1 / 0.2 GB/s -> median 7.5 GB/s (0.75); under max 1 / 0.15 and
-    # 1 / 0.25 -> 5.333 GB/s (0.5333)
-    rows = [{"level": "dram", "dtype": "fp32", "m": 1, "k": 1, "n": 1, "weight_B": 1e9, "time_s": ts}
-            for ts in (0.15, 0.25)]
-    policy, effs, errs = weight_stream_fit(rows, {"dram": 10e9}, lambda r: 0.05)
-    # sum predicts 0.05 + 1 / 7.5 = 0.1833 for both: errors 0.222, 0.267 -> median 0.244;
-    # max predicts 1 / 5.333 = 0.1875: errors 0.25, 0.25 -> 0.25; sum is kept
-    sum_pred = 0.05 + 1 / 7.5
-    assert errs == pytest.approx({"sum": (abs(sum_pred / 0.15 - 1) + abs(sum_pred / 0.25 - 1)) / 2, "max": 0.25})
-    assert policy == "sum" and effs["dram"][0] == pytest.approx(0.75)
+    # three rows of 1 GB from a 10 GB/s level, made under sum with a fraction 0.5 (0.2 s of
+    # streaming) and compute 0.05, 0.2, 0.4 s: times 0.25, 0.4, 0.6 s. Under sum each row
+    # implies exactly 0.5 (no error); under max they imply 0.4, 0.25, 0.1667 (geometric mean
+    # 0.2554: streaming 0.3915 s), predicting 0.3915, 0.3915, 0.4 s
+    rows = [{"level": "dram", "dtype": "fp32", "m": 1, "k": 1, "n": 1, "weight_B": 1e9, "time_s": tc + 0.2, "tc": tc}
+            for tc in (0.05, 0.2, 0.4)]
+    policy, effs, errs = weight_stream_fit(rows, {"dram": 10e9}, lambda r: r["tc"])
+    e_max = (0.4 * 0.25 * (1 / 6)) ** (1 / 3)
+    pred_max = [max(0.05, 0.1 / e_max), max(0.2, 0.1 / e_max), max(0.4, 0.1 / e_max)]
+    log_err = np.mean([abs(np.log(p / t)) for p, t in zip(pred_max, (0.25, 0.4, 0.6), strict=True)])
+    assert errs == pytest.approx({"sum": 0.0, "max": log_err}, abs=1e-12)
+    assert policy == "sum" and effs["dram"][0] == pytest.approx(0.5)
+    # the same rows made under max (times max(compute, 0.2 s) = 0.2, 0.2, 0.4; the last is
+    # compute-bound, as is the second, and imply nothing): max is kept with the fraction 0.5
+    rows_max = [{**r, "time_s": max(r["tc"], 0.2)} for r in rows]
+    policy, effs, errs = weight_stream_fit(rows_max, {"dram": 10e9}, lambda r: r["tc"])
+    assert policy == "max" and effs["dram"][0] == pytest.approx(0.5) and errs["max"] == pytest.approx(0.0, abs=1e-12)
     # a row slower than its memory could ever be (faster than STREAM) is capped at 1
     fast = [{**rows[0], "time_s": 0.06}]
     assert weight_stream_fit(fast, {"dram": 10e9}, lambda r: 0.0)[1]["dram"][0] == 1.0
@@ -411,6 +417,30 @@ def test_weight_stream_benchmark_sizes_the_weights_to_the_level() -> None:
                for r in rows)
     with pytest.raises(ValueError, match="'int8'; allowed: fp32, bf16, fp16"):
         bench.weight_stream({"l3": 1 << 20}, ["int8"], [1])
+
+
+def test_native_bf16_gets_its_own_tile_fill_curve() -> None:
+    m = _meas_plus()
+    # a native bf16: square GEMMs on R = 8e11 with the fp32 size curve's h = 100 (so the fitted
+    # asymptote is 8e11), and skinny bf16 linears on rate(m) = R_k m / (m + 30)
+    m["gemm"] = [r for r in m["gemm"] if r["dtype"] != "bf16"]
+    for n in (128, 256, 512, 1024):
+        rate = 8e11 * n / (n + 100.0)
+        m["gemm"].append({"dtype": "bf16", "m": n, "n": n, "k": n, "time_s": 2.0 * n ** 3 / rate, "op_per_s": rate,
+                          "library": "torch"})
+    _, t1 = build_target(HOST, m, name="probe", date="2026-01-02")
+    e1 = t1.engine("simd")
+    rk = e1.n_units * e1.ops_per_cycle["bf16"] * t1.clock_Hz * 512 / (512 + e1.efficiency_half_k["gemm"])
+    m["gemm_m_bf16"] = [{"dtype": "bf16", "m": mm, "k": 512, "n": 512, "library": "torch",
+                         "time_s": 2.0 * mm * 512 * 512 / (rk * mm / (mm + 30.0)) + 2e-6} for mm in (1, 4, 16, 64)]
+    _, t = build_target(HOST, m, name="probe", date="2026-01-02")
+    e = t.engine("simd")
+    assert e.efficiency_half_m_by_dtype["bf16"]["gemm"] == pytest.approx(30.0, rel=1e-3)
+    assert e.efficiency_half_m["gemm"] == pytest.approx(16.0, rel=0.05)  # fp32's, unchanged
+    assert "torch bf16 linear" in e.sources["efficiency_half_m_by_dtype.bf16.gemm"]
+    # bf16 converted in software (no native instruction): no curve of its own
+    _, t0 = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    assert t0.engine("simd").efficiency_half_m_by_dtype == {}
 
 
 def test_emulated_datatype_takes_the_largest_size_rate() -> None:
