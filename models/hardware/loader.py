@@ -179,6 +179,9 @@ def _parse_engine(ctx: _Ctx, raw: object, i: int) -> Engine:
         for d, inner in tbl.items():
             if d not in DTYPES:
                 raise ctx.fail(f"{where}{key}.{d}", d, f"unknown datatype; allowed: {', '.join(DTYPES)}")
+            if d not in rates:  # another datatype runs in a fallback of it: its curve would never apply
+                raise ctx.fail(f"{where}{key}.{d}", d, "a tile-fill curve is for a datatype the engine computes "
+                                                       f"in (its ops_per_cycle: {', '.join(rates)})")
             got: dict[str, str] = {}
             half_m_dt[d] = _per_kind(ctx, {d: inner}, d, f"{where}{key}.", FIELD_SPECS["half_m"], got)
             sources.update({f"{key}.{k}": v for k, v in got.items()})

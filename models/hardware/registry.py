@@ -201,7 +201,9 @@ def _adds_entry(target: Target, path: str) -> bool:
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in HOST_CHANNEL_FIELDS:
         return parts[1] in {m.name for m in target.memories if m.kind == "pim_bank"}
     if len(parts) == 5 and parts[0] == "engines" and parts[2] == "efficiency_half_m_by_dtype":
-        return parts[1] in {e.name for e in target.engines} and parts[3] in DTYPE_INDEX and parts[4] in OP_KINDS
+        # a datatype the engine computes in (a fallback's curve is the datatype it runs in)
+        return any(e.name == parts[1] and parts[3] in e.ops_per_cycle for e in target.engines) \
+            and parts[3] in DTYPE_INDEX and parts[4] in OP_KINDS
     if len(parts) != 4 or parts[0] != "engines" or parts[1] not in {e.name for e in target.engines}:
         return False
     if parts[2] in ("ops_per_cycle", "energy_per_op"):

@@ -80,6 +80,9 @@ def test_sweeping_it_equals_one_point_at_a_time(toy):
     plain = parse_target(tomllib.loads(_toy_text("")))
     assert evaluate(with_overrides(plain, {path: 24.0}), _table("bf16")).op_compute_s[0, 0] == \
         pytest.approx(FLOP / 2e12 * 4.0)
+    # not for a datatype the engine runs in a fallback (fp16 here runs in fp32)
+    with pytest.raises(KeyError, match="efficiency_half_m_by_dtype.fp16.gemm"):
+        with_overrides(plain, {"engines.simd.efficiency_half_m_by_dtype.fp16.gemm": 24.0})
 
 
 def test_round_trips_through_toml(toy, tmp_path):
@@ -98,6 +101,9 @@ def test_round_trips_through_toml(toy, tmp_path):
     ('efficiency_half_m_by_dtype = { bf16 = { gemm = { value = -1, source = "test" } } }',
      r"efficiency_half_m_by_dtype\.bf16\.gemm"),
     ('efficiency_half_m_by_dtype = 3', r"efficiency_half_m_by_dtype.*a table keyed by datatype"),
+    # fp16 is not native on the toy (it runs in fp32): a curve for it would never apply
+    ('efficiency_half_m_by_dtype = { fp16 = { gemm = { value = 24, source = "test" } } }',
+     r"efficiency_half_m_by_dtype\.fp16.*a datatype the engine computes in \(its ops_per_cycle: fp32, bf16\)"),
 ])
 def test_bad_entries_are_refused_by_name(entry, message, tmp_path):
     p = tmp_path / "bad.toml"
