@@ -20,7 +20,7 @@ from models.hardware.dtypes import DTYPES
 from models.params import Param, did_you_mean
 from models.workloads.table import OperatorTable
 
-__all__ = ["WorkloadSpec", "available_workloads", "build_workload", "parse_knob", "workload_spec"]
+__all__ = ["WorkloadSpec", "available_workloads", "build_workload", "is_shipped", "parse_knob", "workload_spec"]
 
 
 def _knob(*, name: str, kind: str, default: Any, low: float | None = None, high: float | None = None,
@@ -424,6 +424,12 @@ def _onnx_spec(path: str) -> WorkloadSpec:
                         knobs=(batch, _dtype_knob("dtype", info.dtype, "datatype of weights and activations "
                                                                       "(default: the graph's)"), FOLD_BN),
                         builder=build)
+
+
+def is_shipped(spec: WorkloadSpec) -> bool:
+    """Whether ``spec`` is a shipped workload's own spec (not a user's config file or ONNX graph,
+    which may change on disk between calls)."""
+    return _specs().get(spec.name) is spec
 
 
 def workload_spec(name: str) -> WorkloadSpec:

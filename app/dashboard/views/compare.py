@@ -33,9 +33,8 @@ from models.units import format_si
 COMPARE_URL_PARAMS = {**URL_PARAMS, "baseline": "baseline"}
 
 
-def _table(frame: pl.DataFrame | None) -> Any:
-    if frame is None:
-        return pn.pane.Markdown("", css_classes=["compare-table"])
+def _table_frame(frame: pl.DataFrame) -> Any:
+    """The rows the table shows (a pandas frame): short headers, the values in SI prefixes."""
     items = frame["item_name"].drop_nulls()
     item = items[0] if items.len() else "item"
 
@@ -62,10 +61,32 @@ def _table(frame: pl.DataFrame | None) -> Any:
         pl.col("bound").alias("bound by"), pl.col("n_fallback_ops").cast(pl.String).fill_null("").alias("fallback ops"),
         pl.col("provenance").fill_null("").alias("how obtained"),
         pl.col("reason").fill_null("").alias("cannot be evaluated because"))
-    return pn.widgets.Tabulator(show.to_pandas(), disabled=True, show_index=False, sizing_mode="stretch_width",
-                                css_classes=["compare-table"], layout="fit_columns",
-                                configuration={"columnDefaults": {"headerWordWrap": True}},
-                                formatters={"cannot be evaluated because": {"type": "textarea"}})
+    return show.to_pandas()
+
+
+class _Table:
+    """One Tabulator for the page's lifetime: a new result replaces its rows (and headers), not
+    the widget, so the browser updates the table it has instead of building another."""
+
+    def __init__(self, frame: pl.DataFrame | None) -> None:
+        self.widget: Any = None
+        self.pane = pn.Column(sizing_mode="stretch_width")
+        self.show(frame)
+
+    def show(self, frame: pl.DataFrame | None) -> None:
+        if frame is None:  # no result: nothing under the header
+            self.pane.visible = False
+            return
+        rows = _table_frame(frame)
+        if self.widget is None:
+            self.widget = pn.widgets.Tabulator(
+                rows, disabled=True, show_index=False, sizing_mode="stretch_width", css_classes=["compare-table"],
+                layout="fit_columns", configuration={"columnDefaults": {"headerWordWrap": True}},
+                formatters={"cannot be evaluated because": {"type": "textarea"}})
+            self.pane.objects = [self.widget]
+        else:
+            self.widget.value = rows
+        self.pane.visible = True
 
 
 def layout(state: CompareState) -> pn.Column:
@@ -73,7 +94,7 @@ def layout(state: CompareState) -> pn.Column:
     table, the normalised bars and the latency-energy scatter in the main area."""
     figs = plots.CompareFigures()
     figs.update(state.normalized)
-    table = pn.Column(_table(state.data), sizing_mode="stretch_width")
+    table = _Table(state.data)
     baseline = pn.widgets.Select(label="baseline (bars are ratios to it)", options=[""] + list(state.targets),
                                  value=state.baseline, css_classes=["w-baseline"])
     bind_two_way(baseline, state, "baseline")
@@ -82,7 +103,7 @@ def layout(state: CompareState) -> pn.Column:
     def redraw(*events: Any) -> None:
         with pn.io.hold():
             figs.update(state.normalized)
-            table.objects = [_table(state.data)]
+            table.show(state.data)
             base = state.baseline_target()
             base_note.object = f"ratios to **{base}** (1x: the dashed line)" if base else ""
 
@@ -101,7 +122,7 @@ def layout(state: CompareState) -> pn.Column:
 
     watch(state, state, pick_bars, "data")
     pick_bars()
-    main = [result_header(state), message_pane(state), table, base_note, row, pn.pane.Bokeh(figs.scatter)]
+    main = [result_header(state), message_pane(state), table.pane, base_note, row, pn.pane.Bokeh(figs.scatter)]
     return page("Compare", "compare", [*workload_inputs(state), baseline], main)
 
 

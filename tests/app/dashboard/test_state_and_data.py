@@ -452,3 +452,30 @@ def test_page_components_share_their_state_with_code() -> None:
     assert c.state.table["reason"][1] is not None
     t = Targets(target="a100-80gb")
     assert t.state.fields is not None and t.state.shown == ("a100-80gb", "")
+
+
+def test_compare_table_is_one_widget_that_takes_each_new_result() -> None:
+    # a new result replaces the table's rows and headers in place (the browser updates the
+    # table it has); the rows are always those of the result shown, never the last one's
+    from app.dashboard.views import compare
+
+    s = CompareState(targets=["h100-sxm", "raspberry-pi-5"], workload="llama-2-7b", phase="decode")
+    col = compare.layout(s)
+    tabs = [o for o in col.select() if type(o).__name__ == "Tabulator"]
+    assert len(tabs) == 1
+    tab = tabs[0]
+
+    def latency() -> list[str]:
+        return tab.value["latency"].tolist()
+
+    before = latency()
+    s.set_knob("weight_dtype", "int4")
+    after = [o for o in col.select() if type(o).__name__ == "Tabulator"]
+    assert after == [tab] and latency() != before
+    want = D.compare_data(["h100-sxm", "raspberry-pi-5"], "llama-2-7b", {"weight_dtype": "int4"}, phase="decode")
+    from models.units import format_si
+    assert latency() == [format_si(v, "s") for v in want["latency_s"].to_list()]
+    # another workload: its own headers (energy per image, not per token) in the same widget
+    s.workload = "resnet-50"
+    assert [o for o in col.select() if type(o).__name__ == "Tabulator"] == [tab]
+    assert "energy per image" in tab.value.columns and "energy per token" not in tab.value.columns

@@ -83,13 +83,13 @@ def test_dashboard_tables_say_how_each_row_was_obtained(calibrated):
     """Compare and Roofline rows, the Roofline summary table and the Compare table as rendered."""
     from app.dashboard import data as D
     from app.dashboard.state import CompareState, RooflineState
-    from app.dashboard.views.compare import _table
+    from app.dashboard.views.compare import _table_frame
     from app.dashboard.views.roofline import _summary
 
     c = D.compare_data(["h100-sxm", calibrated, "no-such-target"], "gemm", {})
     assert c["provenance"].to_list() == ["datasheet", "calibrated-microbenchmark", None]
     assert set(D.compare_data(["h100-sxm", calibrated], "gemm", {}, mode="ideal")["provenance"]) == {"ideal"}
-    shown = _table(c).value
+    shown = _table_frame(c)
     assert shown["how obtained"].tolist() == ["datasheet", "calibrated-microbenchmark", ""]
 
     r = RooflineState(targets=["h100-sxm", calibrated], workload="gemm")
