@@ -95,13 +95,15 @@ def explore_live_scatter(result: ExploreResult | None, units: dict[str, str], *,
                 color="#bdbdbd", size=4, alpha=0.7, tools=["hover"],
                 hover_tooltips=[(x, f"@{{{x}}}"), (y, f"@{{{y}}}"), ("why", "@reason")]))
     front = result.front
+    names = list(result.space.names)
     # while a run is going, the front is drawn with its objectives only: each update draws a new
-    # figure, and the page's tap and tests find the front of the finished run by its parameter columns
-    fcols = [c for c in front.columns if c not in ("reason",) and not c.startswith("constraint_")] \
+    # figure, and the page's tap and tests find the front of the finished run by its parameter
+    # columns; only what the hover shows (the objectives and the parameters) goes in: every column
+    # is a dimension HoloViews compares with every other one on each draw
+    fcols = [c for c in dict.fromkeys([x, y, *names]) if c in front.columns] \
         if result.state != "running" else [x, y]
     fdata = _cols(front, fcols) if front.height else {c: np.array([]) for c in [x, y]}
     vd = [c for c in fdata if c not in (x, y)]
-    names = list(result.space.names)
     fpts = hv.Points(fdata, [x, y], vd, label="Pareto front").opts(
         color="#d62728", size=10, line_color="black", tools=["hover", "tap"], nonselection_alpha=0.5,
         hover_tooltips=[(c, f"@{{{c}}}") for c in dict.fromkeys([x, y, *names]) if c in fdata],

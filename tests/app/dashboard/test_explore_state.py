@@ -297,3 +297,23 @@ def test_no_state_leaks_between_sessions_while_running() -> None:
     assert (a.result.n_evaluated, b.result.n_evaluated) == (12, 8)
 
 
+
+
+def test_the_front_glyphs_carry_the_objectives_and_the_parameters_only() -> None:
+    # the finished run's front is tappable and names each design by its parameters on hover;
+    # the other metric columns stay in the result (exports, the table), not in the glyphs, where
+    # HoloViews compares every dimension with every other one on each draw
+    import holoviews as hv
+
+    from app.dashboard.explore_plots import explore_live_scatter
+    from app.dashboard.state import EXPLORE_METRICS
+
+    hv.extension("bokeh")
+    s = ExploreState(**SMALL)
+    run_async(s)
+    r = s.result
+    assert r is not None and r.state == "done" and "energy_J" in r.front.columns
+    _, fpts = explore_live_scatter(r, EXPLORE_METRICS)
+    x, y = (o.metric for o in r.space.objectives[:2])
+    assert [d.name for d in fpts.dimensions()] == [x, y, *r.space.names]
+    np.testing.assert_array_equal(fpts.dimension_values(r.space.names[0]), r.front[r.space.names[0]].to_numpy())
