@@ -609,6 +609,8 @@ class CompareFigures:
         sc.add_tools(fmt.hover_tool([("target", "target"), ("time", "x", "s"), ("energy", "y", "J")]))
         sc.xaxis.formatter = fmt.tick_formatter("s")
         sc.yaxis.formatter = fmt.tick_formatter("J")
+        # room for the outermost points' labels (they sit up and to the right of their glyph)
+        sc.x_range.range_padding, sc.y_range.range_padding = 0.5, 0.25
         self.scatter = sc
 
     def update(self, norm: pl.DataFrame | None) -> None:
