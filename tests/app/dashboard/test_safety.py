@@ -301,7 +301,8 @@ def test_guarded_callbacks_report_on_the_state() -> None:
     async def acb(event: Any) -> None:
         raise ZeroDivisionError("division by zero")
 
-    asyncio.run(guarded(s, acb)(None))
+    with ThreadPoolExecutor(1) as ex:  # pytest-playwright may own this thread's event loop
+        ex.submit(lambda: asyncio.run(guarded(s, acb)(None))).result()
     assert s.error.startswith("internal error ") and s.n_errors == 2
 
 
