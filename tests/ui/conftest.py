@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -71,8 +72,13 @@ class Server:
         return [b for b in blocks if not _client_went_away(b)]
 
 
+_LOG_LINE = re.compile(r"^(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
+
+
 def _client_went_away(block: str) -> bool:
-    lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
+    # the exception is the block's last line that is not a log record written after it (the
+    # server logs "Failed sending message as connection was closed" right after the traceback)
+    lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip() and not _LOG_LINE.match(ln.strip())]
     last = lines[-1] if lines else ""
     return last in ("tornado.websocket.WebSocketClosedError", "tornado.iostream.StreamClosedError: Stream is closed") \
         or (last.startswith("During handling of the above exception") and "StreamClosedError" in block)
