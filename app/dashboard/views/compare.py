@@ -68,10 +68,9 @@ class _Table:
     """One Tabulator for the page's lifetime: a new result replaces its rows (and headers), not
     the widget, so the browser updates the table it has instead of building another."""
 
-    def __init__(self, frame: pl.DataFrame | None) -> None:
+    def __init__(self) -> None:
         self.widget: Any = None
-        self.pane = pn.Column(sizing_mode="stretch_width")
-        self.show(frame)
+        self.pane = pn.Column(sizing_mode="stretch_width", visible=False)
 
     def show(self, frame: pl.DataFrame | None) -> None:
         if frame is None:  # no result: nothing under the header
@@ -94,7 +93,7 @@ def layout(state: CompareState) -> pn.Column:
     table, the normalised bars and the latency-energy scatter in the main area."""
     figs = plots.CompareFigures()
     figs.update(state.normalized)
-    table = _Table(state.data)
+    table = _Table()
     baseline = pn.widgets.Select(label="baseline (bars are ratios to it)", options=[""] + list(state.targets),
                                  value=state.baseline, css_classes=["w-baseline"])
     bind_two_way(baseline, state, "baseline")
@@ -103,7 +102,8 @@ def layout(state: CompareState) -> pn.Column:
     def redraw(*events: Any) -> None:
         with pn.io.hold():
             figs.update(state.normalized)
-            table.show(state.data)
+            if not events or any(e.name == "data" for e in events):  # a new baseline leaves the rows as they are
+                table.show(state.data)
             base = state.baseline_target()
             base_note.object = f"ratios to **{base}** (1x: the dashed line)" if base else ""
 

@@ -7,11 +7,13 @@ Every expected number here is computed in the comment above it from the model's 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from models.hardware import get_target
-from models.point import ALGORITHM_KNOBS, build_point, knob
+from models.point import ALGORITHM_KNOBS, applicable_knobs, build_point, knob
 from models.workloads import build_workload
 
 H100 = get_target("h100-sxm")
@@ -257,3 +259,24 @@ def test_decode_streams_every_weight_once_per_token():
     linear = 32 * (4 * 4096**2 + 3 * 4096 * 11008) + 32000 * 4096
     assert linear == 6_607_077_376
     assert per_token == pytest.approx((linear + 4096) * 4.15625 / 8 + 65 * 4096 * 4, rel=1e-12)
+
+
+def test_applicable_knobs_of_a_shipped_workload_are_read_once_and_a_users_file_each_time(tmp_path):
+    # a shipped workload's list is kept (a copy each call: the caller may change it); a user's
+    # config.json is read again, so an edit that makes it a MoE shows the expert knobs at once
+    import json
+
+    from models.workloads.registry import is_shipped, workload_spec
+
+    got = applicable_knobs("mixtral-8x7b")
+    assert is_shipped(workload_spec("mixtral-8x7b"))
+    got.clear()
+    assert "zc_expert_share" in {k.name for k in applicable_knobs("mixtral-8x7b")}
+    dense, moe = (json.loads((Path(__file__).resolve().parents[3] / "data" / "workloads" / f).read_text())
+                  for f in ("mistral-7b-v0.1.json", "mixtral-8x7b.json"))
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(dense))
+    assert not is_shipped(workload_spec(str(cfg)))
+    assert "zc_expert_share" not in {k.name for k in applicable_knobs(str(cfg))}
+    cfg.write_text(json.dumps(moe))
+    assert "zc_expert_share" in {k.name for k in applicable_knobs(str(cfg))}
