@@ -20,12 +20,15 @@ implies. :mod:`models.calibrate.fit` turns them into target fields.
   shared cache level or main memory: the bandwidth a GEMV-class kernel really draws there.
 - :func:`exp_rate`: ``numpy.exp`` throughput on an in-cache fp32 vector.
 - :func:`overhead`: the fixed time of one tiny call, numpy and PyTorch.
+- :func:`first_touch`: a PyTorch operator into a fresh result against one into a given buffer
+  (``out=``): what a new buffer costs, below and above the C library's mmap threshold.
 
 Benchmarks do I/O-free work only; randomness comes from an explicit generator.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -33,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["best_time", "conv_k_curve", "exp_rate", "gemm", "gemm_m_curve", "gemv", "kind_rates", "overhead",
-           "stream", "weight_stream"]
+__all__ = ["best_time", "conv_k_curve", "exp_rate", "first_touch", "gemm", "gemm_m_curve", "gemv", "kind_rates",
+           "overhead", "stream", "weight_stream"]
 
 STREAM_KERNELS = ("copy", "scale", "add", "triad", "dot")
 # arrays read + written per element by each kernel as numpy runs it (triad is two passes:
@@ -302,6 +305,27 @@ def overhead(*, with_torch: bool, min_s: float = 0.05, repeats: int = 5) -> dict
         x, y = torch.ones(16), torch.ones(16)
         z = torch.empty(16)
         out["torch_s"] = best_time(lambda: torch.add(x, y, out=z), min_s=min_s, repeats=repeats)
+    return out
+
+
+def first_touch(sizes_B: list[int], *, min_s: float = 0.05, repeats: int = 3, seed: int = 5) -> list[dict[str, Any]]:
+    """An fp32 scale (``torch.mul(x, 1.5)``) into a fresh result and into a buffer given with
+    ``out=``, at each working set: the difference is what a new buffer costs the runtime (its
+    allocation, and for a buffer the allocator maps from the OS on every call the page faults
+    and zeroing of its first write). Each row: the bytes written, both times and their
+    difference."""
+    torch = _torch()
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for size in sizes_B:
+        n = int(size) // 4
+        x = torch.randn(n, generator=g)
+        y = torch.empty(n)
+        fresh = best_time(functools.partial(torch.mul, x, 1.5), min_s=min_s, repeats=repeats)
+        given = best_time(functools.partial(torch.mul, x, 1.5, out=y), min_s=min_s, repeats=repeats)
+        out.append({"bytes_B": float(4 * n), "fresh_s": fresh, "out_s": given, "extra_s": fresh - given,
+                    "library": "torch"})
+        del x, y
     return out
 
 

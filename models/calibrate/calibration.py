@@ -23,7 +23,10 @@ How each measurement maps to a field (docs/calibration.md):
 - one conv, depthwise conv and fused attention (torch fp32) -> ``efficiency_by_kind.conv``,
   ``.dwconv``, ``.attention`` (:func:`kind_efficiencies`);
 - a low-precision datatype with no native instruction -> its ``ops_per_cycle`` from the rate at
-  the largest size measured (its rate falls with size; no curve).
+  the largest size measured (its rate falls with size; no curve);
+- an fp32 scale into a fresh result against one into a given buffer, below and above the C
+  library's mmap threshold -> ``first_touch_threshold`` and ``first_touch_bandwidth``
+  (:func:`first_touch_fit`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
+import platform
 import statistics
+import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +57,9 @@ __all__ = [
     "build_target",
     "calibrate",
     "default_out_path",
+    "first_touch_fit",
     "fit_size_curve",
+    "mmap_threshold",
     "half_m_from_curve",
     "kind_efficiencies",
     "measure",
@@ -212,6 +220,65 @@ _TORCH_DTYPE_FLAGS = {
 
 # a weight-streaming row whose time is within 10% of its compute time is compute-bound
 COMPUTE_BOUND_MARGIN = 1.1
+
+
+def mmap_threshold() -> tuple[float, str] | None:
+    """The request size from which the C library's ``malloc`` maps a buffer from the OS on every
+    call (and unmaps it on ``free``), with how it is known; None where that is not glibc.
+
+    glibc maps requests of at least ``M_MMAP_THRESHOLD``; freeing a mapped buffer raises the
+    threshold to its size, up to ``DEFAULT_MMAP_THRESHOLD_MAX`` = 4 MiB x ``sizeof(long)`` (32 MiB
+    on 64-bit hosts), so a loop that allocates and frees a buffer below that size reuses heap
+    memory after its first call, and one at or above it maps (and faults in) fresh pages on every
+    call (mallopt(3), "M_MMAP_THRESHOLD"). ``MALLOC_MMAP_THRESHOLD_`` in the environment fixes the
+    threshold and turns the adjustment off."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    env = os.environ.get("MALLOC_MMAP_THRESHOLD_", "")
+    if env.strip().isdigit():
+        return float(env), f"MALLOC_MMAP_THRESHOLD_={env.strip()} in the environment (glibc, mallopt(3))"
+    long_B = struct.calcsize("l")
+    return (4.0 * 2**20 * long_B, f"glibc's DEFAULT_MMAP_THRESHOLD_MAX, 4 MiB x sizeof(long) = {4 * long_B} MiB "
+                                  "on this host (mallopt(3), M_MMAP_THRESHOLD: freed mappings raise the threshold "
+                                  "up to it, so repeated requests of at least it are mapped fresh on every call)")
+
+
+# a fresh buffer whose extra time is less than this fraction of the in-place operator's is free
+FIRST_TOUCH_MIN_SHARE = 0.1
+
+
+def first_touch_fit(rows: Sequence[Mapping[str, Any]], threshold_B: float) -> tuple[float, str] | None:
+    """``first_touch_bandwidth`` (B/s) from :func:`models.calibrate.bench.first_touch` rows, with
+    how it was fitted, or None when fresh buffers cost nothing measurable.
+
+    The rows at or above ``threshold_B`` give the bytes over the extra time of a fresh result
+    (median over them); None when any of them is cheaper than :data:`FIRST_TOUCH_MIN_SHARE` of
+    its in-place time (a runtime that keeps its buffers: nothing to price). A row below the
+    threshold should cost little: when its extra time per byte is more than half the fitted
+    figure's, the threshold is not where the C library says, and CalibrationError says so
+    rather than write a wrong one."""
+    above = [r for r in rows if float(r["bytes_B"]) >= threshold_B]
+    below = [r for r in rows if float(r["bytes_B"]) < threshold_B]
+    if not above:
+        raise CalibrationError(f"first-touch benchmark: no size at or above the threshold {threshold_B:g} B")
+    if any(float(r["extra_s"]) < FIRST_TOUCH_MIN_SHARE * float(r["out_s"]) for r in above):
+        return None
+    bw = float(statistics.median(float(r["bytes_B"]) / float(r["extra_s"]) for r in above))
+    for r in below:
+        if float(r["extra_s"]) > 0.5 * float(r["bytes_B"]) / bw:
+            raise CalibrationError(
+                f"first-touch benchmark: a fresh {float(r['bytes_B']) / 2**20:.4g} MiB result, below the mmap "
+                f"threshold {threshold_B / 2**20:.4g} MiB, cost {float(r['extra_s']) * 1e3:.3g} ms more than an "
+                f"in-place one: the allocator does not behave as that threshold says")
+    def mib(rs: Sequence[Mapping[str, Any]]) -> str:
+        return ", ".join(f"{float(r['bytes_B']) / 2**20:.4g}" for r in rs)
+
+    how = (f"torch.mul(x, 1.5) into a fresh fp32 result against out= a given buffer at {mib(above)} MiB (at or above "
+           "the threshold): median of bytes / (fresh time - in-place time)")
+    if below:
+        how += (f"; below it, at {mib(below)} MiB, fresh - in-place: "
+                + ", ".join(f"{float(r['extra_s']) * 1e3:.3g}" for r in below) + " ms")
+    return bw, how
 
 
 def weight_stream_fit(rows: Sequence[Mapping[str, Any]], bandwidth_B_per_s: Mapping[str, float],
@@ -385,7 +452,13 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
                                                repeats=reps)
     # a second pass of the short torch benchmarks, seconds later: on shared cores a two-thread
     # call can wait a scheduler slice on every repeat of one pass; each row keeps its best pass
-    say("gemm tile fill, conv, attention: second pass")
+    say("gemm, gemm tile fill, conv, attention: second pass")
+    # the square GEMMs too: one disturbed phase during their first pass bends the size curve of
+    # every GEMM (a fitted half_k of 284 against 54 in the undisturbed runs of the same host)
+    native = [r for r in out["gemm"] if r.get("native", True)]
+    again_sq = bench.gemm(sizes, dtypes, min_s=0.1 if quick else 0.25, repeats=reps + 1)
+    out["gemm"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(native, again_sq, strict=True)] \
+        + [r for r in out["gemm"] if not r.get("native", True)]
     again = bench.gemm_m_curve(M_CURVE, M_CURVE_KN, M_CURVE_KN, min_s=0.02 if quick else 0.05, repeats=reps)
     out["gemm_m"] = [a if a["time_s"] <= b["time_s"] else b for a, b in zip(out["gemm_m"], again, strict=True)]
     if "bf16" in dtypes:
@@ -398,9 +471,16 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
     out["kinds"] = {k: v if v["time_s"] <= kinds2[k]["time_s"] else kinds2[k] for k, v in out["kinds"].items()}
     say("exp throughput")
     out["exp"] = bench.exp_rate(repeats=reps)
+    thr = mmap_threshold()
+    if thr is not None:
+        # one size below the C library's mmap threshold, one or two above it
+        sizes = [int(thr[0] / 2), int(2 * thr[0])] + ([] if quick else [int(4 * thr[0])])
+        say(f"first touch: torch fp32 scale into a fresh result at {[x // 2**20 for x in sizes]} MiB")
+        out["first_touch"] = {"threshold_B": thr[0], "threshold_how": thr[1],
+                              "rows": bench.first_touch(sizes, min_s=0.02 if quick else 0.05, repeats=reps)}
     say("done")
     names = ["setup", "overhead", "stream_private", "stream_shared", "gemm", *(["gemm_emulated"] if emulated else []),
-             "gemm_m", "kinds", "conv_k", "gemv", "weight_stream", "second_pass", "exp"]
+             "gemm_m", "kinds", "conv_k", "gemv", "weight_stream", "second_pass", "exp", "first_touch"]
     out["step_s"] = {names[int(k)] if int(k) < len(names) else k: v for k, v in steps.items()}
     out["elapsed_s"] = time.perf_counter() - t0
     return out
@@ -632,11 +712,25 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
                                                            f"({ref.sources.get('process_node', '')})"),
         "op_overhead": _q(t_oh * 1e6, "us", f"{on}: best mean time of torch.add on 16 elements (the runtime of "
                                             f"inference; numpy.add: {oh * 1e6:.3g} us)"),
+        **_first_touch_fields(meas.get("first_touch"), on, os_src),
         "engines": [engine],
         "memories": memories,
     }
     target = parse_target(doc, file=f"<calibrated {name}>")
     return doc, target
+
+
+def _first_touch_fields(ft: Mapping[str, Any] | None, on: str, os_src: str) -> dict[str, Any]:
+    """``first_touch_threshold`` / ``first_touch_bandwidth`` of the target document ({} when not
+    measured, or when fresh buffers cost nothing measurable)."""
+    if not ft:
+        return {}
+    fit = first_touch_fit(ft["rows"], float(ft["threshold_B"]))
+    if fit is None:
+        return {}
+    bw, how = fit
+    return {"first_touch_threshold": _q(float(ft["threshold_B"]) / 2**20, "MiB", f"{os_src}: {ft['threshold_how']}"),
+            "first_touch_bandwidth": _q(bw / 1e9, "GB/s", f"{on}: {how}")}
 
 
 @dataclass(frozen=True)

@@ -308,7 +308,7 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     ctx.keys(data, "", {"name", "display_name", "class", "description", "overlap", "clock", "tdp",
                         "static_power", "process_node", "op_overhead", "engines", "memories"},
              {"area", "stall_power", "provenance", "interconnect", "link_bandwidth", "link_latency",
-              "link_energy_per_byte"})
+              "link_energy_per_byte", "first_touch_threshold", "first_touch_bandwidth"})
     name = ctx.string(data, "name", "")
     display = ctx.string(data, "display_name", "")
     cls = ctx.string(data, "class", "", TARGET_CLASSES)
@@ -325,6 +325,10 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
     stall = None
     if "stall_power" in data:
         stall, sources["stall_power"] = ctx.quantity(data["stall_power"], "stall_power", FIELD_SPECS["stall_power"])
+    touch: dict[str, float | None] = {"first_touch_threshold": None, "first_touch_bandwidth": None}
+    for key in touch:
+        if key in data:
+            touch[key], sources[key] = ctx.quantity(data[key], key, FIELD_SPECS[key])
     link = _parse_link(ctx, data, sources)
     raw_engines = data["engines"]
     if not isinstance(raw_engines, list) or not raw_engines:
@@ -344,7 +348,8 @@ def parse_target(data: Mapping[str, Any], file: str = "<memory>", path: Path | N
                clock_Hz=vals["clock"], tdp_W=vals["tdp"], static_power_W=vals["static_power"],
                process_node_m=vals["process_node"], area_m2=area, op_overhead_s=vals["op_overhead"],
                overlap=overlap, engines=tuple(engines), memories=tuple(mems), sources=sources, path=path,
-               stall_power_W=stall, provenance=provenance, **link)
+               stall_power_W=stall, provenance=provenance, first_touch_threshold_B=touch["first_touch_threshold"],
+               first_touch_bandwidth_B_per_s=touch["first_touch_bandwidth"], **link)
     check_target(t, file)
     return t
 
@@ -370,6 +375,10 @@ def check_target(t: Target, file: str) -> None:
         raise ctx.fail("stall_power", t.stall_power_W,
                        f"static_power + stall_power must not exceed tdp ({t.static_power_W:g} W + "
                        f"{t.stall_power_W:g} W > {t.tdp_W:g} W)")
+    if (t.first_touch_threshold_B is None) != (t.first_touch_bandwidth_B_per_s is None):
+        missing = "first_touch_bandwidth" if t.first_touch_bandwidth_B_per_s is None else "first_touch_threshold"
+        raise ctx.fail(missing, "<missing>", "first_touch_threshold and first_touch_bandwidth go together: give both "
+                                      "(an output size and the rate its fresh pages are written at) or neither")
     for e in t.engines:
         path_levels = [m for m in t.memories if e.name in m.read_by]
         if not path_levels:
@@ -454,7 +463,8 @@ def target_to_toml(t: Target) -> str:
         lines.append(f'provenance = "{t.provenance}"')
     fields = t.numeric_fields()
     for key in ("clock", "tdp", "static_power", "stall_power", "process_node", "area", "op_overhead",
-                "link_bandwidth", "link_latency", "link_energy_per_byte"):
+                "first_touch_threshold", "first_touch_bandwidth", "link_bandwidth", "link_latency",
+                "link_energy_per_byte"):
         if key in fields:
             v, spec, src = fields[key]
             lines.append(f"{key} = {_q(v, spec.unit, src)}")  # type: ignore[arg-type]

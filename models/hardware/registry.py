@@ -192,7 +192,8 @@ def _adds_entry(target: Target, path: str) -> bool:
     from models.workloads.kinds import OP_KINDS
 
     parts = path.split(".")
-    if path in ("stall_power", "link_bandwidth", "link_latency", "link_energy_per_byte"):
+    if path in ("stall_power", "link_bandwidth", "link_latency", "link_energy_per_byte", "first_touch_threshold",
+                "first_touch_bandwidth"):
         return True  # optional target fields: a design point may add them to any target
     if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth"):
         return parts[1] in {m.name for m in target.memories}
@@ -214,7 +215,9 @@ def _adds_entry(target: Target, path: str) -> bool:
 _TARGET_ATTR = {"clock": "clock_Hz", "tdp": "tdp_W", "static_power": "static_power_W",
                 "stall_power": "stall_power_W", "link_bandwidth": "link_bandwidth_B_per_s",
                 "link_latency": "link_latency_s", "link_energy_per_byte": "link_energy_J_per_B",
-                "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s"}
+                "process_node": "process_node_m", "area": "area_m2", "op_overhead": "op_overhead_s",
+                "first_touch_threshold": "first_touch_threshold_B",
+                "first_touch_bandwidth": "first_touch_bandwidth_B_per_s"}
 _ENGINE_ATTR = {"n_units": "n_units", "clock": "clock_Hz", "efficiency": "efficiency",
                 "zero_skip_efficiency": "zero_skip_efficiency", "zero_skip_index_bits": "zero_skip_index_bits"}
 _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per_op",

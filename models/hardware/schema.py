@@ -94,6 +94,15 @@ FIELD_SPECS: dict[str, Param] = {
                description="die area"),
     "op_overhead": _F(name="op_overhead", dimension="time", unit="us", low=0, high=1.0,
                       description="fixed time per operator invocation (launch, dispatch)"),
+    "first_touch_threshold": _F(name="first_touch_threshold", dimension="bytes", unit="MiB", low=0, high=1e15,
+                                low_open=True, log=True,
+                                description="size from which an operator's output is a fresh mapping from the "
+                                            "OS on every call (an eager runtime's allocator: glibc maps "
+                                            "requests of at least its mmap threshold and unmaps them on free)"),
+    "first_touch_bandwidth": _F(name="first_touch_bandwidth", dimension="bandwidth", unit="GB/s", low=0,
+                                high=1e16, low_open=True, log=True,
+                                description="rate at which such a fresh output's pages are faulted in and "
+                                            "zeroed by the OS on first write, paid in series with the operator"),
     # engine level
     # a whole number of units: the loader, overrides and design spaces all refuse 0.5 units
     "n_units": _F(name="n_units", dimension="count", unit="count", low=0, high=1e9, kind="int",
@@ -320,6 +329,10 @@ class Target:
     path: Path | None = None
     # active-but-stalled power above static (None: not declared, priced as 0 W)
     stall_power_W: float | None = None
+    # outputs of at least first_touch_threshold_B bytes are fresh OS mappings, first written at
+    # first_touch_bandwidth_B_per_s (both or neither; None: no such cost)
+    first_touch_threshold_B: float | None = None
+    first_touch_bandwidth_B_per_s: float | None = None
     # the rung of the calibration ladder the numbers stand on (one of PROVENANCES)
     provenance: str = "datasheet"
     # the interconnect (a data/links.toml name, or "" when the file gives the link fields itself) and
@@ -406,6 +419,9 @@ class Target:
         if self.area_m2 is not None:
             put("area", self.area_m2, s.get("area", ""))
         put("op_overhead", self.op_overhead_s, s.get("op_overhead", ""))
+        if self.first_touch_threshold_B is not None and self.first_touch_bandwidth_B_per_s is not None:
+            put("first_touch_threshold", self.first_touch_threshold_B, s.get("first_touch_threshold", ""))
+            put("first_touch_bandwidth", self.first_touch_bandwidth_B_per_s, s.get("first_touch_bandwidth", ""))
         for e in self.engines:
             p = f"engines.{e.name}."
             put(p + "n_units", e.n_units, e.sources.get("n_units", ""))

@@ -61,6 +61,10 @@ class CompiledTarget:
         Per engine, the level indices it reads from, innermost first.
     static_power_W, op_overhead_s, area_m2
         ``(P,)`` static power, fixed time per operator and die area (NaN where unknown).
+    first_touch_threshold_B, first_touch_bandwidth_B_per_s
+        ``(P,)`` the output size from which an operator's result is a fresh OS mapping and the rate
+        its pages are first written at, or None when the target declares neither and no override
+        sets them (no such cost).
     stall_power_W
         ``(P,)`` power above static while an engine waits (latency - compute time), or None when
         the target declares none and no override sets it (priced as 0 W, by today's formula).
@@ -92,6 +96,8 @@ class CompiledTarget:
     overlap: str
     area_m2: np.ndarray
     stall_power_W: np.ndarray | None = None
+    first_touch_threshold_B: np.ndarray | None = None
+    first_touch_bandwidth_B_per_s: np.ndarray | None = None
     bandwidth_by_kind_B_per_s: np.ndarray | None = None
     host_bandwidth_B_per_s: np.ndarray | None = None
     host_bandwidth_peak_B_per_s: np.ndarray | None = None
@@ -280,4 +286,6 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
         **{attr: None if getattr(t, attr) is None and key not in arrays
            else point(get(key, getattr(t, attr) if getattr(t, attr) is not None else 0.0))
            for key, attr in (("link_bandwidth", "link_bandwidth_B_per_s"), ("link_latency", "link_latency_s"),
-                             ("link_energy_per_byte", "link_energy_J_per_B"))})
+                             ("link_energy_per_byte", "link_energy_J_per_B"),
+                             ("first_touch_threshold", "first_touch_threshold_B"),
+                             ("first_touch_bandwidth", "first_touch_bandwidth_B_per_s"))})

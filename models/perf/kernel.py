@@ -35,7 +35,10 @@ For one operator instance on engine ``e`` (arrays broadcast over design points):
   input is there before the MACs start, a result leaves after them), and the same bytes at the
   channel's energy per byte;
 - time ``t = max(t_c, t_m) + t_ch + overhead`` (overlap ``max``) or ``t_c + t_m + t_ch + overhead``
-  (``sum``), ``t_ch = 0`` without a channel;
+  (``sum``), ``t_ch = 0`` without a channel; ``overhead`` is the target's fixed time per operator,
+  plus, on a target that declares ``first_touch_threshold`` / ``first_touch_bandwidth`` and for a
+  table whose results are fresh buffers, ``out / first_touch_bandwidth`` for a result of at least
+  the threshold (:meth:`models.perf.roofline.Plan.overhead_of`);
 - dynamic energy ``flop x energy_per_op(e, dtype) + bytes x the energy per byte of every level
   from the innermost to the home`` (blended by partial residency as the time is);
 - stalled energy ``stall_power x (t - t_c)``: the device runs the job but ``e`` is not computing

@@ -260,6 +260,19 @@ class Plan:
     sum_overlap: bool
     policy: str
     stall_W: np.ndarray | None = None
+    # (threshold B, 1 / bandwidth s/B) of fresh outputs (Target.first_touch_*); None: no such cost
+    touch: tuple[np.ndarray, np.ndarray] | None = None
+
+    def overhead_of(self, out_B: np.ndarray) -> np.ndarray:
+        """The fixed time of an operator writing ``out_B`` bytes of results per instance: the
+        runtime's per-call cost, plus, for an output of at least the first-touch threshold, the
+        time the OS takes to fault in and zero its fresh pages (``out_B / first_touch_bandwidth``,
+        in series: the kernel cannot write a page before it is mapped)."""
+        if self.touch is None:
+            return self.overhead_s
+        thr, inv = self.touch
+        out = np.asarray(out_B, dtype=np.float64)
+        return self.overhead_s + np.where(out >= thr, out * inv, 0.0)
 
 
 def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping[str, str] | None = None,
@@ -326,8 +339,11 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
             cache[key] = tuple(prune_routes(cand))
         routes.append(cache[key])
     overhead = np.zeros_like(ct.op_overhead_s) if ideal else ct.op_overhead_s
+    touch = None
+    if not ideal and ct.first_touch_threshold_B is not None and ct.first_touch_bandwidth_B_per_s is not None:
+        touch = (ct.first_touch_threshold_B, 1.0 / ct.first_touch_bandwidth_B_per_s)
     return Plan(routes=tuple(routes), overhead_s=overhead, static_W=ct.static_power_W,
-                sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W)
+                sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W, touch=touch)
 
 
 def _channels(ct: CompiledTarget, ideal: bool) -> list[Channel | None]:
@@ -451,7 +467,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         fold = not detail and cnt.size == 1  # price count instances at once
         # a pinned memory mapping (models.algorithms.memory_mapping): traffic priced by tensor class
         split = None if share is None else Split(*placement_classes(col, floor, resident_no_act.get(ph), share))
-        pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"], overhead_s=plan.overhead_s,
+        pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"],
+                   overhead_s=plan.overhead_of(col["act_write_B"]) if table.fresh_outputs else plan.overhead_s,
                    static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
                    stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
                    count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,

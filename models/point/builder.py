@@ -45,7 +45,8 @@ The algorithm knobs are applied in a fixed order, each by a public function of
    dense target nothing changes and :attr:`BuiltPoint.notes` says so.
 6. ``launch_mode`` / ``host_dispatch_s``: the host dispatch cost per operator and whether it
    overlaps with the device (:mod:`models.algorithms.launch`), kept on the table for
-   :func:`models.perf.evaluate`.
+   :func:`models.perf.evaluate`; ``output_buffers`` whether each operator's result is a fresh
+   buffer (priced by the target's ``first_touch_*`` fields, where it declares them).
 7. ``memory_mapping`` / ``weight_capacity_share`` (:mod:`models.algorithms.memory_mapping`):
    partitioned pins a share of every memory level's capacity to weights + KV cache and the
    rest to activations, kept on the table for the pricing kernel (greedy: the table as built).
@@ -237,6 +238,8 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     if "act_sparsity" in ak or "sparsity_mode" in ak:
         table = _sparsity(table, ak, target, notes)
     table = _launch(table, ak, target)
+    if ak.get("output_buffers", "allocated") == "preallocated":
+        table = replace(table, fresh_outputs=False)
     table = _memory_mapping(table, ak)
     proxy = np.asarray(error_proxy_of_formats(wf, af, kvf if has_kv else None))
     return BuiltPoint(table=table, error_proxy=proxy, workload=spec.name, knobs=built, algorithm=ak,

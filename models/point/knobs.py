@@ -36,6 +36,8 @@ from models.workloads.kinds import OP_KINDS
 from models.workloads.llm import ZC_SHARE_MAX
 from models.workloads.registry import is_shipped
 
+OUTPUT_BUFFERS = ("allocated", "preallocated")
+
 PIM_CONCURRENCY = ("blocked", "interleaved")
 """Values of ``pim_concurrency`` (:func:`models.point.builder.build_point`)."""
 FUNCTION_CALLING_MODES = ("off", "sequential", "parallel")
@@ -164,6 +166,13 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              structural=True, applies_to="launch_mode = async / eager / serial",
              help="host time to dispatch one operator; default: the launch mode's sourced figure "
                   "(data/launch_modes.toml)"),
+        _alg(name="output_buffers", kind="categorical", choices=OUTPUT_BUFFERS, default="allocated",
+             applies_to="every workload (a cost only on targets that declare first_touch_threshold / "
+                        "first_touch_bandwidth: a calibrated host)",
+             help="allocated: each operator's result is a new buffer from the runtime's allocator (eager "
+                  "PyTorch, numpy expressions; a result of at least first_touch_threshold is mapped fresh "
+                  "from the OS and its pages faulted in at first_touch_bandwidth); preallocated: results go to "
+                  "buffers planned ahead (a graph runtime's arena, out= arguments)"),
         # serving a request stream (models.serving): decoder LLM workloads; batch = requests in flight,
         # prompt_len / n_generated = mean prompt / output length
         _alg(name="serving", kind="categorical", choices=SERVING_MODES, default="off",

@@ -113,6 +113,12 @@ class OperatorTable:
         Host time to dispatch one operator instance (s) and whether the host runs ahead of the
         device (asynchronous launch), set by the ``launch_mode`` algorithm knob
         (:mod:`models.algorithms.launch`); the default (0 s) is a CUDA-graph step.
+    fresh_outputs
+        Each operator's result is a new buffer from the runtime's allocator (eager PyTorch, numpy
+        expressions): on a target that declares ``first_touch_threshold`` / ``first_touch_bandwidth``
+        an output at least the threshold pays the OS's first touch of its pages
+        (:meth:`models.perf.roofline.Plan.overhead_of`). False: results go to buffers planned ahead
+        (a graph runtime's arena, ``out=`` arguments). Set by the ``output_buffers`` knob.
     collectives, comm_overlap, allreduce_algorithm, collective_base_latency_s, n_devices, pipeline_fill
         A multi-device plan's share (:mod:`models.parallel.plan`): the collectives of one device per
         run, the fraction of the shorter of compute and communication hidden under the other
@@ -141,6 +147,7 @@ class OperatorTable:
     memory_parts_B: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
     host_dispatch_s: float = 0.0
     host_overlap: bool = True
+    fresh_outputs: bool = True
     collectives: tuple[Any, ...] = ()
     comm_overlap: float = 0.0
     allreduce_algorithm: str = "ring"
@@ -444,7 +451,7 @@ def concat_tables(tables: Sequence[OperatorTable], workload: str | None = None) 
                          columns=tuple(c for t in tables for c in t.columns), peak_memory_B=peak,
                          n_items=tables[-1].n_items, item_name=tables[-1].item_name, knobs=knobs,
                          stored_params=stored, memory_parts_B=parts, host_dispatch_s=tables[0].host_dispatch_s,
-                         host_overlap=tables[0].host_overlap,
+                         host_overlap=tables[0].host_overlap, fresh_outputs=tables[0].fresh_outputs,
                          collectives=tuple(c for t in tables for c in t.collectives),
                          comm_overlap=tables[0].comm_overlap, allreduce_algorithm=tables[0].allreduce_algorithm,
                          collective_base_latency_s=tables[0].collective_base_latency_s,

@@ -478,3 +478,80 @@ def test_main_memory_working_sets_are_far_beyond_the_last_cache(quick: bool) -> 
     assert lo >= 8 * llc and hi > lo
     assert hi <= HOST.memory_B / 8  # never more than an eighth of the memory
     assert set(private) == {"l1", "l2"} and shared["l3"][1] <= 0.5 * llc
+
+
+# ---------------------------------------------------------------- fresh outputs (first touch)
+def _touch_rows(bw: float, below_extra_s: float = 0.0) -> list[dict]:
+    """A 16 MiB row below the 32 MiB threshold and 64 / 128 MiB rows above it whose fresh result costs
+    ``bytes / bw`` more than the in-place one (1 ms per 64 MiB in place)."""
+    rows = [{"bytes_B": 16.0 * 2**20, "fresh_s": 0.25e-3 + below_extra_s, "out_s": 0.25e-3,
+             "extra_s": below_extra_s, "library": "torch"}]
+    for mib in (64, 128):
+        b = mib * 2.0**20
+        rows.append({"bytes_B": b, "fresh_s": mib / 64 * 1e-3 + b / bw, "out_s": mib / 64 * 1e-3,
+                     "extra_s": b / bw, "library": "torch"})
+    return rows
+
+
+def test_first_touch_fit_by_hand() -> None:
+    from models.calibrate.calibration import CalibrationError, first_touch_fit
+
+    thr = 32.0 * 2**20
+    # both rows above the threshold imply 4 GB/s exactly; the median of equal figures is the figure
+    bw, how = first_touch_fit(_touch_rows(4e9), thr)  # type: ignore[misc]
+    assert bw == pytest.approx(4e9, rel=1e-12)
+    assert "at 64, 128 MiB" in how and "below it, at 16 MiB" in how
+    # rows of 3 and 5 GB/s: the median of their figures, 4 GB/s
+    rows = _touch_rows(4e9)
+    rows[1] = {**rows[1], "extra_s": rows[1]["bytes_B"] / 3e9}
+    rows[2] = {**rows[2], "extra_s": rows[2]["bytes_B"] / 5e9}
+    assert first_touch_fit(rows, thr)[0] == pytest.approx(4e9)  # type: ignore[index]
+    # a fresh result costing under a tenth of the in-place time is free: nothing to price
+    assert first_touch_fit(_touch_rows(1e14), thr) is None
+    # a row below the threshold that pays like the rows above: the threshold is wrong, said so
+    with pytest.raises(CalibrationError, match="16 MiB result, below the mmap threshold 32 MiB"):
+        first_touch_fit(_touch_rows(4e9, below_extra_s=16 * 2**20 / 4e9), thr)
+    with pytest.raises(CalibrationError, match="no size at or above the threshold"):
+        first_touch_fit(_touch_rows(4e9)[:1], thr)
+
+
+def test_first_touch_lands_in_the_target() -> None:
+    m = _meas_plus()
+    m["first_touch"] = {"threshold_B": 32.0 * 2**20, "threshold_how": "glibc's DEFAULT_MMAP_THRESHOLD_MAX (test)",
+                        "rows": _touch_rows(4.5e9)}
+    doc, t = build_target(HOST, m, name="probe", date="2026-01-02")
+    assert t.first_touch_threshold_B == 32 * 2**20
+    assert t.first_touch_bandwidth_B_per_s == pytest.approx(4.5e9)
+    assert doc["first_touch_threshold"]["unit"] == "MiB"
+    assert t.sources["first_touch_threshold"].startswith("from the OS on Test CPU 9000")
+    assert "glibc" in t.sources["first_touch_threshold"]
+    assert t.sources["first_touch_bandwidth"].startswith("measured by tradespace calibrate on Test CPU 9000")
+    # not measured (another C library), or measured free: no fields, no cost
+    _, t0 = build_target(HOST, _meas_plus(), name="probe", date="2026-01-02")
+    assert t0.first_touch_threshold_B is None and t0.first_touch_bandwidth_B_per_s is None
+    m["first_touch"]["rows"] = _touch_rows(1e14)
+    _, t1 = build_target(HOST, m, name="probe", date="2026-01-02")
+    assert t1.first_touch_bandwidth_B_per_s is None
+
+
+def test_mmap_threshold_is_glibcs_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+    import struct
+
+    from models.calibrate.calibration import mmap_threshold
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("glibc", "2.41"))
+    thr, how = mmap_threshold()  # type: ignore[misc]
+    assert thr == 4 * 2**20 * struct.calcsize("l") and "DEFAULT_MMAP_THRESHOLD_MAX" in how
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    assert mmap_threshold() == (1048576.0, "MALLOC_MMAP_THRESHOLD_=1048576 in the environment (glibc, mallopt(3))")
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("", ""))
+    assert mmap_threshold() is None
+
+
+def test_first_touch_benchmark_rows() -> None:
+    pytest.importorskip("torch")
+    rows = bench.first_touch([1 << 16, 1 << 18], min_s=1e-4, repeats=1)
+    assert [r["bytes_B"] for r in rows] == [65536.0, 262144.0]
+    assert all(r["extra_s"] == pytest.approx(r["fresh_s"] - r["out_s"]) and r["out_s"] > 0 for r in rows)

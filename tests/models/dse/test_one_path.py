@@ -79,6 +79,8 @@ def workloads(draw: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
         num["scaling_factor"] = draw(st.sampled_from([0.5, 2.0, 4.0]))
     if draw(st.booleans()):  # the runtime's launch policy (host dispatch per kernel, overlap)
         cat["launch_mode"] = draw(st.sampled_from(["graph", "async", "eager", "serial"]))
+    if draw(st.booleans()):  # results into planned buffers (no first touch, where a target prices one)
+        cat["output_buffers"] = "preallocated"
     return w, num, cat
 
 
@@ -107,6 +109,9 @@ def overrides(draw: Any, target: str) -> dict[str, float]:
         out[f"memories.{m.name}.per_unit_bandwidth"] = m.bandwidth_B_per_s / draw(st.sampled_from([2.0, 8.0, 64.0]))
         e = t.engines[draw(st.integers(0, len(t.engines) - 1))]
         out[f"engines.{e.name}.n_units"] = float(draw(st.sampled_from([1, 2, 4, 16])))
+    if draw(st.booleans()):  # fresh results of at least 1 or 32 MiB first written at 2 or 8 GB/s (added)
+        out["first_touch_threshold"] = float(draw(st.sampled_from([2**20, 2**25])))
+        out["first_touch_bandwidth"] = float(draw(st.sampled_from([2e9, 8e9])))
     return out
 
 
