@@ -19,41 +19,18 @@ from models.hardware.loader import target_to_toml
 from models.perf import compile_target, evaluate
 from models.perf.roofline import plan_routes
 from models.workloads import elementwise, table_from_ops
+from tests.models._toy import toy_target
 
 MiB = 2.0**20
 
-# One vector engine of 1e12 op/s reading one DRAM of 100 GB/s, 1 us per operator; fresh outputs of
-# at least 32 MiB first written at 4 GB/s. Round numbers.
-TOY = """
-name = "toy-touch"
-display_name = "Toy"
-class = "cpu"
-description = "test"
-overlap = "max"
-clock = { value = 1, unit = "GHz", source = "test" }
-tdp = { value = 10, unit = "W", source = "test" }
-static_power = { value = 2, unit = "W", source = "test" }
-process_node = { value = 7, unit = "nm", source = "test" }
-op_overhead = { value = 1, unit = "us", source = "test" }
-first_touch_threshold = { value = 32, unit = "MiB", source = "test" }
-first_touch_bandwidth = { value = 4, unit = "GB/s", source = "test" }
-
-[[engines]]
-name = "vec"
-kind = "vector"
-n_units = { value = 10, source = "test" }
-efficiency = { value = 1.0, source = "test" }
-ops_per_cycle = { fp32 = { value = 100, source = "test" } }
-energy_per_op = { fp32 = { value = 10, unit = "pJ/op", source = "test" } }
-
-[[memories]]
-name = "dram"
-kind = "dram"
-read_by = ["vec"]
-capacity = { value = 8, unit = "GB", source = "test" }
-bandwidth = { value = 100, unit = "GB/s", source = "test" }
-energy_per_byte = { value = 10, unit = "pJ/B", source = "test" }
-"""
+# The kernel tests' toy (tests/models/_toy.py) without its SRAM: one vector engine of 1e12 op/s over
+# an 8 GB DRAM of 100 GB/s, static 1 W; here 1 us per operator, and fresh outputs of at least 32 MiB
+# first written at 4 GB/s. Round numbers.
+TOY = toy_target("touch", sram=False).replace(
+    'op_overhead = { value = 0, unit = "us", source = "test" }',
+    'op_overhead = { value = 1, unit = "us", source = "test" }\n'
+    'first_touch_threshold = { value = 32, unit = "MiB", source = "test" }\n'
+    'first_touch_bandwidth = { value = 4, unit = "GB/s", source = "test" }')
 
 
 def _toy(text: str = TOY):
@@ -91,8 +68,8 @@ def test_the_fault_time_is_stalled_time_and_shows_in_the_breakdown():
     # 16.8 ms of page faults against 1.34 ms of memory time: the operator is bound by its fixed cost
     assert row["bound"] == "overhead"
     assert row["latency_s"] == pytest.approx(8.0 * n / 100e9 + 1e-6 + 4.0 * n / 4e9, rel=1e-12)
-    # energy: static power over the whole time, the fault time included
-    assert r.static_energy_J[0] == pytest.approx(2.0 * r.latency_s[0])
+    # energy: static power (1 W) over the whole time, the fault time included
+    assert r.static_energy_J[0] == pytest.approx(1.0 * r.latency_s[0])
 
 
 def test_no_cost_without_the_fields_with_planned_buffers_or_in_ideal_mode():
@@ -143,6 +120,7 @@ def test_the_fields_round_trip_and_go_together():
         with_overrides(_toy(_without("first_touch_")), {"first_touch_bandwidth": 4e9})
     with pytest.raises(TargetFileError, match="first_touch_bandwidth"):
         _toy(TOY.replace('first_touch_bandwidth = { value = 4,', 'first_touch_bandwidth = { value = -4,'))
+    assert "first_touch_threshold" in TOY and "op_overhead = { value = 1," in TOY  # the toy was edited
 
 
 def test_the_output_buffers_knob_through_the_one_builder():
