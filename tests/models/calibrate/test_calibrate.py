@@ -359,19 +359,23 @@ def test_weight_stream_fit_by_hand() -> None:
     from models.calibrate.calibration import weight_stream_fit
 
     # three rows of 1 GB from a 10 GB/s level, made under sum with a fraction 0.5 (0.2 s of
-    # streaming) and compute 0.05, 0.2, 0.4 s: times 0.25, 0.4, 0.6 s. Under sum each row
-    # implies exactly 0.5 (no error); under max they imply 0.4, 0.25, 0.1667 (geometric mean
-    # 0.2554: streaming 0.3915 s), predicting 0.3915, 0.3915, 0.4 s
+    # streaming) and compute 0.05, 0.1, 0.3 s: times 0.25, 0.3, 0.5 s, each above 1.5 x its compute
+    # time. Under sum each row implies exactly 0.5 (no error); under max they imply 0.4, 0.333, 0.2
+    # (geometric mean 0.2988: streaming 0.3347 s), predicting 0.3347 s for each
     rows = [{"level": "dram", "dtype": "fp32", "m": 1, "k": 1, "n": 1, "weight_B": 1e9, "time_s": tc + 0.2, "tc": tc}
-            for tc in (0.05, 0.2, 0.4)]
+            for tc in (0.05, 0.1, 0.3)]
     policy, effs, errs = weight_stream_fit(rows, {"dram": 10e9}, lambda r: r["tc"])
-    e_max = (0.4 * 0.25 * (1 / 6)) ** (1 / 3)
-    pred_max = [max(0.05, 0.1 / e_max), max(0.2, 0.1 / e_max), max(0.4, 0.1 / e_max)]
-    log_err = np.mean([abs(np.log(p / t)) for p, t in zip(pred_max, (0.25, 0.4, 0.6), strict=True)])
+    e_max = (0.4 * (1 / 3) * 0.2) ** (1 / 3)
+    pred_max = [max(tc, 0.1 / e_max) for tc in (0.05, 0.1, 0.3)]
+    log_err = np.mean([abs(np.log(p / t)) for p, t in zip(pred_max, (0.25, 0.3, 0.5), strict=True)])
     assert errs == pytest.approx({"sum": 0.0, "max": log_err}, abs=1e-12)
     assert policy == "sum" and effs["dram"][0] == pytest.approx(0.5)
-    # the same rows made under max (times max(compute, 0.2 s) = 0.2, 0.2, 0.4; the last is
-    # compute-bound, as is the second, and imply nothing): max is kept with the fraction 0.5
+    # a compute-dominated row (0.4 s against 0.3 s of compute: within 1.5 x) implies nothing, though
+    # under sum it would imply 1 GB / (0.1 s x 10 GB/s) = 1.0; the fraction stays 0.5
+    dominated = {**rows[0], "time_s": 0.4, "tc": 0.3}
+    assert weight_stream_fit([dominated, *rows], {"dram": 10e9}, lambda r: r["tc"])[1]["dram"][0] == pytest.approx(0.5)
+    # the same rows made under max (times max(compute, 0.2 s) = 0.2, 0.2, 0.3; the last is within
+    # 1.5 x its compute time and implies nothing): max is kept with the fraction 0.5
     rows_max = [{**r, "time_s": max(r["tc"], 0.2)} for r in rows]
     policy, effs, errs = weight_stream_fit(rows_max, {"dram": 10e9}, lambda r: r["tc"])
     assert policy == "max" and effs["dram"][0] == pytest.approx(0.5) and errs["max"] == pytest.approx(0.0, abs=1e-12)
