@@ -239,8 +239,8 @@ def mmap_threshold() -> tuple[float, str] | None:
     if platform.libc_ver()[0] != "glibc":
         return None
     env = os.environ.get("MALLOC_MMAP_THRESHOLD_", "")
-    if env.strip().isdigit():
-        return float(env), f"MALLOC_MMAP_THRESHOLD_={env.strip()} in the environment (glibc, mallopt(3))"
+    if env.strip().isdigit():  # 0 maps every request: from one byte
+        return max(float(env), 1.0), f"MALLOC_MMAP_THRESHOLD_={env.strip()} in the environment (glibc, mallopt(3))"
     long_B = struct.calcsize("l")
     return (4.0 * 2**20 * long_B, f"glibc's DEFAULT_MMAP_THRESHOLD_MAX, 4 MiB x sizeof(long) = {4 * long_B} MiB "
                                   "on this host (mallopt(3), M_MMAP_THRESHOLD: freed mappings raise the threshold "
@@ -274,6 +274,7 @@ def first_touch_fit(rows: Sequence[Mapping[str, Any]], threshold_B: float) -> tu
                 f"first-touch benchmark: a fresh {float(r['bytes_B']) / 2**20:.4g} MiB result, below the mmap "
                 f"threshold {threshold_B / 2**20:.4g} MiB, cost {float(r['extra_s']) * 1e3:.3g} ms more than an "
                 f"in-place one: the allocator does not behave as that threshold says")
+
     def mib(rs: Sequence[Mapping[str, Any]]) -> str:
         return ", ".join(f"{float(r['bytes_B']) / 2**20:.4g}" for r in rs)
 
@@ -696,6 +697,7 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
                    f"{overlap_errs[overlap]:.3g}"
                    f" against {overlap_errs['max' if overlap == 'sum' else 'sum']:.3g} for "
                    f"{'max' if overlap == 'sum' else 'sum'}).")
+    touch_fields, touch_how = _first_touch_fields(meas.get("first_touch"), on, os_src)
     # --- target level
     doc: dict[str, Any] = {
         "name": name,
@@ -703,7 +705,7 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
         "class": "cpu",
         "description": (f"Measured by tradespace calibrate{' --quick' if meas.get('quick') else ''} on {date}: "
                         f"{host.describe()}; raw measurements in {name}.measurements.json beside this file."
-                        + overlap_how),
+                        + overlap_how + touch_how),
         "overlap": overlap,
         "provenance": "calibrated-microbenchmark",
         "clock": _q(clock / 1e9, "GHz", clock_src),
@@ -716,7 +718,7 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
                                                            f"({ref.sources.get('process_node', '')})"),
         "op_overhead": _q(t_oh * 1e6, "us", f"{on}: best mean time of torch.add on 16 elements (the runtime of "
                                             f"inference; numpy.add: {oh * 1e6:.3g} us)"),
-        **_first_touch_fields(meas.get("first_touch"), on, os_src),
+        **touch_fields,
         "engines": [engine],
         "memories": memories,
     }
@@ -724,17 +726,22 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
     return doc, target
 
 
-def _first_touch_fields(ft: Mapping[str, Any] | None, on: str, os_src: str) -> dict[str, Any]:
-    """``first_touch_threshold`` / ``first_touch_bandwidth`` of the target document ({} when not
-    measured, or when fresh buffers cost nothing measurable)."""
+def _first_touch_fields(ft: Mapping[str, Any] | None, on: str, os_src: str) -> tuple[dict[str, Any], str]:
+    """``first_touch_threshold`` / ``first_touch_bandwidth`` of the target document and a note for
+    its description: no fields when not measured, when fresh buffers cost nothing measurable, or
+    when the rows contradict the threshold (the note says which; one odd benchmark does not cost
+    the whole calibration)."""
     if not ft:
-        return {}
-    fit = first_touch_fit(ft["rows"], float(ft["threshold_B"]))
+        return {}, ""
+    try:
+        fit = first_touch_fit(ft["rows"], float(ft["threshold_B"]))
+    except CalibrationError as exc:
+        return {}, f" No first-touch fields: {exc}."
     if fit is None:
-        return {}
+        return {}, " No first-touch fields: a fresh result cost under a tenth of an in-place one."
     bw, how = fit
-    return {"first_touch_threshold": _q(float(ft["threshold_B"]) / 2**20, "MiB", f"{os_src}: {ft['threshold_how']}"),
-            "first_touch_bandwidth": _q(bw / 1e9, "GB/s", f"{on}: {how}")}
+    return ({"first_touch_threshold": _q(float(ft["threshold_B"]) / 2**20, "MiB", f"{os_src}: {ft['threshold_how']}"),
+             "first_touch_bandwidth": _q(bw / 1e9, "GB/s", f"{on}: {how}")}, "")
 
 
 @dataclass(frozen=True)

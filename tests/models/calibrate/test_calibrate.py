@@ -536,6 +536,13 @@ def test_first_touch_lands_in_the_target() -> None:
     m["first_touch"]["rows"] = _touch_rows(1e14)
     _, t1 = build_target(HOST, m, name="probe", date="2026-01-02")
     assert t1.first_touch_bandwidth_B_per_s is None
+    assert "No first-touch fields: a fresh result cost under a tenth" in t1.description
+    # rows that contradict the threshold: no fields either, the reason in the description, and the
+    # rest of the calibration is written
+    m["first_touch"]["rows"] = _touch_rows(4e9, below_extra_s=16 * 2**20 / 4e9)
+    _, t2 = build_target(HOST, m, name="probe", date="2026-01-02")
+    assert t2.first_touch_threshold_B is None and "below the mmap threshold 32 MiB" in t2.description
+    assert t2.engine("simd").ops_per_cycle["fp32"] == t.engine("simd").ops_per_cycle["fp32"]
 
 
 def test_mmap_threshold_is_glibcs_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -550,6 +557,8 @@ def test_mmap_threshold_is_glibcs_or_the_environment(monkeypatch: pytest.MonkeyP
     assert thr == 4 * 2**20 * struct.calcsize("l") and "DEFAULT_MMAP_THRESHOLD_MAX" in how
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
     assert mmap_threshold() == (1048576.0, "MALLOC_MMAP_THRESHOLD_=1048576 in the environment (glibc, mallopt(3))")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "0")  # every request mapped: from one byte
+    assert mmap_threshold()[0] == 1.0  # type: ignore[index]
     monkeypatch.setattr(platform, "libc_ver", lambda: ("", ""))
     assert mmap_threshold() is None
 
