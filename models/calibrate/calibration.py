@@ -479,10 +479,10 @@ def measure(host: HostInfo | None = None, *, quick: bool = False,
     thr = mmap_threshold()
     if thr is not None:
         # one size below the C library's mmap threshold, one or two above it
-        sizes = [int(thr[0] / 2), int(2 * thr[0])] + ([] if quick else [int(4 * thr[0])])
-        say(f"first touch: torch fp32 scale into a fresh result at {[x // 2**20 for x in sizes]} MiB")
+        touch_B = [int(thr[0] / 2), int(2 * thr[0])] + ([] if quick else [int(4 * thr[0])])
+        say(f"first touch: torch fp32 scale into a fresh result at {[x // 2**20 for x in touch_B]} MiB")
         out["first_touch"] = {"threshold_B": thr[0], "threshold_how": thr[1],
-                              "rows": bench.first_touch(sizes, min_s=0.02 if quick else 0.05, repeats=reps)}
+                              "rows": bench.first_touch(touch_B, min_s=0.02 if quick else 0.05, repeats=reps)}
     say("done")
     names = ["setup", "overhead", "stream_private", "stream_shared", "gemm", *(["gemm_emulated"] if emulated else []),
              "gemm_m", "kinds", "conv_k", "gemv", "weight_stream", "second_pass", "exp", "first_touch"]

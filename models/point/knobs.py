@@ -37,6 +37,8 @@ from models.workloads.llm import ZC_SHARE_MAX
 from models.workloads.registry import is_shipped
 
 OUTPUT_BUFFERS = ("allocated", "preallocated")
+"""Values of ``output_buffers``: each result a fresh allocation, or buffers planned ahead
+(:attr:`models.workloads.OperatorTable.fresh_outputs`)."""
 
 PIM_CONCURRENCY = ("blocked", "interleaved")
 """Values of ``pim_concurrency`` (:func:`models.point.builder.build_point`)."""
