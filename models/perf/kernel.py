@@ -414,7 +414,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
           footprint_range: tuple[float, float] | None = None, count: float | None = None,
           cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False,
           defer_stall: bool = False, split: Split | None = None,
-          host_B: tuple[np.ndarray, np.ndarray] | None = None, marked: frozenset[int] | None = None) -> Priced:
+          host_B: tuple[np.ndarray, np.ndarray] | None = None, marked: frozenset[int] | None = None,
+          fused_s: np.ndarray | None = None) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
 
     Parameters
@@ -465,6 +466,13 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         Engine indices whose share of the time is wanted apart: ``marked_s`` of the result is the
         latency where the winning engine is one of them, 0 elsewhere (the PIM side of NPU/PIM
         concurrency, :mod:`models.perf.roofline`); None: not computed.
+    fused_s
+        Compute time of work fused into this operator's kernel (a low-bit GEMM's in-register
+        dequantization, :func:`models.workloads.table.fused_name`), priced alone on the engine its
+        own routing picks, times ``count`` like this operator. It adds to the compute time of every
+        route: the fused instructions issue from the same schedulers as the operator's own (a GPU's
+        warp schedulers feed its tensor and vector pipes, a CPU core's SIMD pipes do both), and the
+        memory time and the overhead overlap the sum as usual. None: no fused work.
     """
     if count is not None and detail:
         raise ValueError("price(): count is for totals; with detail=True price one instance")
@@ -492,6 +500,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             t_c = _inplace(np.multiply, t_c, _curve(cache, k, r.half_k))
         if r.half_m is not None:  # tile fill: efficiency x m / (m + half_m)
             t_c = _inplace(np.multiply, t_c, _curve(cache, m, r.half_m))
+        if fused_s is not None:
+            t_c = t_c + fused_s
         ch = r.channel if host_B is not None else None
         t_ch: np.ndarray | None = None
         if ch is not None:

@@ -37,6 +37,7 @@ from models.perf.kernel import (
     LEVEL0,
     Channel,
     Path,
+    Priced,
     Route,
     Split,
     launch_time,
@@ -44,7 +45,7 @@ from models.perf.kernel import (
     prune_routes,
 )
 from models.workloads.kinds import OP_KINDS
-from models.workloads.table import OperatorTable, broadcast_shape
+from models.workloads.table import OperatorTable, broadcast_shape, fused_hosts
 
 __all__ = ["BOUND_COMPUTE", "BOUND_OVERHEAD", "ENGINE_POLICIES", "MODES", "PerfResult", "Plan", "evaluate",
            "plan_routes"]
@@ -262,6 +263,9 @@ class Plan:
     stall_W: np.ndarray | None = None
     # (threshold B, 1 / bandwidth s/B) of fresh outputs (Target.first_touch_*); None: no such cost
     touch: tuple[np.ndarray, np.ndarray] | None = None
+    # per operator: the row whose kernel it is fused into (models.workloads.table.fused_hosts), -1
+    # for none; None: the table has no fused rows
+    fused_into: np.ndarray | None = None
 
     def overhead_of(self, out_B: np.ndarray) -> np.ndarray:
         """The fixed time of an operator writing ``out_B`` bytes of results per instance: the
@@ -342,8 +346,10 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
     touch = None
     if not ideal and ct.first_touch_threshold_B is not None and ct.first_touch_bandwidth_B_per_s is not None:
         touch = (ct.first_touch_threshold_B, 1.0 / ct.first_touch_bandwidth_B_per_s)
+    hosts = fused_hosts(meta)
     return Plan(routes=tuple(routes), overhead_s=overhead, static_W=ct.static_power_W,
-                sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W, touch=touch)
+                sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W, touch=touch,
+                fused_into=hosts if np.any(hosts >= 0) else None)
 
 
 def _channels(ct: CompiledTarget, ideal: bool) -> list[Channel | None]:
@@ -450,6 +456,16 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     pim_sums: dict[str, np.ndarray] = {}  # per phase: the time of the operators the PIM engines won
     share = mapping_share(table)
     resident_no_act = resident_without_activations(table) if share is not None else {}
+    hosts = plan.fused_into
+    fused_in: dict[int, np.ndarray] = {}  # host row -> compute time of the work fused into its kernel
+    fused_pr: dict[int, Priced] = {}
+    if hosts is not None:
+        if hosts.size != O:
+            raise ValueError(f"plan of {hosts.size} operators for a table of {O}")
+        for o in np.flatnonzero(hosts >= 0).tolist():
+            h = int(hosts[o])
+            fused_pr[o], t_x = _price_fused(table, o, h, plan, detail, curves)
+            fused_in[h] = fused_in[h] + t_x if h in fused_in else t_x
     for o, col in enumerate(table.columns):
         ph = phases[o]
         fp = col["footprint_B"]
@@ -467,14 +483,14 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
         fold = not detail and cnt.size == 1  # price count instances at once
         # a pinned memory mapping (models.algorithms.memory_mapping): traffic priced by tensor class
         split = None if share is None else Split(*placement_classes(col, floor, resident_no_act.get(ph), share))
-        pr = price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"],
+        pr = fused_pr[o] if o in fused_pr else price(plan.routes[o], col["flop"], nbytes, fp, col["k"], col["m"],
                    overhead_s=plan.overhead_of(col["act_write_B"]) if table.fresh_outputs else plan.overhead_s,
                    static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
                    stall_W=plan.stall_W, floor_B=floor, footprint_range=fr,
                    count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,
                    defer_stall=defer, split=split,
                    host_B=_host_bytes(col) if has_channel else None,
-                   marked=marked)
+                   marked=marked, fused_s=fused_in.get(o))
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
         if pr.marked_s is not None:
             ms = pr.marked_s if fold else pr.marked_s * cnt
@@ -545,7 +561,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     if host_s > 0.0:
         n_k: dict[str, np.ndarray] = {}
         for o, col in enumerate(table.columns):
-            n_k[phases[o]] = n_k.get(phases[o], 0.0) + col["count"]
+            if hosts is None or hosts[o] < 0:  # a fused row is part of its host's kernel
+                n_k[phases[o]] = n_k.get(phases[o], 0.0) + col["count"]
         ph_lat = {ph: np.broadcast_to(launch_time(v, n_k[ph], host_s, table.host_overlap), shape).copy()
                   for ph, v in ph_lat.items()}
     if ph_dev is not None:
@@ -610,6 +627,35 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                    op_bytes_B=np.broadcast_to(table.bytes_B, (*shape, O)),
                    op_dtype=ct.resolved_dtype[eng, dt], op_fallback=ct.fallback[eng, dt])
     return PerfResult(**res)
+
+
+def _price_fused(table: OperatorTable, o: int, host: int, plan: Plan, detail: bool,
+                 cache: dict[tuple[int, int], np.ndarray]) -> tuple[Priced, np.ndarray]:
+    """A fused row's own pricing and the compute time its host's kernel takes on for it
+    (:func:`models.perf.kernel.price`, ``fused_s``).
+
+    The row's operations are priced on the engine its routing picks, with no bytes, no overhead and
+    no stall of its own, so its time is its compute time (times the count, like its host's when
+    folded). Its result carries its dynamic energy only: the time is inside the host's kernel, and
+    the host's stalled energy is that of the whole kernel. With ``detail`` the row keeps its engine
+    and its own compute time for breakdowns; its latency there is 0.
+    """
+    col, hcol = table.columns[o], table.columns[host]
+    name = table.meta["name"][o]
+    if np.any(table.column_bytes_B(o) > 0):
+        raise ValueError(f"fused operator {name!r} moves bytes; a fused row's traffic is its host's")
+    cnt = col["count"]
+    if np.shape(cnt) != np.shape(hcol["count"]) or not np.array_equal(cnt, hcol["count"]):
+        raise ValueError(f"fused operator {name!r} has another count than the operator it is fused into")
+    fold = not detail and cnt.size == 1
+    pr = price(plan.routes[o], col["flop"], np.zeros(()), col["footprint_B"], col["k"], col["m"],
+               overhead_s=np.zeros(()), static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,
+               count=float(cnt.reshape(-1)[0]) if fold else None, cache=cache, detail=detail)
+    zero = np.zeros(np.shape(pr.energy_J))
+    own = Priced(latency_s=zero, energy_J=pr.energy_J, compute_s=pr.latency_s if detail else zero,
+                 memory_s=zero if detail else None, engine=pr.engine,
+                 bound=np.full(np.shape(zero), BOUND_COMPUTE, dtype=np.int8) if detail else None)
+    return own, pr.latency_s
 
 
 def collective_times(ct: CompiledTarget, table: OperatorTable, mode: str

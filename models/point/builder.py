@@ -20,8 +20,10 @@ The algorithm knobs are applied in a fixed order, each by a public function of
    :func:`models.algorithms.apply_quant`. With ``gemm_strategy`` every weight-bearing GEMM/GEMV
    row is repriced by :func:`models.algorithms.price_gemm`: its FLOPs and datatype become the
    strategy's main work, its extra work (dequantization, table precompute, scales,
-   recombination) one ``elementwise`` row per extra datatype; ``gemm_act_format`` is the format
-   its input activations are quantized to.
+   recombination) one ``elementwise`` row per extra datatype (with ``gemm_extra_work = fused``
+   a row fused into the GEMM's kernel, :func:`models.workloads.table.fused_name`: its time is part
+   of the GEMM's, beside it on another engine); ``gemm_act_format`` is the format its input
+   activations are quantized to.
    ``vit_mult_primitive`` / ``shift_expert_fraction`` (ViT workloads): ShiftAddViT's shift layers,
    additive attention and mult/shift expert routing (:func:`models.algorithms.shiftadd.apply_shiftadd`),
    after the formats.
@@ -103,6 +105,7 @@ from models.workloads import (
     workload_spec,
 )
 from models.workloads.llm import ROUTING_KNOBS
+from models.workloads.table import fused_name
 from models.workloads.training import training_step
 
 __all__ = ["BuiltPoint", "build_point", "error_proxy_of_formats", "format_of_dtype"]
@@ -217,8 +220,12 @@ def build_point(workload: str | WorkloadSpec, knobs: Mapping[str, Any] | None = 
     if "gemm_act_format" in ak and strategy is None:
         raise ValueError("algorithm knob 'gemm_act_format' needs a gemm_strategy (it is the input format of "
                          "the strategy's GEMMs)")
+    if "gemm_extra_work" in ak and strategy is None:
+        raise ValueError("algorithm knob 'gemm_extra_work' needs a gemm_strategy (it places the strategy's extra "
+                         "work)")
     if any(k in ak for k in ("weight_format", "act_format", "kv_format")) or strategy is not None:
-        table = _quantize(table, wf, af, kvf, strategy, ak.get("gemm_act_format"), target)
+        table = _quantize(table, wf, af, kvf, strategy, ak.get("gemm_act_format"), target,
+                          fused=ak.get("gemm_extra_work", "separate") == "fused")
     table = _shiftadd(spec, table, ak)
     tiling = ak.get("attention_tiling", ALGORITHM_KNOBS["attention_tiling"].default)
     variant = ak.get("softmax_variant")
@@ -492,7 +499,7 @@ def _scale(spec: WorkloadSpec, built: Mapping[str, Any], ak: Mapping[str, Any]) 
 
 # ---------------------------------------------------------------------------------- formats
 def _quantize(table: OperatorTable, wf: str, af: str, kvf: str, strategy: str | None, gaf: str | None,
-              target: Target) -> OperatorTable:
+              target: Target, *, fused: bool = False) -> OperatorTable:
     cfg = QuantConfig(weight=get_format(wf), act=get_format(af), kv=get_format(kvf))
     base = strategy if strategy in ("dequant", "native") else "dequant"
     q = apply_quant(table, cfg, strategy=base, target=target, fallback=True)
@@ -533,7 +540,8 @@ def _quantize(table: OperatorTable, wf: str, af: str, kvf: str, strategy: str | 
             extra_cols.append({"count": c["count"], "m": m, "n": n, "k": np.ones(()), "flop": scale * op,
                                "n_params": zero, "weight_read_B": zero, "act_read_B": zero, "act_write_B": zero,
                                "kv_read_B": zero, "kv_write_B": zero, "footprint_B": zero})
-            extra_meta.append({"name": f"{names[i]}[{strategy}:extra:{dt}]", "phase": meta["phase"][i],
+            nm = fused_name(names[i], strategy, dt) if fused else f"{names[i]}[{strategy}:extra:{dt}]"
+            extra_meta.append({"name": nm, "phase": meta["phase"][i],
                                "kind": "elementwise", "compute_dtype": dt, "weight_dtype": "", "act_dtype": dt,
                                "kv_dtype": "", "acc_dtype": "int32" if dt.startswith("int") else "fp32"})
     out = replace(q, columns=tuple(cols)).with_meta(compute_dtype=comp, acc_dtype=acc)

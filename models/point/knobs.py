@@ -40,6 +40,10 @@ OUTPUT_BUFFERS = ("allocated", "preallocated")
 """Values of ``output_buffers``: each result a fresh allocation, or buffers planned ahead
 (:attr:`models.workloads.OperatorTable.fresh_outputs`)."""
 
+GEMM_EXTRA_WORK = ("separate", "fused")
+"""Values of ``gemm_extra_work``: a low-bit GEMM strategy's extra work as its own pass after the
+GEMM, or inside the GEMM's kernel (:func:`models.workloads.table.fused_name`)."""
+
 PIM_CONCURRENCY = ("blocked", "interleaved")
 """Values of ``pim_concurrency`` (:func:`models.point.builder.build_point`)."""
 FUNCTION_CALLING_MODES = ("off", "sequential", "parallel")
@@ -140,6 +144,13 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="weight-bearing GEMM/GEMV rows, with gemm_strategy",
              help="format the activations are quantized to at the input of each weight GEMM (llama.cpp "
                   "q8_0: int8); default: the activation format"),
+        _alg(name="gemm_extra_work", kind="categorical", choices=GEMM_EXTRA_WORK, default="separate",
+             applies_to="weight-bearing GEMM/GEMV rows, with gemm_strategy",
+             help="where the strategy's extra work (dequantization, scales, tables) runs: separate = its own "
+                  "elementwise pass after the GEMM (a dequantize-then-GEMM pipeline); fused = inside the GEMM's "
+                  "kernel, in registers (TensorRT-LLM's weight-only kernels, tinygemm, Marlin): on the GEMM's "
+                  "engine its time adds to the GEMM's compute, on another engine it runs beside it, and it "
+                  "overlaps the weight loads either way"),
         _alg(name="attention_tiling", kind="categorical", choices=ATTENTION_TILINGS, default="fused",
              applies_to="self-attention rows (prefill / forward)",
              help="fused: as built (compulsory traffic); standard: S and P through main memory; "

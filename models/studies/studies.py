@@ -223,20 +223,21 @@ def fa2_forward_efficiency(target: Target | str, seq_len: ArrayLike, head_dim: f
 # ---------------------------------------------------------------------------------- low-bit GEMM
 def decode_tokens_per_s(*, target: Target | str, model: str, weight_format: str, strategy: str, n_threads: int,
                         act_format: str = "int8", engine: str | None = None, context_len: int = 0,
-                        n_generated: int = 128, act_dtype: str = "fp32") -> float:
+                        n_generated: int = 128, act_dtype: str = "fp32", extra_work: str = "separate") -> float:
     """Decode tokens/s of ``model`` at batch 1 on ``n_threads`` cores (the llama-bench ``tg``
     setting of T-MAC and llama.cpp: ``-p 0 -n 128``, the context growing from ``context_len``).
 
     The LLM workload in phase decode with activations in ``act_dtype`` (ggml keeps them in fp32),
     weights in ``weight_format``, every weight GEMV run by ``strategy`` on inputs quantized to
-    ``act_format`` (``gemm_act_format``); ``engine`` (default: the first) gets ``n_units =
-    n_threads`` and runs every operator.
+    ``act_format`` (``gemm_act_format``), its extra work placed by ``extra_work``
+    (``gemm_extra_work``); ``engine`` (default: the first) gets ``n_units = n_threads`` and runs
+    every operator.
     """
     t = _target(target)
     eng = engine or t.engines[0].name
     knobs = {"phase": "decode", "batch": 1, "prompt_len": context_len, "n_generated": n_generated,
              "act_dtype": act_dtype, "weight_format": weight_format, "gemm_strategy": strategy,
-             "gemm_act_format": act_format}
+             "gemm_act_format": act_format, "gemm_extra_work": extra_work}
     r = evaluate_point(t, model, knobs, overrides={f"engines.{eng}.n_units": float(n_threads)}, engine=eng,
                        detail=False)
     return float(r.perf.items_per_s[0])

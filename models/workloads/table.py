@@ -27,6 +27,7 @@ Conventions
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,8 +38,8 @@ import polars as pl
 from models.hardware.dtypes import DTYPE_INDEX, DTYPES
 from models.workloads.kinds import MAC_KINDS, OP_KINDS, PHASES
 
-__all__ = ["ARRAY_FIELDS", "BYTES_MEMO", "BYTE_FIELDS", "META_COLUMNS", "PHASES", "OperatorTable", "broadcast_shape",
-           "concat_tables"]
+__all__ = ["ARRAY_FIELDS", "BYTES_MEMO", "BYTE_FIELDS", "FUSED_TAG", "META_COLUMNS", "PHASES", "OperatorTable",
+           "broadcast_shape", "concat_tables", "fused_hosts", "fused_name"]
 
 META_COLUMNS = ("name", "phase", "kind", "compute_dtype", "weight_dtype", "act_dtype", "kv_dtype",
                 "acc_dtype")
@@ -64,6 +65,42 @@ BYTES_MEMO = "_bytes_B"
 _KIND_INDEX = {k: i for i, k in enumerate(OP_KINDS)}
 
 Column = Mapping[str, np.ndarray]
+
+
+FUSED_TAG = ":fused:"
+"""Marks an operator row whose work runs inside another operator's kernel (see :func:`fused_name`)."""
+_FUSED_RE = re.compile(r"\[[^\[\]]*" + re.escape(FUSED_TAG) + r"[^\[\]]*\]")
+
+
+def fused_name(host: str, what: str, dtype: str) -> str:
+    """The name of a row of ``what`` work in ``dtype`` that runs inside the kernel of the row named
+    ``host``: ``host[what:fused:dtype]``.
+
+    A fused row keeps its own kind, datatype, operations and energy, and moves no bytes of its own;
+    the perf model adds its compute time to the host's kernel (on the host's engine) or runs it
+    beside the host's work (on another engine) instead of after it, and counts no kernel launch for
+    it (:func:`models.perf.evaluate`). Its host is the nearest row before it in the same phase whose
+    name is the fused row's name without the bracket, so a suffix added to both names later (a
+    sub-batch's) keeps the pair.
+    """
+    return f"{host}[{what}{FUSED_TAG}{dtype}]"
+
+
+def fused_hosts(meta: pl.DataFrame) -> np.ndarray:
+    """Per operator row of ``meta``: the index of the row whose kernel it is fused into
+    (:func:`fused_name`), or -1. Raises ValueError for a fused row with no host before it."""
+    names, phases = meta["name"].to_list(), meta["phase"].to_list()
+    out = np.full(len(names), -1, dtype=np.int64)
+    for o, nm in enumerate(names):
+        if FUSED_TAG not in nm:
+            continue
+        host = _FUSED_RE.sub("", nm, count=1)
+        j = next((i for i in range(o - 1, -1, -1) if names[i] == host and phases[i] == phases[o]), None)
+        if j is None:
+            raise ValueError(f"operator {nm!r} is fused into {host!r}, but no operator of that name comes before "
+                             f"it in phase {phases[o]!r}")
+        out[o] = j
+    return out
 
 
 def broadcast_shape(shapes: Any) -> tuple[int, ...]:

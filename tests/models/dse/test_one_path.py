@@ -66,6 +66,8 @@ def workloads(draw: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
         cat["act_format"] = draw(st.sampled_from(ACT_FORMATS))
     if w in ("llama-2-7b", "resnet-50", "gemm") and draw(st.booleans()):
         cat["gemm_strategy"] = draw(st.sampled_from(["dequant", "native", "lut", "mixpe"]))
+        if draw(st.booleans()):
+            cat["gemm_extra_work"] = draw(st.sampled_from(["separate", "fused"]))
     if w in ("llama-2-7b", "vit-b16", "attention"):
         tiling = draw(st.sampled_from(["fused", "standard", "flash1", "flash2"]))
         if tiling != "fused":
