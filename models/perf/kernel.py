@@ -415,7 +415,7 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
           cache: dict[tuple[int, int], np.ndarray] | None = None, detail: bool = False,
           defer_stall: bool = False, split: Split | None = None,
           host_B: tuple[np.ndarray, np.ndarray] | None = None, marked: frozenset[int] | None = None,
-          fused_s: np.ndarray | None = None) -> Priced:
+          fused_s: np.ndarray | None = None, pipelined_s: np.ndarray | None = None) -> Priced:
     """Price one operator on each of ``routes`` and keep the engine the rule picks.
 
     Parameters
@@ -473,6 +473,10 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
         route: the fused instructions issue from the same schedulers as the operator's own (a GPU's
         warp schedulers feed its tensor and vector pipes, a CPU core's SIMD pipes do both), and the
         memory time and the overhead overlap the sum as usual. None: no fused work.
+    pipelined_s
+        Compute time of work pipelined beside this operator on a unit of its own (FLAT's 1D softmax
+        array beside the 2D array), priced the same way: the compute time is the larger of the two
+        (``max(t_c + fused_s, pipelined_s)``). None: nothing pipelined.
     """
     if count is not None and detail:
         raise ValueError("price(): count is for totals; with detail=True price one instance")
@@ -502,6 +506,8 @@ def price(routes: Sequence[Route], flop: np.ndarray, bytes_B: np.ndarray, footpr
             t_c = _inplace(np.multiply, t_c, _curve(cache, m, r.half_m))
         if fused_s is not None:
             t_c = t_c + fused_s
+        if pipelined_s is not None:
+            t_c = np.maximum(t_c, pipelined_s)
         ch = r.channel if host_B is not None else None
         t_ch: np.ndarray | None = None
         if ch is not None:

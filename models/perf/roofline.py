@@ -263,9 +263,10 @@ class Plan:
     stall_W: np.ndarray | None = None
     # (threshold B, 1 / bandwidth s/B) of fresh outputs (Target.first_touch_*); None: no such cost
     touch: tuple[np.ndarray, np.ndarray] | None = None
-    # per operator: the row whose kernel it is fused into (models.workloads.table.fused_hosts), -1
-    # for none; None: the table has no fused rows
+    # per operator: the row it runs with, fused into its kernel or pipelined beside it
+    # (models.workloads.table.fused_hosts), -1 for none; None: the table has no such rows
     fused_into: np.ndarray | None = None
+    pipelined: np.ndarray | None = None  # per operator: pipelined (True) or fused, where fused_into >= 0
 
     def overhead_of(self, out_B: np.ndarray) -> np.ndarray:
         """The fixed time of an operator writing ``out_B`` bytes of results per instance: the
@@ -346,10 +347,10 @@ def plan_routes(ct: CompiledTarget, meta: pl.DataFrame, *, engine: str | Mapping
     touch = None
     if not ideal and ct.first_touch_threshold_B is not None and ct.first_touch_bandwidth_B_per_s is not None:
         touch = (ct.first_touch_threshold_B, 1.0 / ct.first_touch_bandwidth_B_per_s)
-    hosts = fused_hosts(meta)
+    hosts, piped = fused_hosts(meta)
     return Plan(routes=tuple(routes), overhead_s=overhead, static_W=ct.static_power_W,
                 sum_overlap=ct.overlap == "sum", policy=policy, stall_W=ct.stall_power_W, touch=touch,
-                fused_into=hosts if np.any(hosts >= 0) else None)
+                fused_into=hosts if np.any(hosts >= 0) else None, pipelined=piped if np.any(hosts >= 0) else None)
 
 
 def _channels(ct: CompiledTarget, ideal: bool) -> list[Channel | None]:
@@ -458,14 +459,19 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
     resident_no_act = resident_without_activations(table) if share is not None else {}
     hosts = plan.fused_into
     fused_in: dict[int, np.ndarray] = {}  # host row -> compute time of the work fused into its kernel
+    piped_in: dict[int, np.ndarray] = {}  # host row -> compute time of the work pipelined beside it
     fused_pr: dict[int, Priced] = {}
     if hosts is not None:
+        assert plan.pipelined is not None
         if hosts.size != O:
             raise ValueError(f"plan of {hosts.size} operators for a table of {O}")
         for o in np.flatnonzero(hosts >= 0).tolist():
             h = int(hosts[o])
             fused_pr[o], t_x = _price_fused(table, o, h, plan, detail, curves)
-            fused_in[h] = fused_in[h] + t_x if h in fused_in else t_x
+            if plan.pipelined[o]:  # units of their own: the longest one
+                piped_in[h] = np.maximum(piped_in[h], t_x) if h in piped_in else t_x
+            else:
+                fused_in[h] = fused_in[h] + t_x if h in fused_in else t_x
     for o, col in enumerate(table.columns):
         ph = phases[o]
         fp = col["footprint_B"]
@@ -490,7 +496,7 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
                    count=float(cnt.reshape(-1)[0]) if fold else None, cache=curves, detail=detail,
                    defer_stall=defer, split=split,
                    host_B=_host_bytes(col) if has_channel else None,
-                   marked=marked, fused_s=fused_in.get(o))
+                   marked=marked, fused_s=fused_in.get(o), pipelined_s=piped_in.get(o))
         t, e = (pr.latency_s, pr.energy_J) if fold else (pr.latency_s * cnt, pr.energy_J * cnt)
         if pr.marked_s is not None:
             ms = pr.marked_s if fold else pr.marked_s * cnt
@@ -631,8 +637,8 @@ def evaluate(target: Target | CompiledTarget, table: OperatorTable, *,
 
 def _price_fused(table: OperatorTable, o: int, host: int, plan: Plan, detail: bool,
                  cache: dict[tuple[int, int], np.ndarray]) -> tuple[Priced, np.ndarray]:
-    """A fused row's own pricing and the compute time its host's kernel takes on for it
-    (:func:`models.perf.kernel.price`, ``fused_s``).
+    """A fused or pipelined row's own pricing and the compute time its host takes on for it
+    (:func:`models.perf.kernel.price`, ``fused_s`` / ``pipelined_s``).
 
     The row's operations are priced on the engine its routing picks, with no bytes, no overhead and
     no stall of its own, so its time is its compute time (times the count, like its host's when
@@ -643,10 +649,10 @@ def _price_fused(table: OperatorTable, o: int, host: int, plan: Plan, detail: bo
     col, hcol = table.columns[o], table.columns[host]
     name = table.meta["name"][o]
     if np.any(table.column_bytes_B(o) > 0):
-        raise ValueError(f"fused operator {name!r} moves bytes; a fused row's traffic is its host's")
+        raise ValueError(f"operator {name!r} runs with another one but moves bytes; its traffic is its host's")
     cnt = col["count"]
     if np.shape(cnt) != np.shape(hcol["count"]) or not np.array_equal(cnt, hcol["count"]):
-        raise ValueError(f"fused operator {name!r} has another count than the operator it is fused into")
+        raise ValueError(f"operator {name!r} has another count than the operator it runs with")
     fold = not detail and cnt.size == 1
     pr = price(plan.routes[o], col["flop"], np.zeros(()), col["footprint_B"], col["k"], col["m"],
                overhead_s=np.zeros(()), static_W=plan.static_W, sum_overlap=plan.sum_overlap, policy=plan.policy,

@@ -692,13 +692,16 @@ def _unfused_rows(table: OperatorTable, rows: list[tuple[int, np.ndarray, np.nda
 
 def _flat_softmax_rows(table: OperatorTable, rows: list[tuple[int, np.ndarray, str]]) -> OperatorTable:
     """FLAT's softmax (:func:`models.algorithms.attention.spatial_attention`) as one ``softmax`` row per
-    attention row: its operations, no main-memory bytes (the score row stays on chip)."""
+    attention row: its operations, no main-memory bytes (the score row stays on chip), pipelined
+    beside the attention row (:func:`models.workloads.table.fused_name`): the 1D array works on each
+    score tile while the 2D array computes the next, so the call takes the larger of the two."""
     meta = table.meta
     names, phases = meta["name"].to_list(), meta["phase"].to_list()
     ops = []
     for i, op_count, dt in rows:
         c = table.columns[i]
-        e = elementwise(f"{names[i]}.softmax[flat]", op_count / 2.0, dtype=dt, kind="softmax", count=c["count"],
+        e = elementwise(fused_name(names[i], "softmax", dt, pipelined=True), op_count / 2.0, dtype=dt,
+                        kind="softmax", count=c["count"],
                         phase=phases[i])
         zero = np.zeros(())
         vals = {**e.values, "flop": op_count, "act_read_B": zero, "act_write_B": zero, "footprint_B": zero}

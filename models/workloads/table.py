@@ -38,7 +38,8 @@ import polars as pl
 from models.hardware.dtypes import DTYPE_INDEX, DTYPES
 from models.workloads.kinds import MAC_KINDS, OP_KINDS, PHASES
 
-__all__ = ["ARRAY_FIELDS", "BYTES_MEMO", "BYTE_FIELDS", "FUSED_TAG", "META_COLUMNS", "PHASES", "OperatorTable",
+__all__ = ["ARRAY_FIELDS", "BYTES_MEMO", "BYTE_FIELDS", "FUSED_TAG", "META_COLUMNS", "PHASES", "PIPELINED_TAG",
+           "OperatorTable",
            "broadcast_shape", "concat_tables", "fused_hosts", "fused_name"]
 
 META_COLUMNS = ("name", "phase", "kind", "compute_dtype", "weight_dtype", "act_dtype", "kv_dtype",
@@ -69,38 +70,50 @@ Column = Mapping[str, np.ndarray]
 
 FUSED_TAG = ":fused:"
 """Marks an operator row whose work runs inside another operator's kernel (see :func:`fused_name`)."""
-_FUSED_RE = re.compile(r"\[[^\[\]]*" + re.escape(FUSED_TAG) + r"[^\[\]]*\]")
+PIPELINED_TAG = ":pipelined:"
+"""Marks an operator row that runs on its own unit beside another operator (see :func:`fused_name`)."""
+_TAG_RE = re.compile(r"\[[^\[\]]*(?:" + re.escape(FUSED_TAG) + "|" + re.escape(PIPELINED_TAG) + r")[^\[\]]*\]")
 
 
-def fused_name(host: str, what: str, dtype: str) -> str:
-    """The name of a row of ``what`` work in ``dtype`` that runs inside the kernel of the row named
-    ``host``: ``host[what:fused:dtype]``.
+def fused_name(host: str, what: str, dtype: str, *, pipelined: bool = False) -> str:
+    """The name of a row of ``what`` work in ``dtype`` that runs with the row named ``host``:
+    ``host[what:fused:dtype]``, or ``host[what:pipelined:dtype]``.
 
-    A fused row keeps its own kind, datatype, operations and energy, and moves no bytes of its own;
-    the perf model adds its compute time to the host's kernel (on the host's engine) or runs it
-    beside the host's work (on another engine) instead of after it, and counts no kernel launch for
-    it (:func:`models.perf.evaluate`). Its host is the nearest row before it in the same phase whose
-    name is the fused row's name without the bracket, so a suffix added to both names later (a
-    sub-batch's) keeps the pair.
+    - fused: inside the host's kernel, its instructions issued by the same schedulers (a low-bit
+      GEMM's in-register dequantization): its compute time adds to the host's.
+    - pipelined: on a unit of its own that works on the host's tiles as they are produced (FLAT's
+      1D softmax array beside its 2D matmul array): the pair takes the larger compute time.
+
+    Either row keeps its own kind, datatype, operations and energy and moves no bytes of its own;
+    the memory time and the overhead of the host overlap the combined compute as usual, and the
+    row counts no kernel launch (:func:`models.perf.evaluate`). Its host is the nearest row before
+    it in the same phase whose name is the row's name without the bracket, so a suffix added to
+    both names later (a sub-batch's) keeps the pair.
     """
-    return f"{host}[{what}{FUSED_TAG}{dtype}]"
+    return f"{host}[{what}{PIPELINED_TAG if pipelined else FUSED_TAG}{dtype}]"
 
 
-def fused_hosts(meta: pl.DataFrame) -> np.ndarray:
-    """Per operator row of ``meta``: the index of the row whose kernel it is fused into
-    (:func:`fused_name`), or -1. Raises ValueError for a fused row with no host before it."""
+def fused_hosts(meta: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per operator row of ``meta``: the index of the row it runs with (:func:`fused_name`), or -1,
+    and whether it is pipelined beside that row (else fused into its kernel). Raises ValueError
+    for such a row with no host before it."""
     names, phases = meta["name"].to_list(), meta["phase"].to_list()
     out = np.full(len(names), -1, dtype=np.int64)
+    piped = np.zeros(len(names), dtype=bool)
     for o, nm in enumerate(names):
-        if FUSED_TAG not in nm:
+        if FUSED_TAG not in nm and PIPELINED_TAG not in nm:
             continue
-        host = _FUSED_RE.sub("", nm, count=1)
+        mt = _TAG_RE.search(nm)
+        if mt is None:
+            continue
+        host = nm[:mt.start()] + nm[mt.end():]
         j = next((i for i in range(o - 1, -1, -1) if names[i] == host and phases[i] == phases[o]), None)
         if j is None:
-            raise ValueError(f"operator {nm!r} is fused into {host!r}, but no operator of that name comes before "
-                             f"it in phase {phases[o]!r}")
+            raise ValueError(f"operator {nm!r} runs with {host!r}, but no operator of that name comes before it "
+                             f"in phase {phases[o]!r}")
         out[o] = j
-    return out
+        piped[o] = PIPELINED_TAG in mt.group(0)
+    return out, piped
 
 
 def broadcast_shape(shapes: Any) -> tuple[int, ...]:

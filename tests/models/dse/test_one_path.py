@@ -69,7 +69,7 @@ def workloads(draw: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
         if draw(st.booleans()):
             cat["gemm_extra_work"] = draw(st.sampled_from(["separate", "fused"]))
     if w in ("llama-2-7b", "vit-b16", "attention"):
-        tiling = draw(st.sampled_from(["fused", "standard", "flash1", "flash2"]))
+        tiling = draw(st.sampled_from(["fused", "standard", "flash1", "flash2", "flat", "fusemax"]))
         if tiling != "fused":
             cat["attention_tiling"] = tiling
             if tiling.startswith("flash") and draw(st.booleans()):

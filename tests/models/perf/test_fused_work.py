@@ -38,10 +38,12 @@ def _toy():
     return parse_target(tomllib.loads(TOY), file="toy-fused.toml")
 
 
-def _table(extra_flop: float, *, fused: bool, count: float = 1.0):
-    """The GEMV and its extra work (``extra_flop`` fp32 operations, no bytes), fused or a pass of its own."""
+def _table(extra_flop: float, *, fused: bool, count: float = 1.0, pipelined: bool = False):
+    """The GEMV and its extra work (``extra_flop`` fp32 operations, no bytes), fused (or pipelined
+    beside it) or a pass of its own."""
     host = gemv("proj", N, K, dtype="fp32", count=count)
-    name = fused_name("proj", "dequant", "fp32") if fused else "proj[dequant:extra:fp32]"
+    name = (fused_name("proj", "dequant", "fp32", pipelined=pipelined) if fused or pipelined
+            else "proj[dequant:extra:fp32]")
     extra = elementwise(name, extra_flop, dtype="fp32", n_inputs=0, n_outputs=0, count=count, phase="decode")
     return table_from_ops([host, extra])
 
@@ -67,6 +69,17 @@ def test_fused_work_adds_to_the_compute_time_and_hides_under_the_loads_by_hand(e
     assert host["bound"] == ("dram" if t_x < T_M - T_C else "compute")
     assert extra["latency_s"] == 0.0 and extra["compute_s"] == pytest.approx(t_x, rel=1e-12)
     assert extra["energy_J"] == pytest.approx(extra_flop * 1e-12, rel=1e-12)
+
+
+@pytest.mark.parametrize("extra_flop", [1e7, 1e8, 1e9])  # 10 us (< the GEMV's compute), 100 us, 1 ms
+def test_pipelined_work_takes_the_larger_compute_time_by_hand(extra_flop):
+    t = _toy()
+    t_x = extra_flop / 1e12
+    r = evaluate(t, _table(extra_flop, fused=False, pipelined=True), detail=True)
+    assert r.latency_s[0] == pytest.approx(OV + max(T_M, T_C, t_x), rel=1e-12)
+    assert r.stalled_energy_J[0] == pytest.approx(2.0 * (r.latency_s[0] - max(T_C, t_x)), rel=1e-9)
+    assert r.breakdown().row(1, named=True)["latency_s"] == 0.0
+    assert fused_hosts(_table(1e8, fused=False, pipelined=True).meta)[1].tolist() == [False, True]
 
 
 def test_a_fused_row_is_no_kernel_launch_of_its_own():
@@ -100,7 +113,7 @@ def test_malformed_fused_rows_are_refused_by_name():
     t = _toy()
     orphan = table_from_ops([elementwise(fused_name("proj", "dequant", "fp32"), 1e6, dtype="fp32", n_inputs=0,
                                          n_outputs=0, phase="decode")])
-    with pytest.raises(ValueError, match=r"fused into 'proj'.*no operator of that name comes before"):
+    with pytest.raises(ValueError, match=r"runs with .proj..*no operator of that name comes before"):
         evaluate(t, orphan)
     moving = table_from_ops([gemv("proj", N, K, dtype="fp32"),
                              elementwise(fused_name("proj", "dequant", "fp32"), 1e6, dtype="fp32", phase="decode")])
@@ -116,8 +129,8 @@ def test_malformed_fused_rows_are_refused_by_name():
 def test_the_host_is_found_through_a_suffix_added_to_both_names():
     tab = _table(1e8, fused=True)
     renamed = tab.with_meta(name=[f"{n}#sub1" for n in tab.meta["name"].to_list()])
-    assert fused_hosts(renamed.meta).tolist() == [-1, 0]
-    assert fused_hosts(_table(1e8, fused=False).meta).tolist() == [-1, -1]
+    assert fused_hosts(renamed.meta)[0].tolist() == [-1, 0]
+    assert fused_hosts(_table(1e8, fused=False).meta)[0].tolist() == [-1, -1]
 
 
 def test_the_gemm_extra_work_knob_through_the_one_builder():
