@@ -77,8 +77,10 @@ _LOG_LINE = re.compile(r"^(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):|\d{4}-\d\d-\
 
 def _client_went_away(block: str) -> bool:
     # the exception is the block's last line that is not a log record written after it (the
-    # server logs "Failed sending message as connection was closed" right after the traceback)
-    lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip() and not _LOG_LINE.match(ln.strip())]
+    # server logs "Failed sending message as connection was closed" right after the traceback, or
+    # asyncio's "Task exception was never retrieved" record and its "future: <Task ...>" line)
+    lines = [ln.strip() for ln in block.strip().splitlines()
+             if ln.strip() and not _LOG_LINE.match(ln.strip()) and not ln.strip().startswith("future: <Task ")]
     last = lines[-1] if lines else ""
     return last in ("tornado.websocket.WebSocketClosedError", "tornado.iostream.StreamClosedError: Stream is closed") \
         or (last.startswith("During handling of the above exception") and "StreamClosedError" in block)
