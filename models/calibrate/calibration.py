@@ -15,7 +15,8 @@ How each measurement maps to a field (docs/calibration.md):
   with ``efficiency = 1`` (the asymptote is the achievable peak), and the fp32 ``h`` gives
   ``efficiency_half_k.gemm`` (the project's size curve ``efficiency x k / (k + half_k)``);
 - STREAM slope per level -> ``per_unit_bandwidth`` (1 thread), ``sustained_bandwidth`` (the
-  most any thread count drew) and ``bandwidth``;
+  most any thread count drew) and ``bandwidth``; where all cores drew clearly less than that
+  (:data:`CONTENTION_MARGIN`), ``contended_bandwidth`` / ``contended_units`` from the all-core run;
 - exp throughput -> ``efficiency_by_kind.softmax`` in the FLOP the softmax model charges per exp;
 - the fixed time of a tiny PyTorch call -> ``op_overhead``;
 - skinny fp32 GEMMs ``m x 512 x 512`` (torch ``linear``) -> ``efficiency_half_m.gemm``
@@ -248,6 +249,11 @@ def mmap_threshold() -> tuple[float, str] | None:
 
 
 # a fresh buffer whose extra time is less than this fraction of the in-place operator's is free
+CONTENTION_MARGIN = 0.95
+"""A shared level gets ``contended_bandwidth`` when the most threads measured drew less than this
+share of the best thread count's figure (below it, a drop is within the run-to-run spread of a
+STREAM slope)."""
+
 FIRST_TOUCH_MIN_SHARE = 0.1
 
 
@@ -669,6 +675,14 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
                                   f"{on}: the most any thread count drew ({best_thr} threads; "
                                   + ", ".join(f"{k}: {v / 1e9:.4g}" for k, v in per_thr.items()) + f" GB/s): {how}")
             mem["sustained_bandwidth"] = _q(per_thr[best_thr] / 1e9, "GB/s", mem["bandwidth"]["source"])
+            top = max(per_thr)
+            if (top != best_thr and per_thr[top] < CONTENTION_MARGIN * per_thr[best_thr]
+                    and top > per_thr[best_thr] / one):
+                mem["contended_bandwidth"] = _q(per_thr[top] / 1e9, "GB/s",
+                                                f"{on}: {top} threads drew less than {best_thr} did (contention): "
+                                                + ", ".join(f"{k}: {v / 1e9:.4g}" for k, v in per_thr.items())
+                                                + f" GB/s: {how}")
+                mem["contended_units"] = _q(float(top), None, f"{on}: the thread count of contended_bandwidth")
         mem["per_unit_bandwidth"] = _q(one / 1e9, "GB/s", f"{on}: 1 thread: {how}")
         mem["efficiency"] = _q(1.0, None, f"{on}: the bandwidths are achieved figures, so the achievable fraction "
                                           "of them is 1 by construction")

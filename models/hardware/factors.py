@@ -16,7 +16,8 @@ from models.hardware.registry import TARGETS_DIR, scan_targets
 __all__ = ["BEGIN", "END", "FACTOR_LEAVES", "factor_rows", "factor_table_markdown"]
 
 FACTOR_LEAVES = ("efficiency", "efficiency_by_kind", "efficiency_half_k", "efficiency_half_m",
-                 "efficiency_half_m_by_dtype", "per_unit_bandwidth", "sustained_bandwidth", "zero_skip_efficiency")
+                 "efficiency_half_m_by_dtype", "per_unit_bandwidth", "sustained_bandwidth", "contended_bandwidth",
+                 "zero_skip_efficiency")
 BEGIN = "<!-- factor-table:begin -->"
 END = "<!-- factor-table:end -->"
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from models.hardware.dtypes import DTYPES
 from models.hardware.schema import (
+    CONTENDED_FIELDS,
     ENGINE_KIND_TABLES,
     ENGINE_KINDS,
     FIELD_SPECS,
@@ -221,7 +222,8 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if not isinstance(raw, Mapping):
         raise ctx.fail(where[:-1], raw, "a table is required")
     ctx.keys(raw, where, {"name", "kind", "read_by", "capacity", "bandwidth", "energy_per_byte"},
-             {"efficiency", "efficiency_by_kind", "per_unit_bandwidth", "sustained_bandwidth", *HOST_CHANNEL_FIELDS})
+             {"efficiency", "efficiency_by_kind", "per_unit_bandwidth", "sustained_bandwidth", *CONTENDED_FIELDS,
+              *HOST_CHANNEL_FIELDS})
     name = ctx.string(raw, "name", where)
     where = f"memories.{name}."
     kind = ctx.string(raw, "kind", where, MEMORY_KINDS)
@@ -249,6 +251,10 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
     if "sustained_bandwidth" in raw:
         sustained, sources["sustained_bandwidth"] = ctx.quantity(
             raw["sustained_bandwidth"], where + "sustained_bandwidth", FIELD_SPECS["sustained_bandwidth"])
+    contended: dict[str, float] = {}
+    for k in CONTENDED_FIELDS:
+        if k in raw:
+            contended[k], sources[k] = ctx.quantity(raw[k], where + k, FIELD_SPECS[k])
     host: dict[str, float] = {}
     given = [k for k in HOST_CHANNEL_FIELDS if k in raw]
     if given and kind != "pim_bank":
@@ -263,7 +269,10 @@ def _parse_memory(ctx: _Ctx, raw: object, i: int, engine_names: list[str]) -> Me
         host[k], sources[k] = ctx.quantity(raw[k], where + k, FIELD_SPECS[k])
     return MemoryLevel(name=name, kind=kind, capacity_B=cap, bandwidth_B_per_s=bw, energy_J_per_B=epb,
                        efficiency=eff, efficiency_by_kind=eff_kind, per_unit_bandwidth_B_per_s=per_unit,
-                       sustained_bandwidth_B_per_s=sustained, host_bandwidth_B_per_s=host.get("host_bandwidth"),
+                       sustained_bandwidth_B_per_s=sustained,
+                       contended_bandwidth_B_per_s=contended.get("contended_bandwidth"),
+                       contended_units=contended.get("contended_units"),
+                       host_bandwidth_B_per_s=host.get("host_bandwidth"),
                        host_energy_J_per_B=host.get("host_energy_per_byte"),
                        host_channels=host.get("host_channels", 1.0), read_by=tuple(read_by), sources=sources)
 
@@ -390,10 +399,37 @@ def check_target(t: Target, file: str) -> None:
                            "capacities along an engine's path must not shrink "
                            f"({', '.join(f'{m.name} {m.capacity_B:g} B' for m in path_levels)})")
     for m in t.memories:
+        _check_contended(ctx, m)
         if (m.host_bandwidth_B_per_s is None) != (m.host_energy_J_per_B is None):
             have, lack = ("host_bandwidth", "host_energy_per_byte") if m.host_energy_J_per_B is None \
                 else ("host_energy_per_byte", "host_bandwidth")
             raise ctx.fail(f"memories.{m.name}.{have}", "<set>", f"a host channel needs {lack} too")
+
+
+def _check_contended(ctx: _Ctx, m: MemoryLevel) -> None:
+    """``contended_bandwidth`` / ``contended_units``: both or neither, on a level with the per-unit and
+    sustained limits they refine, at most the sustained limit, measured past its knee."""
+    p = f"memories.{m.name}."
+    bw, units = m.contended_bandwidth_B_per_s, m.contended_units
+    if bw is None and units is None:
+        return
+    if bw is None or units is None:
+        have, lack = ("contended_bandwidth", "contended_units") if units is None \
+            else ("contended_units", "contended_bandwidth")
+        raise ctx.fail(p + have, "<set>", f"contended_bandwidth and contended_units go together: give {lack} too "
+                                          "(the bandwidth and the unit count of one measurement) or neither")
+    if m.per_unit_bandwidth_B_per_s is None or m.sustained_bandwidth_B_per_s is None:
+        lack = "per_unit_bandwidth" if m.per_unit_bandwidth_B_per_s is None else "sustained_bandwidth"
+        raise ctx.fail(p + "contended_bandwidth", bw, f"needs {lack} on the same level (the contention falls from "
+                                                      "the sustained limit, reached at sustained / per_unit units)")
+    if bw > m.sustained_bandwidth_B_per_s:
+        raise ctx.fail(p + "contended_bandwidth", bw, f"must not exceed sustained_bandwidth "
+                                                      f"({m.sustained_bandwidth_B_per_s / 1e9:g} GB/s): it is what "
+                                                      "more streams draw after the peak")
+    knee = m.sustained_bandwidth_B_per_s / m.per_unit_bandwidth_B_per_s
+    if units <= knee:
+        raise ctx.fail(p + "contended_units", units, f"must exceed sustained_bandwidth / per_unit_bandwidth = "
+                                                     f"{knee:.4g} units, where the shared limit is reached")
 
 
 def _short(value: object) -> object:
@@ -500,7 +536,7 @@ def target_to_toml(t: Target) -> str:
                   "read_by = [" + ", ".join(f'"{r}"' for r in m.read_by) + "]"]
         p = f"memories.{m.name}."
         for key in ("capacity", "bandwidth", "energy_per_byte", "efficiency", "per_unit_bandwidth",
-                    "sustained_bandwidth", *HOST_CHANNEL_FIELDS):
+                    "sustained_bandwidth", *CONTENDED_FIELDS, *HOST_CHANNEL_FIELDS):
             if p + key not in fields:
                 continue
             v, spec, src = fields[p + key]

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from models.hardware.loader import TargetFileError, check_target, load_target_file
-from models.hardware.schema import ENGINE_KIND_TABLES, HOST_CHANNEL_FIELDS, TARGET_CLASSES, Target, field_spec
+from models.hardware.schema import (
+    CONTENDED_FIELDS,
+    ENGINE_KIND_TABLES,
+    HOST_CHANNEL_FIELDS,
+    TARGET_CLASSES,
+    Target,
+    field_spec,
+)
 from models.params import did_you_mean
 
 __all__ = [
@@ -195,7 +202,8 @@ def _adds_entry(target: Target, path: str) -> bool:
     if path in ("stall_power", "link_bandwidth", "link_latency", "link_energy_per_byte", "first_touch_threshold",
                 "first_touch_bandwidth"):
         return True  # optional target fields: a design point may add them to any target
-    if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth"):
+    if len(parts) == 3 and parts[0] == "memories" and parts[2] in ("per_unit_bandwidth", "sustained_bandwidth",
+                                                                    *CONTENDED_FIELDS):
         return parts[1] in {m.name for m in target.memories}
     if len(parts) == 4 and parts[0] == "memories" and parts[2] == "efficiency_by_kind":
         return parts[1] in {m.name for m in target.memories} and parts[3] in OP_KINDS
@@ -225,7 +233,9 @@ _ENGINE_MAPS = {"ops_per_cycle": "ops_per_cycle", "energy_per_op": "energy_J_per
 _MEMORY_ATTR = {"capacity": "capacity_B", "bandwidth": "bandwidth_B_per_s",
                 "energy_per_byte": "energy_J_per_B", "efficiency": "efficiency",
                 "per_unit_bandwidth": "per_unit_bandwidth_B_per_s",
-                "sustained_bandwidth": "sustained_bandwidth_B_per_s", "host_bandwidth": "host_bandwidth_B_per_s",
+                "sustained_bandwidth": "sustained_bandwidth_B_per_s",
+                "contended_bandwidth": "contended_bandwidth_B_per_s",
+                "contended_units": "contended_units", "host_bandwidth": "host_bandwidth_B_per_s",
                 "host_energy_per_byte": "host_energy_J_per_B", "host_channels": "host_channels"}
 
 

@@ -45,6 +45,8 @@ ENGINE_KINDS = (
     "pim",  # processing units at the memory banks or on the memory logic die
 )
 MEMORY_KINDS = ("register", "sram", "cache", "dram", "hbm", "pim_bank")
+CONTENDED_FIELDS = ("contended_bandwidth", "contended_units")
+"""Optional fields of a memory level with a shared limit: what more streams draw past its peak."""
 HOST_CHANNEL_FIELDS = ("host_bandwidth", "host_energy_per_byte", "host_channels")
 """Optional fields of a ``pim_bank`` level: the channel its activations cross (kernel.Channel)."""
 OVERLAP_POLICIES = ("max", "sum")
@@ -150,6 +152,15 @@ FIELD_SPECS: dict[str, Param] = {
                                           "level (a STREAM-type measurement of the core complex); shared by "
                                           "the engine's units: it gets min(bandwidth, n_units x "
                                           "per_unit_bandwidth, this)"),
+    "contended_bandwidth": _F(name="contended_bandwidth", dimension="bandwidth", unit="GB/s", low=0,
+                              high=1e16, low_open=True, log=True,
+                              description="what contended_units units of a reading engine draw together when all "
+                                          "of them stream (a STREAM-type run at that thread count), below "
+                                          "sustained_bandwidth: the shared limit falls linearly from "
+                                          "sustained_bandwidth at the units where n x per_unit_bandwidth reaches "
+                                          "it to this at contended_units"),
+    "contended_units": _F(name="contended_units", dimension="count", unit="count", low=1, high=1e6,
+                          description="the unit (thread) count of contended_bandwidth's measurement"),
     "energy_per_byte": _F(name="energy_per_byte", dimension="energy_per_byte", unit="pJ/B",
                           low=0, high=1e-6, low_open=False, log=False,
                           description="dynamic energy per byte moved"),
@@ -275,7 +286,12 @@ class MemoryLevel:
     draw (the cluster's shared limit, from a STREAM-type measurement): an engine with ``n``
     units gets ``min(bandwidth x efficiency, n x per_unit, sustained)``, so a single CPU core
     cannot stream at the whole socket's DRAM bandwidth, and adding cores stops helping once
-    the core complex saturates.
+    the core complex saturates. ``contended_bandwidth_B_per_s`` / ``contended_units`` (optional,
+    both or neither, with both of the former) say that more streams than that draw less (DRAM
+    page conflicts, fabric arbitration): ``contended_units`` units together draw
+    ``contended_bandwidth``, and the shared limit falls linearly to it from ``sustained`` at the
+    knee ``sustained / per_unit`` (flat beyond ``contended_units``;
+    :func:`models.perf.compiled.shared_limit`).
 
     ``efficiency_by_kind`` (optional) refines ``efficiency`` per operator kind, as an engine's
     table does for its rate: an operator of a listed kind draws ``bandwidth x
@@ -295,6 +311,8 @@ class MemoryLevel:
     efficiency_by_kind: Mapping[str, float] = field(default_factory=dict)
     per_unit_bandwidth_B_per_s: float | None = None
     sustained_bandwidth_B_per_s: float | None = None
+    contended_bandwidth_B_per_s: float | None = None
+    contended_units: float | None = None
     # processing-in-memory banks only: the host channel (None: not declared, every byte at the
     # level's own bandwidth)
     host_bandwidth_B_per_s: float | None = None
@@ -458,6 +476,9 @@ class Target:
             if m.sustained_bandwidth_B_per_s is not None:
                 put(p + "sustained_bandwidth", m.sustained_bandwidth_B_per_s,
                     m.sources.get("sustained_bandwidth", ""))
+            if m.contended_bandwidth_B_per_s is not None and m.contended_units is not None:
+                put(p + "contended_bandwidth", m.contended_bandwidth_B_per_s, m.sources.get("contended_bandwidth", ""))
+                put(p + "contended_units", m.contended_units, m.sources.get("contended_units", ""))
             if m.host_bandwidth_B_per_s is not None:
                 put(p + "host_bandwidth", m.host_bandwidth_B_per_s, m.sources.get("host_bandwidth", ""))
                 put(p + "host_energy_per_byte", m.host_energy_J_per_B, m.sources.get("host_energy_per_byte", ""))

@@ -17,7 +17,7 @@ from models.hardware.registry import _adds_entry, with_overrides
 from models.hardware.schema import Target, field_spec
 from models.workloads.kinds import OP_KINDS
 
-__all__ = ["CompiledTarget", "compile_target"]
+__all__ = ["CompiledTarget", "compile_target", "shared_limit"]
 
 ArrayLike = float | np.ndarray
 
@@ -157,6 +157,27 @@ def compile_target(target: Target, overrides: Mapping[str, ArrayLike] | None = N
     return _compile(t, arrays, n)
 
 
+def shared_limit(n_units: ArrayLike, per_unit: ArrayLike, sustained: ArrayLike, contended: ArrayLike,
+                 contended_units: ArrayLike) -> np.ndarray:
+    """The shared limit of a level for ``n_units`` streaming units when more streams draw less.
+
+    ``n x per_unit`` reaches ``sustained`` at the knee ``k = sustained / per_unit``; past it the
+    limit falls linearly to ``contended`` at ``contended_units`` and stays there (no
+    extrapolation past the measurement)::
+
+        limit(n) = sustained - (sustained - contended) x clip((n - k) / (contended_units - k), 0, 1)
+
+    Below the knee it is ``sustained`` (the per-unit term binds there). Arrays broadcast over
+    design points (``MemoryLevel.contended_bandwidth_B_per_s``, docs/models.md "CPU DRAM
+    bandwidth").
+    """
+    n, pu, s, c, nc = (np.asarray(v, dtype=np.float64) for v in (n_units, per_unit, sustained, contended,
+                                                                   contended_units))
+    knee = s / pu
+    frac = np.clip((n - knee) / np.maximum(nc - knee, 1e-12), 0.0, 1.0)
+    return s - (s - c) * frac
+
+
 def _stack(inner: tuple[int, ...], entries: Mapping[tuple[int, ...], np.ndarray], fill: float) -> np.ndarray:
     """An array of shape ``(P, *inner)``, ``P`` = the largest entry (1 when nothing varies).
 
@@ -249,6 +270,10 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
             get(p + "per_unit_bandwidth", m.per_unit_bandwidth_B_per_s)
         sustained = None if m.sustained_bandwidth_B_per_s is None else \
             get(p + "sustained_bandwidth", m.sustained_bandwidth_B_per_s)
+        contended = None
+        if m.contended_bandwidth_B_per_s is not None and m.contended_units is not None:
+            contended = (get(p + "contended_bandwidth", m.contended_bandwidth_B_per_s),
+                         get(p + "contended_units", m.contended_units))
         for i, e in enumerate(t.engines):
             if e.name not in m.read_by:
                 continue
@@ -256,8 +281,12 @@ def _compile(t: Target, arrays: Mapping[str, np.ndarray], n: int) -> CompiledTar
                 assert sustained is not None
                 cap_u[i, li] = sustained
             else:
-                drawn = get(f"engines.{e.name}.n_units", e.n_units) * per_unit
-                cap_u[i, li] = drawn if sustained is None else np.minimum(drawn, sustained)
+                units = get(f"engines.{e.name}.n_units", e.n_units)
+                drawn = units * per_unit
+                if sustained is not None:
+                    limit = sustained if contended is None else shared_limit(units, per_unit, sustained, *contended)
+                    drawn = np.minimum(drawn, limit)
+                cap_u[i, li] = drawn
 
     def point(v: np.ndarray) -> np.ndarray:
         return np.broadcast_to(v, (P,)).copy()

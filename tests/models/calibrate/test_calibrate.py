@@ -148,6 +148,26 @@ def test_target_fields_follow_the_measurements() -> None:
     assert "measured" in t.sources["op_overhead"] and "from the OS" in t.memory("l1").sources["capacity"]
 
 
+def test_a_shared_level_that_draws_less_on_all_cores_is_contended() -> None:
+    # DRAM: 1 thread 12, 2 threads 20, 4 threads 16 GB/s (the dot kernel, the most per count)
+    meas = _meas()
+    meas["stream"] = [r for r in meas["stream"] if r["level"] != "dram"]
+    for thr, bw in ((1, 12e9), (2, 20e9), (4, 16e9)):
+        meas["stream"].append({"level": "dram", "threads": thr, "kernel": "dot", "bytes_per_thread_B": [1e4, 3e4],
+                               "time_s": [1e-6, 2e-6], "bandwidth_B_per_s": bw, "slope": True})
+    _, t = build_target(HOST, meas, name="probe", date="2026-01-02")
+    dram = t.memory("dram")
+    assert dram.sustained_bandwidth_B_per_s == pytest.approx(20e9)
+    assert (dram.contended_bandwidth_B_per_s, dram.contended_units) == (pytest.approx(16e9), 4.0)
+    assert "4 threads drew less than 2" in dram.sources["contended_bandwidth"]
+    # a drop within the margin (19.5 of 20) is not contention; neither is the shared level of _meas
+    meas["stream"][-1] = {**meas["stream"][-1], "bandwidth_B_per_s": 19.5e9}
+    _, t2 = build_target(HOST, meas, name="probe", date="2026-01-02")
+    assert t2.memory("dram").contended_bandwidth_B_per_s is None
+    _, t3 = build_target(HOST, _meas(), name="probe", date="2026-01-02")
+    assert all(m.contended_bandwidth_B_per_s is None for m in t3.memories)
+
+
 def test_energy_fields_are_derived_from_a_named_preset() -> None:
     _, t = build_target(HOST, _meas(), name="probe", date="2026-01-02")
     ref = get_target("skylake-x-i9-7900x")  # an AVX-512 x86 host

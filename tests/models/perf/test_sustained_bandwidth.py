@@ -93,10 +93,12 @@ DECODE = {"phase": "decode", "batch": 1, "prompt_len": 0, "n_generated": 8, "act
           "weight_format": "int4-g32", "gemm_strategy": "dequant", "gemm_act_format": "int8"}
 
 
-def test_pi5_decode_weight_traffic_stops_improving_past_saturation():
-    # raspberry-pi-5 DRAM: one core 9.26 GB/s, the complex 13.23 GB/s (llama.cpp #26484), the
-    # level 17.07 x 0.8 = 13.656 GB/s. Drawn: 1 core 9.26, 2-4 cores min(2 x 9.26, 13.23, 13.656)
-    # = 13.23. A weight GEMV streams from DRAM, so its memory time is its bytes over that.
+def test_pi5_decode_weight_traffic_is_fastest_at_the_complex_peak():
+    # raspberry-pi-5 DRAM: one core 9.26 GB/s, the complex at most 13.23 GB/s (2 threads) and
+    # 11.59 GB/s with all 4 (llama.cpp #26484), the level 17.07 x 0.8 = 13.656 GB/s. Drawn:
+    # 1 core 9.26; past the knee 13.23 / 9.26 = 1.43 cores the shared limit falls linearly to
+    # 11.59 at 4 (contended_bandwidth / contended_units). A weight GEMV streams from DRAM, so its
+    # memory time is its bytes over that.
     t = get_target("raspberry-pi-5")
     dram = t.memory("lpddr4x")
     assert dram.per_unit_bandwidth_B_per_s == pytest.approx(9.26e9)
@@ -108,20 +110,20 @@ def test_pi5_decode_weight_traffic_stops_improving_past_saturation():
     nbytes = np.broadcast_to(r.op_bytes_B, shape)
     count = np.broadcast_to(r.op_count, shape)
     j = r.op_meta["name"].to_list().index("gate_proj")
-    drawn = np.array([9.26e9, 13.23e9, 13.23e9, 13.23e9])
+    knee = 13.23 / 9.26
+    drawn = np.array([9.26e9, *(13.23e9 - 1.64e9 * (k - knee) / (4 - knee) for k in (2.0, 3.0, 4.0))])
     np.testing.assert_allclose(r.op_memory_s[:, j], nbytes[:, j] / drawn, rtol=1e-12)
-    # the memory-bound part of a token no longer shrinks past 2 cores: the time of the weight
-    # GEMVs is the same at 2, 3 and 4 threads, while without the shared limit it would keep
-    # falling to the level's 13.656 GB/s
+    # the weight GEMVs are fastest on 2 cores and slower on 3 and 4, where without the shared limit
+    # they would keep getting faster up to the level's 13.656 GB/s
     gemv = [i for i, k in enumerate(r.op_meta["kind"].to_list()) if k in ("gemv", "gemm")]
     t_gemv = (r.op_latency_s[:, gemv] * count[:, gemv]).sum(axis=1)
-    assert t_gemv[1] == pytest.approx(t_gemv[2], rel=1e-9) == pytest.approx(t_gemv[3], rel=1e-9)
-    assert t_gemv[0] > 1.3 * t_gemv[1]
-    unlimited = evaluate(compile_target(with_overrides(t, {"memories.lpddr4x.sustained_bandwidth": 1e15}),
+    assert t_gemv[0] > 1.3 * t_gemv[1] and t_gemv[1] < t_gemv[2] < t_gemv[3]
+    unlimited = evaluate(compile_target(with_overrides(t, {"memories.lpddr4x.sustained_bandwidth": 1e15,
+                                                           "memories.lpddr4x.contended_bandwidth": 1e15,
+                                                           "memories.lpddr4x.contended_units": 1e6}),
                                         {"engines.simd.n_units": n}), built.table)
     assert unlimited.op_memory_s[1, j] == pytest.approx(nbytes[1, j] / 13.656e9, rel=1e-3)
-    # the total never gets slower with more threads, and the sweep equals evaluate_point per point
-    assert np.all(np.diff(r.latency_s) <= 0)
+    # the sweep equals evaluate_point per point
     for i, k in enumerate(n):
         one = evaluate_point(t, "llama-2-7b", DECODE, overrides={"engines.simd.n_units": float(k)}, detail=False)
         assert one.perf.latency_s[0] == pytest.approx(r.latency_s[i], rel=1e-12)
