@@ -18,40 +18,17 @@ from models.hardware.factors import factor_rows
 from models.perf import compile_target, evaluate
 from models.perf.compiled import shared_limit
 from models.workloads import gemv, table_from_ops
+from tests.models._toy import toy_target
 
 GB = 1e9
-TOY = """
-name = "toy"
-display_name = "Toy"
-class = "cpu"
-description = "test"
-overlap = "max"
-clock = { value = 1, unit = "GHz", source = "test" }
-tdp = { value = 10, unit = "W", source = "test" }
-static_power = { value = 1, unit = "W", source = "test" }
-process_node = { value = 7, unit = "nm", source = "test" }
-op_overhead = { value = 0, unit = "us", source = "test" }
-
-[[engines]]
-name = "simd"
-kind = "vector"
-n_units = { value = 8, source = "test" }
-efficiency = { value = 1.0, source = "test" }
-ops_per_cycle = { fp32 = { value = 1000, source = "test" } }
-energy_per_op = { fp32 = { value = 1, unit = "pJ/op", source = "test" } }
-
-[[memories]]
-name = "dram"
-kind = "dram"
-read_by = ["simd"]
-capacity = { value = 8, unit = "GB", source = "test" }
-bandwidth = { value = 100, unit = "GB/s", source = "test" }
-energy_per_byte = { value = 10, unit = "pJ/B", source = "test" }
+# The kernel tests' toy (tests/models/_toy.py) without its SRAM: 8 cores over a 100 GB/s DRAM that
+# one core draws 10 GB/s of, the complex at most 30 GB/s and all 8 cores 20 GB/s together
+TOY = toy_target("toy", sram=False, n_units=8, dram_extra="""
 per_unit_bandwidth = { value = 10, unit = "GB/s", source = "test: one core" }
 sustained_bandwidth = { value = 30, unit = "GB/s", source = "test: best over thread counts" }
 contended_bandwidth = { value = 20, unit = "GB/s", source = "test: all 8 cores" }
 contended_units = { value = 8, source = "test" }
-"""
+""")
 # knee: 30 / 10 = 3 units; the limit falls by 10 GB/s over the 5 units from 3 to 8: 2 GB/s per unit
 
 
