@@ -86,9 +86,9 @@ def fused_name(host: str, what: str, dtype: str, *, pipelined: bool = False) -> 
 
     Either row keeps its own kind, datatype, operations and energy and moves no bytes of its own;
     the memory time and the overhead of the host overlap the combined compute as usual, and the
-    row counts no kernel launch (:func:`models.perf.evaluate`). Its host is the nearest row before
-    it in the same phase whose name is the row's name without the bracket, so a suffix added to
-    both names later (a sub-batch's) keeps the pair.
+    row counts no kernel launch (:func:`models.perf.evaluate`). Its host is the one row before it
+    in the same phase whose name is the row's name without the bracket (two such rows are refused
+    as ambiguous), so a suffix added to both names later keeps the pair.
     """
     return f"{host}[{what}{PIPELINED_TAG if pipelined else FUSED_TAG}{dtype}]"
 
@@ -96,7 +96,7 @@ def fused_name(host: str, what: str, dtype: str, *, pipelined: bool = False) -> 
 def fused_hosts(meta: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per operator row of ``meta``: the index of the row it runs with (:func:`fused_name`), or -1,
     and whether it is pipelined beside that row (else fused into its kernel). Raises ValueError
-    for such a row with no host before it."""
+    for such a row with no host before it, or with several."""
     names, phases = meta["name"].to_list(), meta["phase"].to_list()
     out = np.full(len(names), -1, dtype=np.int64)
     piped = np.zeros(len(names), dtype=bool)
@@ -107,10 +107,14 @@ def fused_hosts(meta: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if mt is None:
             continue
         host = nm[:mt.start()] + nm[mt.end():]
-        j = next((i for i in range(o - 1, -1, -1) if names[i] == host and phases[i] == phases[o]), None)
-        if j is None:
+        before = [i for i in range(o) if names[i] == host and phases[i] == phases[o]]
+        if not before:
             raise ValueError(f"operator {nm!r} runs with {host!r}, but no operator of that name comes before it "
                              f"in phase {phases[o]!r}")
+        if len(before) > 1:
+            raise ValueError(f"operator {nm!r} runs with {host!r}, but {len(before)} operators of phase "
+                             f"{phases[o]!r} have that name; a fused or pipelined row needs a host of its own name")
+        j = before[0]
         out[o] = j
         piped[o] = PIPELINED_TAG in mt.group(0)
     return out, piped

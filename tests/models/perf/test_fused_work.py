@@ -124,6 +124,11 @@ def test_malformed_fused_rows_are_refused_by_name():
                                         n_outputs=0, phase="decode", count=3)])
     with pytest.raises(ValueError, match="another count"):
         evaluate(t, other)
+    twice = table_from_ops([gemv("proj", N, K, dtype="fp32"), gemv("proj", N, K, dtype="fp32"),
+                            elementwise(fused_name("proj", "dequant", "fp32"), 1e6, dtype="fp32", n_inputs=0,
+                                        n_outputs=0, phase="decode")])
+    with pytest.raises(ValueError, match="2 operators of phase 'decode' have that name"):
+        evaluate(t, twice)
 
 
 def test_the_host_is_found_through_a_suffix_added_to_both_names():
