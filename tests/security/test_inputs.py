@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -318,7 +319,11 @@ def test_ctrl_c_of_a_real_validate_run_prints_one_line(tmp_path):
             proc.kill()
     if proc.returncode in (0, 1):
         pytest.skip("the validation suite finished before the signal")
-    assert proc.returncode == 130, err
+    # 130, or killed by SIGINT itself (-2): a shell reports both as $? = 130. The interpreter ends the
+    # second way when a KeyboardInterrupt reaches it after main() has printed its line (seen once in a
+    # CI run, with that line as the whole of stderr; where the signal landed was not found): the
+    # user sees the same one line and the same $?
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert err.strip().splitlines()[-1] == "tradespace validate: interrupted" and "Traceback" not in err
     assert os.listdir(tmp_path) == []
 
