@@ -21,8 +21,8 @@ The algorithm knobs are applied in a fixed order, each by a public function of
    row is repriced by :func:`models.algorithms.price_gemm`: its FLOPs and datatype become the
    strategy's main work, its extra work (dequantization, table precompute, scales,
    recombination) one ``elementwise`` row per extra datatype (with ``gemm_extra_work = fused``
-   a row fused into the GEMM's kernel, :func:`models.workloads.table.fused_name`: its time is part
-   of the GEMM's, beside it on another engine); ``gemm_act_format`` is the format its input
+   a row fused into the GEMM's kernel, :func:`models.workloads.table.fused_name`: its compute time
+   adds to the GEMM's, under the same weight loads); ``gemm_act_format`` is the format its input
    activations are quantized to.
    ``vit_mult_primitive`` / ``shift_expert_fraction`` (ViT workloads): ShiftAddViT's shift layers,
    additive attention and mult/shift expert routing (:func:`models.algorithms.shiftadd.apply_shiftadd`),

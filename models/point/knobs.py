@@ -148,9 +148,9 @@ ALGORITHM_KNOBS: dict[str, Param] = {
              applies_to="weight-bearing GEMM/GEMV rows, with gemm_strategy",
              help="where the strategy's extra work (dequantization, scales, tables) runs: separate = its own "
                   "elementwise pass after the GEMM (a dequantize-then-GEMM pipeline); fused = inside the GEMM's "
-                  "kernel, in registers (TensorRT-LLM's weight-only kernels, tinygemm, Marlin): on the GEMM's "
-                  "engine its time adds to the GEMM's compute, on another engine it runs beside it, and it "
-                  "overlaps the weight loads either way"),
+                  "kernel, in registers (TensorRT-LLM's weight-only kernels, tinygemm, Marlin, llama.cpp): its "
+                  "compute time adds to the GEMM's (the same schedulers issue both) and the weight loads overlap "
+                  "the sum"),
         _alg(name="attention_tiling", kind="categorical", choices=ATTENTION_TILINGS, default="fused",
              applies_to="self-attention rows (prefill / forward)",
              help="fused: as built (compulsory traffic); standard: S and P through main memory; "

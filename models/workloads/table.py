@@ -39,8 +39,7 @@ from models.hardware.dtypes import DTYPE_INDEX, DTYPES
 from models.workloads.kinds import MAC_KINDS, OP_KINDS, PHASES
 
 __all__ = ["ARRAY_FIELDS", "BYTES_MEMO", "BYTE_FIELDS", "FUSED_TAG", "META_COLUMNS", "PHASES", "PIPELINED_TAG",
-           "OperatorTable",
-           "broadcast_shape", "concat_tables", "fused_hosts", "fused_name"]
+           "OperatorTable", "broadcast_shape", "concat_tables", "fused_hosts", "fused_name"]
 
 META_COLUMNS = ("name", "phase", "kind", "compute_dtype", "weight_dtype", "act_dtype", "kv_dtype",
                 "acc_dtype")
@@ -100,14 +99,19 @@ def fused_hosts(meta: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     names, phases = meta["name"].to_list(), meta["phase"].to_list()
     out = np.full(len(names), -1, dtype=np.int64)
     piped = np.zeros(len(names), dtype=bool)
+    rows: dict[tuple[str, str], list[int]] | None = None  # (name, phase) -> row indices, built on first use
     for o, nm in enumerate(names):
         if FUSED_TAG not in nm and PIPELINED_TAG not in nm:
             continue
         mt = _TAG_RE.search(nm)
         if mt is None:
             continue
+        if rows is None:
+            rows = {}
+            for i, key in enumerate(zip(names, phases, strict=True)):
+                rows.setdefault(key, []).append(i)
         host = nm[:mt.start()] + nm[mt.end():]
-        before = [i for i in range(o) if names[i] == host and phases[i] == phases[o]]
+        before = [i for i in rows.get((host, phases[o]), []) if i < o]
         if not before:
             raise ValueError(f"operator {nm!r} runs with {host!r}, but no operator of that name comes before it "
                              f"in phase {phases[o]!r}")
