@@ -248,12 +248,12 @@ def mmap_threshold() -> tuple[float, str] | None:
                                   "up to it, so repeated requests of at least it are mapped fresh on every call)")
 
 
-# a fresh buffer whose extra time is less than this fraction of the in-place operator's is free
 CONTENTION_MARGIN = 0.95
 """A shared level gets ``contended_bandwidth`` when the most threads measured drew less than this
 share of the best thread count's figure (below it, a drop is within the run-to-run spread of a
 STREAM slope)."""
 
+# a fresh buffer whose extra time is less than this fraction of the in-place operator's is free
 FIRST_TOUCH_MIN_SHARE = 0.1
 
 
@@ -671,17 +671,16 @@ def build_target(host: HostInfo, meas: Mapping[str, Any], *, name: str = "host",
                                                          "cache per core; threads timing sub-microsecond calls "
                                                          f"would measure the interpreter's lock): {how}")
         else:
+            listing = ", ".join(f"{k}: {v / 1e9:.4g}" for k, v in per_thr.items()) + " GB/s"
             mem["bandwidth"] = _q(per_thr[best_thr] / 1e9, "GB/s",
-                                  f"{on}: the most any thread count drew ({best_thr} threads; "
-                                  + ", ".join(f"{k}: {v / 1e9:.4g}" for k, v in per_thr.items()) + f" GB/s): {how}")
+                                  f"{on}: the most any thread count drew ({best_thr} threads; {listing}): {how}")
             mem["sustained_bandwidth"] = _q(per_thr[best_thr] / 1e9, "GB/s", mem["bandwidth"]["source"])
             top = max(per_thr)
             if (top != best_thr and per_thr[top] < CONTENTION_MARGIN * per_thr[best_thr]
                     and top > per_thr[best_thr] / one):
                 mem["contended_bandwidth"] = _q(per_thr[top] / 1e9, "GB/s",
                                                 f"{on}: {top} threads drew less than {best_thr} did (contention): "
-                                                + ", ".join(f"{k}: {v / 1e9:.4g}" for k, v in per_thr.items())
-                                                + f" GB/s: {how}")
+                                                f"{listing}: {how}")
                 mem["contended_units"] = _q(float(top), None, f"{on}: the thread count of contended_bandwidth")
         mem["per_unit_bandwidth"] = _q(one / 1e9, "GB/s", f"{on}: 1 thread: {how}")
         mem["efficiency"] = _q(1.0, None, f"{on}: the bandwidths are achieved figures, so the achievable fraction "
